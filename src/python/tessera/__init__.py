@@ -1,0 +1,1 @@
+"""Tessera: a microservices platform kit and its example order-fulfilment services."""

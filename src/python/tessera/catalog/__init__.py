@@ -1,0 +1,1 @@
+"""The catalog service: products and their prices, over gRPC; Postgres rows, Redis read cache, Kafka events."""

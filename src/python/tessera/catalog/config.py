@@ -1,0 +1,11 @@
+"""The catalog's settings (environment variables prefixed TESSERA_)."""
+
+from __future__ import annotations
+
+from tessera.kit.config import KafkaSettings, PostgresSettings, RedisSettings, ServiceSettings
+
+PRODUCT_TOPIC = "catalog.product.v1"
+
+
+class CatalogSettings(ServiceSettings, PostgresSettings, RedisSettings, KafkaSettings):
+    service_name: str = "catalog"

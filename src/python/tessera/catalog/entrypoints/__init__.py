@@ -1,0 +1,1 @@
+"""The catalog's entry points: its gRPC API."""

@@ -1,0 +1,78 @@
+"""catalog.v1.CatalogService over gRPC: requests to commands, domain errors to status codes."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import grpc
+
+from catalog.v1 import catalog_pb2, catalog_pb2_grpc
+from tessera.catalog import domain
+from tessera.catalog.adapters.messages import product_to_proto
+from tessera.catalog.service_layer import CatalogService, CreateProduct, UpdateProduct
+
+
+@asynccontextmanager
+async def _status_for_domain_errors(context: grpc.aio.ServicerContext) -> AsyncIterator[None]:
+    try:
+        yield
+    except domain.InvalidProduct as exc:
+        await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
+    except domain.ProductNotFound as exc:
+        await context.abort(grpc.StatusCode.NOT_FOUND, str(exc))
+    except domain.SkuAlreadyExists as exc:
+        await context.abort(grpc.StatusCode.ALREADY_EXISTS, str(exc))
+    except domain.VersionConflict as exc:
+        await context.abort(grpc.StatusCode.ABORTED, str(exc))
+
+
+class CatalogGrpcApi(catalog_pb2_grpc.CatalogServiceServicer):
+    def __init__(self, service: CatalogService) -> None:
+        self._service = service
+
+    async def CreateProduct(  # noqa: N802 - name fixed by the proto
+        self, request: catalog_pb2.CreateProductRequest, context: grpc.aio.ServicerContext
+    ) -> catalog_pb2.Product:
+        async with _status_for_domain_errors(context):
+            product = await self._service.create_product(
+                CreateProduct(
+                    sku=request.sku,
+                    name=request.name,
+                    description=request.description,
+                    price_cents=request.price_cents,
+                    currency=request.currency,
+                )
+            )
+        return product_to_proto(product)
+
+    async def GetProduct(  # noqa: N802
+        self, request: catalog_pb2.GetProductRequest, context: grpc.aio.ServicerContext
+    ) -> catalog_pb2.Product:
+        async with _status_for_domain_errors(context):
+            product = await self._service.get_product(request.product_id)
+        return product_to_proto(product)
+
+    async def ListProducts(  # noqa: N802
+        self, request: catalog_pb2.ListProductsRequest, context: grpc.aio.ServicerContext
+    ) -> catalog_pb2.ListProductsResponse:
+        async with _status_for_domain_errors(context):
+            page = await self._service.list_products(request.page_size, request.page_token)
+        return catalog_pb2.ListProductsResponse(
+            products=[product_to_proto(p) for p in page.products], next_page_token=page.next_page_token
+        )
+
+    async def UpdateProduct(  # noqa: N802
+        self, request: catalog_pb2.UpdateProductRequest, context: grpc.aio.ServicerContext
+    ) -> catalog_pb2.Product:
+        changes = domain.ProductChanges(
+            name=request.name if request.HasField("name") else None,
+            description=request.description if request.HasField("description") else None,
+            price_cents=request.price_cents if request.HasField("price_cents") else None,
+            currency=request.currency if request.HasField("currency") else None,
+        )
+        async with _status_for_domain_errors(context):
+            product = await self._service.update_product(
+                UpdateProduct(request.product_id, changes, request.expected_version)
+            )
+        return product_to_proto(product)

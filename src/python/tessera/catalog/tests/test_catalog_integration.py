@@ -1,0 +1,202 @@
+"""The catalog end to end on real PostgreSQL, Redis and Kafka: gRPC in, rows, cache entries and events out."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack
+from dataclasses import dataclass
+
+import asyncpg
+import grpc
+import pytest
+import redis.asyncio as redis
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from catalog.v1 import catalog_pb2, catalog_pb2_grpc, events_pb2
+from events.v1 import envelope_pb2
+from tessera.catalog.bootstrap import start_catalog
+from tessera.catalog.config import PRODUCT_TOPIC, CatalogSettings
+from tessera.kit.events import unpack
+from tessera.kit.kafka import create_consumer
+
+pytestmark = pytest.mark.integration
+
+
+@dataclass
+class Catalog:
+    stub: catalog_pb2_grpc.CatalogServiceStub
+    channel: grpc.aio.Channel
+    db: asyncpg.Connection
+    redis: redis.Redis
+    settings: CatalogSettings
+
+
+@pytest.fixture
+async def catalog(postgres_dsn, redis_url, kafka_bootstrap, topic_prefix) -> AsyncIterator[Catalog]:
+    settings = CatalogSettings(
+        postgres_dsn=postgres_dsn,
+        redis_url=redis_url,
+        kafka_bootstrap=kafka_bootstrap,
+        kafka_topic_prefix=topic_prefix,
+        grpc_port=0,
+        shutdown_grace_seconds=0.5,
+    )
+    async with AsyncExitStack() as stack:
+        server = await start_catalog(settings, stack)
+        channel = grpc.aio.insecure_channel(f"127.0.0.1:{server.port}")
+        stack.push_async_callback(channel.close)
+        db = await asyncpg.connect(postgres_dsn)
+        stack.push_async_callback(db.close)
+        client = redis.Redis.from_url(redis_url)
+        stack.push_async_callback(client.aclose)
+        yield Catalog(catalog_pb2_grpc.CatalogServiceStub(channel), channel, db, client, settings)
+
+
+async def read_events(settings: CatalogSettings, count: int, timeout: float = 30.0) -> list[envelope_pb2.EventEnvelope]:
+    consumer = create_consumer(
+        settings.kafka_bootstrap,
+        settings.topic(PRODUCT_TOPIC),
+        group_id=f"{settings.kafka_topic_prefix}reader",
+        client_id="test",
+    )
+    await consumer.start()
+    try:
+        found: list[envelope_pb2.EventEnvelope] = []
+        async with asyncio.timeout(timeout):
+            while len(found) < count:
+                for records in (await consumer.getmany(timeout_ms=500)).values():
+                    for record in records:
+                        envelope = envelope_pb2.EventEnvelope()
+                        envelope.ParseFromString(record.value)
+                        found.append(envelope)
+        return found
+    finally:
+        await consumer.stop()
+
+
+def new_product(sku: str = "MUG-1", price: int = 1299) -> catalog_pb2.CreateProductRequest:
+    return catalog_pb2.CreateProductRequest(sku=sku, name="Mug", description="Blue", price_cents=price, currency="EUR")
+
+
+async def test_health_is_serving(catalog: Catalog) -> None:
+    health = health_pb2_grpc.HealthStub(catalog.channel)
+    for service in ("", "catalog.v1.CatalogService"):
+        reply = await health.Check(health_pb2.HealthCheckRequest(service=service))
+        assert reply.status == health_pb2.HealthCheckResponse.SERVING
+
+
+async def test_created_row_is_read_back_and_second_read_hits_the_cache(catalog: Catalog) -> None:
+    created = await catalog.stub.CreateProduct(new_product())
+    row = await catalog.db.fetchrow("SELECT sku, price_cents, version FROM products WHERE product_id = $1", uuid.UUID(created.product_id))
+    assert dict(row) == {"sku": "MUG-1", "price_cents": 1299, "version": 1}
+
+    cache_key = f"catalog:product:{created.product_id}"
+    assert await catalog.redis.exists(cache_key) == 0
+    first = await catalog.stub.GetProduct(catalog_pb2.GetProductRequest(product_id=created.product_id))
+    assert first == created
+    assert await catalog.redis.exists(cache_key) == 1
+
+    # Prove the second read is served from Redis: change the row behind the service's back.
+    await catalog.db.execute("UPDATE products SET name = 'changed in db' WHERE product_id = $1", uuid.UUID(created.product_id))
+    second = await catalog.stub.GetProduct(catalog_pb2.GetProductRequest(product_id=created.product_id))
+    assert second.name == "Mug"
+
+
+async def test_create_and_update_emit_events_and_update_invalidates_cache(catalog: Catalog) -> None:
+    created = await catalog.stub.CreateProduct(new_product())
+    await catalog.stub.GetProduct(catalog_pb2.GetProductRequest(product_id=created.product_id))
+    cache_key = f"catalog:product:{created.product_id}"
+    assert await catalog.redis.exists(cache_key) == 1
+
+    updated = await catalog.stub.UpdateProduct(
+        catalog_pb2.UpdateProductRequest(product_id=created.product_id, price_cents=999, expected_version=1)
+    )
+    assert (updated.price_cents, updated.version) == (999, 2)
+    assert await catalog.redis.exists(cache_key) == 0
+    fresh = await catalog.stub.GetProduct(catalog_pb2.GetProductRequest(product_id=created.product_id))
+    assert fresh.price_cents == 999
+
+    first, second = await read_events(catalog.settings, 2)
+    assert (first.event_type, second.event_type) == ("catalog.v1.ProductCreated", "catalog.v1.ProductUpdated")
+    assert first.aggregate_id == second.aggregate_id == created.product_id
+    assert (first.aggregate_version, second.aggregate_version) == (1, 2)
+    assert first.producer == "catalog"
+    change = unpack(second, events_pb2.ProductUpdated)
+    assert isinstance(change, events_pb2.ProductUpdated)
+    assert list(change.changed_fields) == ["price_cents"]
+    assert change.product.price_cents == 999
+    assert await catalog.db.fetchval("SELECT count(*) FROM outbox WHERE published_at IS NULL") == 0
+
+
+async def test_stale_version_is_aborted(catalog: Catalog) -> None:
+    created = await catalog.stub.CreateProduct(new_product())
+    with pytest.raises(grpc.aio.AioRpcError) as raised:
+        await catalog.stub.UpdateProduct(
+            catalog_pb2.UpdateProductRequest(product_id=created.product_id, price_cents=1, expected_version=5)
+        )
+    assert raised.value.code() == grpc.StatusCode.ABORTED
+
+
+async def test_duplicate_sku_is_already_exists(catalog: Catalog) -> None:
+    await catalog.stub.CreateProduct(new_product())
+    with pytest.raises(grpc.aio.AioRpcError) as raised:
+        await catalog.stub.CreateProduct(new_product())
+    assert raised.value.code() == grpc.StatusCode.ALREADY_EXISTS
+    assert await catalog.db.fetchval("SELECT count(*) FROM products") == 1
+
+
+@pytest.mark.parametrize(
+    ("request_", "message_part"),
+    [
+        (catalog_pb2.CreateProductRequest(), "sku"),
+        (catalog_pb2.CreateProductRequest(sku="A-1", price_cents=100, currency="EUR"), "name"),
+        (catalog_pb2.CreateProductRequest(sku="A-1", name="Mug", price_cents=-1, currency="EUR"), "price_cents"),
+        (catalog_pb2.CreateProductRequest(sku="A-1", name="Mug", price_cents=1, currency="euro"), "currency"),
+    ],
+)
+async def test_bad_create_is_invalid_argument_and_writes_nothing(catalog: Catalog, request_, message_part) -> None:
+    with pytest.raises(grpc.aio.AioRpcError) as raised:
+        await catalog.stub.CreateProduct(request_)
+    assert raised.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert message_part in (raised.value.details() or "")
+    assert await catalog.db.fetchval("SELECT count(*) FROM products") == 0
+    assert await catalog.db.fetchval("SELECT count(*) FROM outbox") == 0
+
+
+async def test_unknown_or_malformed_ids(catalog: Catalog) -> None:
+    missing = str(uuid.uuid4())
+    for call, request_, code in [
+        (catalog.stub.GetProduct, catalog_pb2.GetProductRequest(product_id=missing), grpc.StatusCode.NOT_FOUND),
+        (catalog.stub.GetProduct, catalog_pb2.GetProductRequest(product_id="nope"), grpc.StatusCode.INVALID_ARGUMENT),
+        (
+            catalog.stub.UpdateProduct,
+            catalog_pb2.UpdateProductRequest(product_id=missing, price_cents=5),
+            grpc.StatusCode.NOT_FOUND,
+        ),
+    ]:
+        with pytest.raises(grpc.aio.AioRpcError) as raised:
+            await call(request_)
+        assert raised.value.code() == code, request_
+        assert raised.value.details()
+    assert await catalog.db.fetchval("SELECT count(*) FROM outbox") == 0
+
+
+async def test_bad_update_changes_nothing(catalog: Catalog) -> None:
+    created = await catalog.stub.CreateProduct(new_product())
+    with pytest.raises(grpc.aio.AioRpcError) as raised:
+        await catalog.stub.UpdateProduct(catalog_pb2.UpdateProductRequest(product_id=created.product_id, price_cents=-5))
+    assert raised.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    row = await catalog.db.fetchrow("SELECT price_cents, version FROM products")
+    assert dict(row) == {"price_cents": 1299, "version": 1}
+    assert await catalog.db.fetchval("SELECT count(*) FROM outbox") == 1  # only the creation
+
+
+async def test_list_products_pages(catalog: Catalog) -> None:
+    for i in range(5):
+        await catalog.stub.CreateProduct(new_product(sku=f"SKU-{i}"))
+    first = await catalog.stub.ListProducts(catalog_pb2.ListProductsRequest(page_size=3))
+    second = await catalog.stub.ListProducts(catalog_pb2.ListProductsRequest(page_size=3, page_token=first.next_page_token))
+    assert [p.sku for p in first.products] + [p.sku for p in second.products] == [f"SKU-{i}" for i in range(5)]
+    assert second.next_page_token == ""

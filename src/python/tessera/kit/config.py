@@ -1,0 +1,52 @@
+"""Typed settings from the environment. Every service composes the mixins it needs.
+
+Variables are prefixed with TESSERA_, e.g. TESSERA_SERVICE_NAME, TESSERA_POSTGRES_DSN, TESSERA_GRPC_PORT.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+_CONFIG = SettingsConfigDict(env_prefix="TESSERA_", extra="ignore", frozen=True)
+
+
+class ServiceSettings(BaseSettings):
+    model_config = _CONFIG
+
+    service_name: str
+    environment: str = "local"
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    log_json: bool = True
+    grpc_host: str = "127.0.0.1"
+    grpc_port: int = Field(default=50051, ge=0, le=65535)  # 0: pick a free port
+    metrics_port: int | None = Field(default=None, ge=0, le=65535)  # None: no /metrics server
+    shutdown_grace_seconds: float = 5.0
+
+
+class PostgresSettings(BaseSettings):
+    model_config = _CONFIG
+
+    postgres_dsn: str
+    postgres_pool_min: int = 1
+    postgres_pool_max: int = 10
+
+
+class RedisSettings(BaseSettings):
+    model_config = _CONFIG
+
+    redis_url: str
+    cache_ttl_seconds: int = 300
+
+
+class KafkaSettings(BaseSettings):
+    model_config = _CONFIG
+
+    kafka_bootstrap: str
+    # Prefixed to every topic name: lets several stacks (or test runs) share one broker.
+    kafka_topic_prefix: str = ""
+
+    def topic(self, name: str) -> str:
+        return f"{self.kafka_topic_prefix}{name}"

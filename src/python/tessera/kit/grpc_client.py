@@ -1,0 +1,59 @@
+"""gRPC channels for calling other services: a default deadline on every call, request ids propagated."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import grpc
+
+from tessera.kit.grpc_server import REQUEST_ID_HEADER
+
+_KEEPALIVE_OPTIONS = [
+    ("grpc.keepalive_time_ms", 30_000),
+    ("grpc.keepalive_timeout_ms", 10_000),
+    ("grpc.keepalive_permit_without_calls", 1),
+]
+
+
+class DefaultDeadlineInterceptor(grpc.aio.UnaryUnaryClientInterceptor):
+    """Gives every call that has none a deadline, so no caller can wait forever on a stuck dependency."""
+
+    def __init__(self, timeout_seconds: float, request_id: Callable[[], str | None] | None = None) -> None:
+        self._timeout = timeout_seconds
+        self._request_id = request_id
+
+    async def intercept_unary_unary(
+        self,
+        continuation: Callable[[grpc.aio.ClientCallDetails, Any], Any],
+        client_call_details: grpc.aio.ClientCallDetails,
+        request: Any,
+    ) -> Any:
+        metadata = grpc.aio.Metadata(*(client_call_details.metadata or ()))
+        request_id = self._request_id() if self._request_id else None
+        if request_id and REQUEST_ID_HEADER not in metadata:
+            metadata.add(REQUEST_ID_HEADER, request_id)
+        details = grpc.aio.ClientCallDetails(
+            method=client_call_details.method,
+            timeout=client_call_details.timeout if client_call_details.timeout is not None else self._timeout,
+            metadata=metadata,
+            credentials=client_call_details.credentials,
+            wait_for_ready=client_call_details.wait_for_ready,
+        )
+        return await continuation(details, request)
+
+
+def _current_request_id() -> str | None:
+    import structlog  # local: keeps this module importable without the logging setup
+
+    value = structlog.contextvars.get_contextvars().get("request_id")
+    return str(value) if value else None
+
+
+def create_channel(target: str, *, default_timeout_seconds: float = 2.0) -> grpc.aio.Channel:
+    """A channel to `target` (host:port, or dns:///name:port for all of a service's addresses)."""
+    return grpc.aio.insecure_channel(
+        target,
+        options=_KEEPALIVE_OPTIONS,
+        interceptors=[DefaultDeadlineInterceptor(default_timeout_seconds, _current_request_id)],
+    )

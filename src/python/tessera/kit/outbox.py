@@ -1,0 +1,156 @@
+"""Transactional outbox: write events with the state change, relay them to Kafka after commit.
+
+This removes the dual write (DB commit + Kafka send) that loses or invents events when either fails. The relay
+is a single active instance per database (a Postgres advisory lock elects it), so events leave in commit order
+and one aggregate's events keep their order; replicas stand by and take over if it dies. Delivery is at least
+once: an event is marked published only after Kafka acknowledged it, so a crash in between re-sends it, and
+consumers deduplicate on the envelope's event id.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from datetime import timedelta
+
+import asyncpg
+from aiokafka import AIOKafkaProducer
+from aiokafka.errors import KafkaError
+
+from events.v1 import envelope_pb2
+from tessera.kit import migrations as kit_migrations
+from tessera.kit.logs import get_logger
+from tessera.kit.metrics import OUTBOX_PUBLISHED
+
+log = get_logger(__name__)
+
+# The package of the kit's own migrations (outbox, processed_events): pass it to db.apply_migrations.
+KIT_MIGRATIONS = kit_migrations.__name__
+NOTIFY_CHANNEL = "tessera_outbox"
+_RELAY_LOCK_KEY = 0x0B7B0C5
+
+
+async def enqueue(conn: asyncpg.Connection, topic: str, envelope: envelope_pb2.EventEnvelope) -> None:
+    """Adds the event to the outbox; call it inside the transaction that makes the change."""
+    await conn.execute(
+        "INSERT INTO outbox (topic, message_key, payload, event_id, event_type) VALUES ($1, $2, $3, $4, $5)",
+        topic,
+        envelope.aggregate_id.encode(),
+        envelope.SerializeToString(),
+        envelope.event_id,
+        envelope.event_type,
+    )
+    await conn.execute(f"NOTIFY {NOTIFY_CHANNEL}")  # wakes the relay at once; delivered only on commit
+
+
+async def processed_event(conn: asyncpg.Connection, consumer: str, event_id: str) -> bool:
+    """Records that `consumer` handled `event_id`; False if it already had (skip the effect).
+
+    Call it inside the transaction that applies the effect, so both commit or neither does.
+    """
+    status = await conn.execute(
+        "INSERT INTO processed_events (consumer, event_id) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+        consumer,
+        event_id,
+    )
+    return bool(status == "INSERT 0 1")
+
+
+async def backlog(pool: asyncpg.Pool) -> int:
+    """Events written but not yet acknowledged by Kafka."""
+    return int(await pool.fetchval("SELECT count(*) FROM outbox WHERE published_at IS NULL"))
+
+
+class OutboxRelay:
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        producer: AIOKafkaProducer,
+        *,
+        batch_size: int = 200,
+        poll_seconds: float = 1.0,
+        retention: timedelta = timedelta(days=1),
+    ) -> None:
+        self._pool = pool
+        self._producer = producer
+        self._batch_size = batch_size
+        self._poll_seconds = poll_seconds
+        self._retention = retention
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="outbox-relay")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                async with self._pool.acquire() as leader_conn:
+                    if not await leader_conn.fetchval("SELECT pg_try_advisory_lock($1)", _RELAY_LOCK_KEY):
+                        await asyncio.sleep(self._poll_seconds)  # another replica relays; stand by
+                        continue
+                    await leader_conn.add_listener(NOTIFY_CHANNEL, self._on_notify)
+                    try:
+                        log.info("outbox relay is the active instance")
+                        await self._relay_forever()
+                    finally:
+                        await leader_conn.remove_listener(NOTIFY_CHANNEL, self._on_notify)
+                        await leader_conn.execute("SELECT pg_advisory_unlock($1)", _RELAY_LOCK_KEY)
+            except asyncio.CancelledError:
+                raise
+            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, KafkaError) as exc:
+                log.warning("outbox relay interrupted; retrying", error=str(exc))
+                await asyncio.sleep(self._poll_seconds)
+
+    def _on_notify(self, *_: object) -> None:
+        self._wake.set()
+
+    async def _relay_forever(self) -> None:
+        rounds = 0
+        while True:
+            sent = await self.relay_once()
+            rounds += 1
+            if rounds % 1000 == 0:
+                await self._purge()
+            if sent < self._batch_size:  # drained: sleep until notified or the poll interval passes
+                self._wake.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), self._poll_seconds)
+
+    async def relay_once(self) -> int:
+        """Publishes one batch of unpublished events in order; returns how many."""
+        async with self._pool.acquire() as conn, conn.transaction():
+            rows = await conn.fetch(
+                "SELECT id, topic, message_key, payload, event_id, event_type FROM outbox "
+                "WHERE published_at IS NULL ORDER BY id LIMIT $1 FOR UPDATE",
+                self._batch_size,
+            )
+            if not rows:
+                return 0
+            # Send the whole batch, then wait for every ack; idempotence keeps order and avoids duplicates.
+            pending = [
+                await self._producer.send(
+                    row["topic"],
+                    value=bytes(row["payload"]),
+                    key=bytes(row["message_key"]),
+                    headers=[("event_type", row["event_type"].encode()), ("event_id", str(row["event_id"]).encode())],
+                )
+                for row in rows
+            ]
+            await asyncio.gather(*pending)
+            await conn.execute(
+                "UPDATE outbox SET published_at = now() WHERE id = ANY($1::bigint[])", [r["id"] for r in rows]
+            )
+        for row in rows:
+            OUTBOX_PUBLISHED.labels(row["topic"]).inc()
+        return len(rows)
+
+    async def _purge(self) -> None:
+        await self._pool.execute("DELETE FROM outbox WHERE published_at < now() - $1::interval", self._retention)

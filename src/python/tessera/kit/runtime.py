@@ -1,0 +1,37 @@
+"""Runs a service until SIGTERM/SIGINT, then stops its parts in reverse order of start.
+
+A service's `start(stack)` opens its resources (pools, clients, servers) on the AsyncExitStack; on a signal the
+stack unwinds: the gRPC server goes NOT_SERVING and drains first, then background tasks, clients and pools close.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import time
+from collections.abc import Awaitable, Callable
+from contextlib import AsyncExitStack
+
+from tessera.kit.config import ServiceSettings
+from tessera.kit.logs import configure_logging, get_logger
+from tessera.kit.metrics import serve_metrics
+
+log = get_logger(__name__)
+
+
+async def run_service(settings: ServiceSettings, start: Callable[[AsyncExitStack], Awaitable[object]]) -> None:
+    began = time.monotonic()
+    configure_logging(settings.service_name, level=settings.log_level, json=settings.log_json)
+    if settings.metrics_port is not None:
+        port = serve_metrics(settings.metrics_port)
+        log.info("metrics endpoint started", port=port)
+    stopping = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stopping.set)
+    async with AsyncExitStack() as stack:
+        await start(stack)
+        log.info("service started", startup_seconds=round(time.monotonic() - began, 3))
+        await stopping.wait()
+        log.info("service stopping")
+    log.info("service stopped")

@@ -1,0 +1,138 @@
+"""Finds the server binaries and installs what is missing, from Debian's packages and Maven Central only."""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import glob
+import os
+import shutil
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+from tessera.localinfra.process import InfraError
+
+# Kafka 3.9 is the last line that still speaks every protocol version aiokafka uses, and runs KRaft on JDK 17.
+KAFKA_VERSION = os.environ.get("TESSERA_KAFKA_VERSION", "3.9.1")
+SCALA_VERSION = "2.13"
+
+
+def cache_dir() -> Path:
+    base = os.environ.get("TESSERA_CACHE_DIR") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "tessera"
+    )
+    path = Path(base)
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+@contextlib.contextmanager
+def _file_lock(name: str) -> Iterator[None]:
+    """Serializes installs between parallel test processes."""
+    with (cache_dir() / f".{name}.lock").open("w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _apt_install(*packages: str) -> None:
+    if os.geteuid() != 0 or shutil.which("apt-get") is None:
+        raise InfraError(f"missing Debian packages {packages}: install them (sudo apt-get install {' '.join(packages)})")
+    with _file_lock("apt"):
+        env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+        subprocess.run(["apt-get", "update", "-qq"], check=True, env=env, capture_output=True)
+        subprocess.run(["apt-get", "install", "-y", "-qq", *packages], check=True, env=env, capture_output=True)
+
+
+def postgres_bin_dir() -> Path:
+    """Directory holding initdb/pg_ctl/postgres (Debian keeps them out of PATH)."""
+
+    def find() -> Path | None:
+        # Debian's versioned directories first; a PATH entry only if it holds the whole toolset.
+        versions = sorted(glob.glob("/usr/lib/postgresql/*/bin"), key=lambda p: int(p.split("/")[4]))
+        candidates = [Path(v) for v in reversed(versions)]
+        if initdb := shutil.which("initdb"):
+            candidates.append(Path(initdb).resolve().parent)
+        needed = ("initdb", "postgres", "pg_isready")
+        return next((c for c in candidates if all((c / n).exists() for n in needed)), None)
+
+    found = find()
+    if found is None:
+        _apt_install("postgresql")
+        found = find()
+    if found is None:
+        raise InfraError("PostgreSQL's initdb was not found after installing 'postgresql'")
+    return found
+
+
+def redis_server() -> str:
+    found = shutil.which("redis-server")
+    if found is None:
+        _apt_install("redis-server")
+        found = shutil.which("redis-server")
+    if found is None:
+        raise InfraError("redis-server was not found after installing 'redis-server'")
+    return found
+
+
+def java() -> str:
+    java_home = os.environ.get("JAVA_HOME")
+    found = str(Path(java_home) / "bin" / "java") if java_home else shutil.which("java")
+    if not found or not os.access(found, os.X_OK):
+        _apt_install("openjdk-17-jre-headless")
+        found = shutil.which("java")
+    if not found:
+        raise InfraError("no Java runtime found for Kafka (set JAVA_HOME or install openjdk-17-jre-headless)")
+    return found
+
+
+_KAFKA_POM = """<project xmlns="http://maven.apache.org/POM/4.0.0">
+  <modelVersion>4.0.0</modelVersion>
+  <groupId>tessera.localinfra</groupId>
+  <artifactId>kafka-broker</artifactId>
+  <version>{kafka}</version>
+  <packaging>pom</packaging>
+  <dependencies>
+    <dependency>
+      <groupId>org.apache.kafka</groupId>
+      <artifactId>kafka_{scala}</artifactId>
+      <version>{kafka}</version>
+    </dependency>
+    <!-- the broker logs through slf4j; reload4j is the binding Kafka's own distribution ships -->
+    <dependency>
+      <groupId>org.slf4j</groupId>
+      <artifactId>slf4j-reload4j</artifactId>
+      <version>1.7.36</version>
+    </dependency>
+  </dependencies>
+</project>
+"""
+
+
+def kafka_libs() -> Path:
+    """Apache Kafka's broker jars, fetched from Maven Central once (Kafka has no Debian or PyPI package)."""
+    target = cache_dir() / f"kafka-{SCALA_VERSION}-{KAFKA_VERSION}"
+    libs = target / "libs"
+    with _file_lock("kafka"):
+        if (target / ".complete").exists():
+            return libs
+        if shutil.which("mvn") is None:
+            _apt_install("maven")
+        shutil.rmtree(target, ignore_errors=True)
+        target.mkdir(parents=True)
+        (target / "pom.xml").write_text(_KAFKA_POM.format(kafka=KAFKA_VERSION, scala=SCALA_VERSION))
+        result = subprocess.run(
+            [
+                "mvn", "-q", "-B", "-f", str(target / "pom.xml"),
+                "dependency:copy-dependencies", f"-DoutputDirectory={libs}", "-DincludeScope=runtime",
+            ],
+            capture_output=True,
+            text=True,
+        )  # fmt: skip
+        if result.returncode != 0:
+            raise InfraError(f"fetching Kafka {KAFKA_VERSION} from Maven Central failed:\n{result.stdout[-3000:]}")
+        (target / ".complete").touch()
+    return libs

@@ -1,0 +1,105 @@
+"""A single-node Apache Kafka in KRaft mode (no ZooKeeper), run from its Maven Central jars on the local JDK."""
+
+from __future__ import annotations
+
+import subprocess
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tessera.localinfra import install
+from tessera.localinfra.process import InfraError, free_port, port_open, spawn, stop_process, tail, wait_until
+
+_LOG4J = """log4j.rootLogger=WARN, stdout
+log4j.appender.stdout=org.apache.log4j.ConsoleAppender
+log4j.appender.stdout.layout=org.apache.log4j.PatternLayout
+log4j.appender.stdout.layout.ConversionPattern=[%d] %p %m (%c)%n
+"""
+
+
+@dataclass
+class KafkaServer:
+    base_dir: Path
+    port: int = field(default_factory=free_port)
+    controller_port: int = field(default_factory=free_port)
+    heap: str = "512m"
+    _proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def bootstrap_servers(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    @property
+    def log_file(self) -> Path:
+        return self.base_dir / "kafka.log"
+
+    def _properties(self) -> str:
+        return "\n".join(
+            [
+                "process.roles=broker,controller",
+                "node.id=1",
+                f"controller.quorum.voters=1@127.0.0.1:{self.controller_port}",
+                f"listeners=PLAINTEXT://127.0.0.1:{self.port},CONTROLLER://127.0.0.1:{self.controller_port}",
+                f"advertised.listeners=PLAINTEXT://127.0.0.1:{self.port}",
+                "controller.listener.names=CONTROLLER",
+                "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+                "inter.broker.listener.name=PLAINTEXT",
+                f"log.dirs={self.base_dir / 'data'}",
+                "num.partitions=4",
+                "auto.create.topics.enable=true",
+                # One broker: every internal topic has a single replica.
+                "offsets.topic.replication.factor=1",
+                "offsets.topic.num.partitions=4",
+                "transaction.state.log.replication.factor=1",
+                "transaction.state.log.min.isr=1",
+                "min.insync.replicas=1",
+                # Consumers join at once instead of waiting 3 s for more members.
+                "group.initial.rebalance.delay.ms=0",
+                "",
+            ]
+        )
+
+    def _java(self, main: str, *args: str, heap: str = "256m") -> list[str]:
+        libs = install.kafka_libs()
+        return [
+            install.java(), f"-Xmx{heap}", "-XX:+UseG1GC", "-Djava.awt.headless=true",
+            f"-Dlog4j.configuration=file:{self.base_dir / 'log4j.properties'}",
+            "-cp", f"{libs}/*", main, *args,
+        ]  # fmt: skip
+
+    def initialize(self) -> None:
+        """Formats the KRaft storage once; an existing one is reused (its ports must then stay the same)."""
+        self.base_dir.mkdir(parents=True, exist_ok=True)
+        (self.base_dir / "log4j.properties").write_text(_LOG4J)
+        (self.base_dir / "server.properties").write_text(self._properties())
+        if (self.base_dir / "data" / "meta.properties").exists():
+            return
+        cluster_id = str(uuid.uuid4().hex[:22])
+        result = subprocess.run(
+            self._java(
+                "kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(self.base_dir / "server.properties")
+            ),
+            capture_output=True,
+            text=True,
+        )
+        if result.returncode != 0:
+            raise InfraError(f"formatting Kafka's storage failed: {result.stdout[-2000:]}{result.stderr[-2000:]}")
+
+    def start(self, timeout: float = 60.0) -> float:
+        self.initialize()
+        self._proc = spawn(
+            self._java("kafka.Kafka", str(self.base_dir / "server.properties"), heap=self.heap),
+            log_file=self.log_file,
+        )
+        proc = self._proc
+        try:
+            return wait_until(
+                lambda: port_open(self.port), timeout=timeout, what="Kafka", alive=lambda: proc.poll() is None
+            )
+        except InfraError as exc:
+            raise InfraError(f"{exc}\n{tail(self.log_file)}") from exc
+
+    def stop(self) -> None:
+        if self._proc is not None:
+            stop_process(self._proc, timeout=30.0)  # a controlled shutdown flushes the log
+            self._proc = None

@@ -1,0 +1,80 @@
+"""Helpers shared by the server launchers: free ports, waiting for readiness, stopping process groups."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+
+class InfraError(RuntimeError):
+    """A server could not be installed, started or reached."""
+
+
+def free_port() -> int:
+    """A port that was free a moment ago on 127.0.0.1 (the caller retries if another process takes it)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def port_open(port: int, host: str = "127.0.0.1") -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
+def wait_until(
+    ready: Callable[[], bool], *, timeout: float, what: str, alive: Callable[[], bool] | None = None
+) -> float:
+    """Polls `ready` until it is true; returns the seconds it took. Fails fast if `alive` turns false."""
+    started = time.monotonic()
+    while time.monotonic() - started < timeout:
+        if ready():
+            return time.monotonic() - started
+        if alive is not None and not alive():
+            raise InfraError(f"{what} exited before it was ready")
+        time.sleep(0.05)
+    raise InfraError(f"{what} was not ready after {timeout:.0f} s")
+
+
+def spawn(args: list[str], *, log_file: Path, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
+    """Starts a server in its own process group, so stopping it also stops anything it forked."""
+    log = log_file.open("ab")
+    return subprocess.Popen(
+        args,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+        env={**os.environ, **(env or {})},
+        start_new_session=True,
+    )
+
+
+def stop_process(proc: subprocess.Popen[bytes], *, timeout: float = 15.0) -> None:
+    """SIGTERM the process group, then SIGKILL if it has not gone within `timeout`."""
+    if proc.poll() is not None:
+        return
+    for sig, wait in ((signal.SIGTERM, timeout), (signal.SIGKILL, 5.0)):
+        try:
+            os.killpg(proc.pid, sig)
+        except ProcessLookupError:
+            return
+        try:
+            proc.wait(timeout=wait)
+            return
+        except subprocess.TimeoutExpired:
+            continue
+
+
+def tail(path: Path, lines: int = 30) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return "(no log)"

@@ -1,0 +1,1 @@
+"""Test support shared by every service: pytest fixtures for the real servers (see fixtures.py)."""
