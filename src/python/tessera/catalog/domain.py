@@ -65,7 +65,12 @@ class ProductChanges:
 
 
 def _field_errors(
-    *, sku: str | None, name: str | None, description: str | None, price_cents: int | None, currency: str | None
+    *,
+    sku: str | None,
+    name: str | None,
+    description: str | None,
+    price_cents: int | None,
+    currency: str | None,
 ) -> dict[str, str]:
     errors: dict[str, str] = {}
     if sku is not None and not SKU_PATTERN.match(sku):
@@ -85,9 +90,7 @@ def _field_errors(
     return errors
 
 
-def new_product(
-    *, sku: str, name: str, description: str, price_cents: int, currency: str, now: datetime
-) -> Product:
+def new_product(*, sku: str, name: str, description: str, price_cents: int, currency: str, now: datetime) -> Product:
     errors = _field_errors(sku=sku, name=name, description=description, price_cents=price_cents, currency=currency)
     if errors:
         raise InvalidProduct(errors)

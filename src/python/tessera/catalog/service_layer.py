@@ -33,7 +33,8 @@ class ProductRepository(Protocol):
 class UnitOfWork(Protocol):
     """One transaction: changes to products and the events they cause commit together or not at all."""
 
-    products: ProductRepository
+    @property
+    def products(self) -> ProductRepository: ...
 
     def record(self, event: domain.DomainEvent) -> None: ...
 

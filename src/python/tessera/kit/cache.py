@@ -50,7 +50,8 @@ class CacheAside:
 
     async def invalidate(self, key: str) -> None:
         """Deletes the entry after a write. On a Redis failure the write still stands; the stale entry then lives
-        at most its TTL, and the error is logged and counted rather than failing the caller's committed write."""
+        at most its TTL, and the error is logged and counted rather than failing the caller's committed write.
+        """
         try:
             await self._client.delete(self._key(key))
         except RedisError as exc:

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from importlib import resources
 
 import asyncpg
+from asyncpg.pool import PoolConnectionProxy
 
 from tessera.kit.logs import get_logger
 
@@ -23,6 +24,10 @@ log = get_logger(__name__)
 
 _MIGRATION_FILE = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
 _LOCK_KEY = 0x7E55E7A  # advisory lock id for the migration runner
+
+
+# What a pooled `acquire()` yields and what `connect()` returns: both run queries the same way.
+Connection = asyncpg.Connection | PoolConnectionProxy
 
 
 class MigrationError(RuntimeError):
@@ -63,19 +68,15 @@ async def apply_migrations(pool: asyncpg.Pool, *packages: str) -> list[Migration
     async with pool.acquire() as conn:
         await conn.execute("SELECT pg_advisory_lock($1)", _LOCK_KEY)
         try:
-            await conn.execute(
-                """CREATE TABLE IF NOT EXISTS schema_migrations (
+            await conn.execute("""CREATE TABLE IF NOT EXISTS schema_migrations (
                        component text NOT NULL,
                        version int NOT NULL,
                        name text NOT NULL,
                        checksum text NOT NULL,
                        applied_at timestamptz NOT NULL DEFAULT now(),
-                       PRIMARY KEY (component, version))"""
-            )
+                       PRIMARY KEY (component, version))""")
             for package in packages:
-                rows = await conn.fetch(
-                    "SELECT version, checksum FROM schema_migrations WHERE component = $1", package
-                )
+                rows = await conn.fetch("SELECT version, checksum FROM schema_migrations WHERE component = $1", package)
                 done = {r["version"]: r["checksum"] for r in rows}
                 for migration in load_migrations(package):
                     if migration.version in done:

@@ -6,6 +6,7 @@ from collections.abc import Callable
 from typing import Any
 
 import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from tessera.kit.grpc_server import REQUEST_ID_HEADER
 
@@ -57,3 +58,11 @@ def create_channel(target: str, *, default_timeout_seconds: float = 2.0) -> grpc
         options=_KEEPALIVE_OPTIONS,
         interceptors=[DefaultDeadlineInterceptor(default_timeout_seconds, _current_request_id)],
     )
+
+
+async def check_health(channel: grpc.aio.Channel, service: str = "", *, timeout: float = 1.0) -> str:
+    """The grpc.health.v1 status name of `service` ("" = the whole server), e.g. "SERVING"."""
+    # The health stubs are typed for sync channels only; the aio channel returns awaitables.
+    stub: Any = health_pb2_grpc.HealthStub(channel)
+    reply = await stub.Check(health_pb2.HealthCheckRequest(service=service), timeout=timeout)
+    return str(health_pb2.HealthCheckResponse.ServingStatus.Name(reply.status))

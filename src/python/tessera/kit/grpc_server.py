@@ -6,7 +6,7 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import grpc
 from google.protobuf.descriptor import ServiceDescriptor
@@ -34,17 +34,18 @@ class ObservabilityInterceptor(grpc.aio.ServerInterceptor):
 
     async def intercept_service(
         self,
-        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler[Any, Any] | None]],
         handler_call_details: grpc.HandlerCallDetails,
-    ) -> grpc.RpcMethodHandler:
+    ) -> grpc.RpcMethodHandler[Any, Any] | None:
         handler = await continuation(handler_call_details)
         if handler is None or not handler.unary_unary:
             return handler  # streaming handlers pass through unmeasured; the platform's APIs are unary
         service, _, method = handler_call_details.method.lstrip("/").rpartition("/")
         request_id = dict(handler_call_details.invocation_metadata or ()).get(REQUEST_ID_HEADER)
-        inner = handler.unary_unary
+        # The aio server calls async handlers with an aio context, whatever the sync-typed stubs say.
+        inner = cast(Callable[[Any, grpc.aio.ServicerContext[Any, Any]], Awaitable[Any]], handler.unary_unary)
 
-        async def observed(request: Any, context: grpc.aio.ServicerContext) -> Any:
+        async def observed(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
             clear_request_context()
             bind_request_context(request_id=str(request_id or uuid.uuid4()), rpc=method)
             metrics.GRPC_SERVER_STARTED.labels(service, method).inc()

@@ -29,9 +29,7 @@ def create_producer(bootstrap: str, *, client_id: str) -> AIOKafkaProducer:
     )
 
 
-async def publish(
-    producer: AIOKafkaProducer, topic: str, envelope: envelope_pb2.EventEnvelope
-) -> None:
+async def publish(producer: AIOKafkaProducer, topic: str, envelope: envelope_pb2.EventEnvelope) -> None:
     """Sends one envelope keyed by its aggregate id (one aggregate's events stay ordered) and waits for the ack."""
     await producer.send_and_wait(
         topic,
@@ -60,9 +58,7 @@ async def envelopes(consumer: AIOKafkaConsumer) -> AsyncIterator[envelope_pb2.Ev
         await consumer.commit()
 
 
-async def consume(
-    consumer: AIOKafkaConsumer, handle: Callable[[envelope_pb2.EventEnvelope], Awaitable[None]]
-) -> None:
+async def consume(consumer: AIOKafkaConsumer, handle: Callable[[envelope_pb2.EventEnvelope], Awaitable[None]]) -> None:
     """Runs `handle` for every envelope until cancelled; an exception in `handle` stops the loop uncommitted."""
     async for envelope in envelopes(consumer):
         await handle(envelope)

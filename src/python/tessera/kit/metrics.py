@@ -28,7 +28,9 @@ GRPC_SERVER_HANDLING_SECONDS = Histogram(
 CACHE_REQUESTS = Counter("cache_requests_total", "Cache look-ups, by result.", ["cache", "result"])
 OUTBOX_PUBLISHED = Counter("outbox_published_total", "Events relayed from the outbox to Kafka.", ["topic"])
 EVENTS_CONSUMED = Counter(
-    "events_consumed_total", "Events handled by a consumer, by outcome.", ["consumer", "event_type", "outcome"]
+    "events_consumed_total",
+    "Events handled by a consumer, by outcome.",
+    ["consumer", "event_type", "outcome"],
 )
 
 

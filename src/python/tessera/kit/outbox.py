@@ -19,6 +19,7 @@ from aiokafka.errors import KafkaError
 
 from events.v1 import envelope_pb2
 from tessera.kit import migrations as kit_migrations
+from tessera.kit.db import Connection
 from tessera.kit.logs import get_logger
 from tessera.kit.metrics import OUTBOX_PUBLISHED
 
@@ -30,7 +31,7 @@ NOTIFY_CHANNEL = "tessera_outbox"
 _RELAY_LOCK_KEY = 0x0B7B0C5
 
 
-async def enqueue(conn: asyncpg.Connection, topic: str, envelope: envelope_pb2.EventEnvelope) -> None:
+async def enqueue(conn: Connection, topic: str, envelope: envelope_pb2.EventEnvelope) -> None:
     """Adds the event to the outbox; call it inside the transaction that makes the change."""
     await conn.execute(
         "INSERT INTO outbox (topic, message_key, payload, event_id, event_type) VALUES ($1, $2, $3, $4, $5)",
@@ -43,7 +44,7 @@ async def enqueue(conn: asyncpg.Connection, topic: str, envelope: envelope_pb2.E
     await conn.execute(f"NOTIFY {NOTIFY_CHANNEL}")  # wakes the relay at once; delivered only on commit
 
 
-async def processed_event(conn: asyncpg.Connection, consumer: str, event_id: str) -> bool:
+async def processed_event(conn: Connection, consumer: str, event_id: str) -> bool:
     """Records that `consumer` handled `event_id`; False if it already had (skip the effect).
 
     Call it inside the transaction that applies the effect, so both commit or neither does.
@@ -140,7 +141,10 @@ class OutboxRelay:
                     row["topic"],
                     value=bytes(row["payload"]),
                     key=bytes(row["message_key"]),
-                    headers=[("event_type", row["event_type"].encode()), ("event_id", str(row["event_id"]).encode())],
+                    headers=[
+                        ("event_type", row["event_type"].encode()),
+                        ("event_id", str(row["event_id"]).encode()),
+                    ],
                 )
                 for row in rows
             ]

@@ -40,7 +40,9 @@ def _file_lock(name: str) -> Iterator[None]:
 
 def _apt_install(*packages: str) -> None:
     if os.geteuid() != 0 or shutil.which("apt-get") is None:
-        raise InfraError(f"missing Debian packages {packages}: install them (sudo apt-get install {' '.join(packages)})")
+        raise InfraError(
+            f"missing Debian packages {packages}: install them (sudo apt-get install {' '.join(packages)})"
+        )
     with _file_lock("apt"):
         env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
         subprocess.run(["apt-get", "update", "-qq"], check=True, env=env, capture_output=True)
@@ -130,7 +132,7 @@ def kafka_libs() -> Path:
                 "dependency:copy-dependencies", f"-DoutputDirectory={libs}", "-DincludeScope=runtime",
             ],
             capture_output=True,
-            text=True,
+            text=True, check=False,
         )  # fmt: skip
         if result.returncode != 0:
             raise InfraError(f"fetching Kafka {KAFKA_VERSION} from Maven Central failed:\n{result.stdout[-3000:]}")

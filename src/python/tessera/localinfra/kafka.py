@@ -77,10 +77,16 @@ class KafkaServer:
         cluster_id = str(uuid.uuid4().hex[:22])
         result = subprocess.run(
             self._java(
-                "kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(self.base_dir / "server.properties")
+                "kafka.tools.StorageTool",
+                "format",
+                "-t",
+                cluster_id,
+                "-c",
+                str(self.base_dir / "server.properties"),
             ),
             capture_output=True,
             text=True,
+            check=False,
         )
         if result.returncode != 0:
             raise InfraError(f"formatting Kafka's storage failed: {result.stdout[-2000:]}{result.stderr[-2000:]}")

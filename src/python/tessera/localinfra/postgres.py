@@ -69,7 +69,7 @@ class PostgresServer:
                 "-U", SUPERUSER, "--auth=trust", "--encoding=UTF8", "--no-sync", "--locale=C",
             ],
             capture_output=True,
-            text=True,
+            text=True, check=False,
         )  # fmt: skip
         if result.returncode != 0:
             raise InfraError(f"initdb failed: {result.stderr[-2000:]}")

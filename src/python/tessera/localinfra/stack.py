@@ -14,6 +14,7 @@ from types import TracebackType
 from tessera.localinfra import install
 from tessera.localinfra.kafka import KafkaServer
 from tessera.localinfra.postgres import PostgresServer
+from tessera.localinfra.process import free_port
 from tessera.localinfra.redis import RedisServer
 
 # When these are all set, tests use servers that are already running instead of starting their own.
@@ -54,12 +55,13 @@ class LocalInfra:
         self._owns_dir = base_dir is None
         self.base_dir = base_dir or Path(tempfile.mkdtemp(prefix="tessera-infra-"))
         ports = ports or {}
-        pg_port, redis_port = ports.get("postgres"), ports.get("redis")
-        kafka_port, controller_port = ports.get("kafka"), ports.get("kafka_controller")
-        self.postgres = PostgresServer(self.base_dir / "postgres", **({"port": pg_port} if pg_port else {}))
-        self.redis = RedisServer(self.base_dir / "redis", **({"port": redis_port} if redis_port else {}))
-        kafka_ports = {"port": kafka_port, "controller_port": controller_port} if kafka_port and controller_port else {}
-        self.kafka = KafkaServer(self.base_dir / "kafka", **kafka_ports)  # type: ignore[arg-type]
+        self.postgres = PostgresServer(self.base_dir / "postgres", port=ports.get("postgres") or free_port())
+        self.redis = RedisServer(self.base_dir / "redis", port=ports.get("redis") or free_port())
+        self.kafka = KafkaServer(
+            self.base_dir / "kafka",
+            port=ports.get("kafka") or free_port(),
+            controller_port=ports.get("kafka_controller") or free_port(),
+        )
         self.startup_seconds: dict[str, float] = {}
 
     @property

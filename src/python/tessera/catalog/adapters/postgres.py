@@ -7,10 +7,12 @@ from types import TracebackType
 from typing import Self
 
 import asyncpg
+from asyncpg.pool import PoolConnectionProxy
 
 from tessera.catalog import domain
 from tessera.catalog.adapters.messages import event_to_proto
 from tessera.kit import outbox
+from tessera.kit.db import Connection
 from tessera.kit.events import make_envelope
 
 _COLUMNS = "product_id, sku, name, description, price_cents, currency, version, created_at, updated_at"
@@ -21,7 +23,7 @@ def _product(row: asyncpg.Record) -> domain.Product:
 
 
 class PostgresProductRepository:
-    def __init__(self, conn: asyncpg.Connection) -> None:
+    def __init__(self, conn: Connection) -> None:
         self._conn = conn
 
     async def add(self, product: domain.Product) -> None:
@@ -81,7 +83,7 @@ class PostgresUnitOfWork:
         self._events.append(event)
 
     async def __aenter__(self) -> Self:
-        self._conn: asyncpg.Connection = await self._pool.acquire()
+        self._conn: PoolConnectionProxy = await self._pool.acquire()
         self._tx = self._conn.transaction()
         await self._tx.start()
         self.products = PostgresProductRepository(self._conn)

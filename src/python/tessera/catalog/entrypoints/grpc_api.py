@@ -31,7 +31,7 @@ class CatalogGrpcApi(catalog_pb2_grpc.CatalogServiceServicer):
     def __init__(self, service: CatalogService) -> None:
         self._service = service
 
-    async def CreateProduct(  # noqa: N802 - name fixed by the proto
+    async def CreateProduct(  # - name fixed by the proto
         self, request: catalog_pb2.CreateProductRequest, context: grpc.aio.ServicerContext
     ) -> catalog_pb2.Product:
         async with _status_for_domain_errors(context):
@@ -46,14 +46,14 @@ class CatalogGrpcApi(catalog_pb2_grpc.CatalogServiceServicer):
             )
         return product_to_proto(product)
 
-    async def GetProduct(  # noqa: N802
+    async def GetProduct(
         self, request: catalog_pb2.GetProductRequest, context: grpc.aio.ServicerContext
     ) -> catalog_pb2.Product:
         async with _status_for_domain_errors(context):
             product = await self._service.get_product(request.product_id)
         return product_to_proto(product)
 
-    async def ListProducts(  # noqa: N802
+    async def ListProducts(
         self, request: catalog_pb2.ListProductsRequest, context: grpc.aio.ServicerContext
     ) -> catalog_pb2.ListProductsResponse:
         async with _status_for_domain_errors(context):
@@ -62,7 +62,7 @@ class CatalogGrpcApi(catalog_pb2_grpc.CatalogServiceServicer):
             products=[product_to_proto(p) for p in page.products], next_page_token=page.next_page_token
         )
 
-    async def UpdateProduct(  # noqa: N802
+    async def UpdateProduct(
         self, request: catalog_pb2.UpdateProductRequest, context: grpc.aio.ServicerContext
     ) -> catalog_pb2.Product:
         changes = domain.ProductChanges(

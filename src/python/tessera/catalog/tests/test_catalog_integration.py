@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
 
@@ -12,13 +12,13 @@ import asyncpg
 import grpc
 import pytest
 import redis.asyncio as redis
-from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from catalog.v1 import catalog_pb2, catalog_pb2_grpc, events_pb2
 from events.v1 import envelope_pb2
 from tessera.catalog.bootstrap import start_catalog
 from tessera.catalog.config import PRODUCT_TOPIC, CatalogSettings
 from tessera.kit.events import unpack
+from tessera.kit.grpc_client import check_health
 from tessera.kit.kafka import create_consumer
 
 pytestmark = pytest.mark.integration
@@ -26,7 +26,7 @@ pytestmark = pytest.mark.integration
 
 @dataclass
 class Catalog:
-    stub: catalog_pb2_grpc.CatalogServiceStub
+    stub: catalog_pb2_grpc.CatalogServiceAsyncStub
     channel: grpc.aio.Channel
     db: asyncpg.Connection
     redis: redis.Redis
@@ -34,7 +34,7 @@ class Catalog:
 
 
 @pytest.fixture
-async def catalog(postgres_dsn, redis_url, kafka_bootstrap, topic_prefix) -> AsyncIterator[Catalog]:
+async def catalog(postgres_dsn: str, redis_url: str, kafka_bootstrap: str, topic_prefix: str) -> AsyncIterator[Catalog]:
     settings = CatalogSettings(
         postgres_dsn=postgres_dsn,
         redis_url=redis_url,
@@ -81,16 +81,16 @@ def new_product(sku: str = "MUG-1", price: int = 1299) -> catalog_pb2.CreateProd
 
 
 async def test_health_is_serving(catalog: Catalog) -> None:
-    health = health_pb2_grpc.HealthStub(catalog.channel)
     for service in ("", "catalog.v1.CatalogService"):
-        reply = await health.Check(health_pb2.HealthCheckRequest(service=service))
-        assert reply.status == health_pb2.HealthCheckResponse.SERVING
+        assert await check_health(catalog.channel, service) == "SERVING"
 
 
 async def test_created_row_is_read_back_and_second_read_hits_the_cache(catalog: Catalog) -> None:
     created = await catalog.stub.CreateProduct(new_product())
-    row = await catalog.db.fetchrow("SELECT sku, price_cents, version FROM products WHERE product_id = $1", uuid.UUID(created.product_id))
-    assert dict(row) == {"sku": "MUG-1", "price_cents": 1299, "version": 1}
+    row = await catalog.db.fetchrow(
+        "SELECT sku, price_cents, version FROM products WHERE product_id = $1", uuid.UUID(created.product_id)
+    )
+    assert row is not None and dict(row) == {"sku": "MUG-1", "price_cents": 1299, "version": 1}
 
     cache_key = f"catalog:product:{created.product_id}"
     assert await catalog.redis.exists(cache_key) == 0
@@ -99,7 +99,9 @@ async def test_created_row_is_read_back_and_second_read_hits_the_cache(catalog: 
     assert await catalog.redis.exists(cache_key) == 1
 
     # Prove the second read is served from Redis: change the row behind the service's back.
-    await catalog.db.execute("UPDATE products SET name = 'changed in db' WHERE product_id = $1", uuid.UUID(created.product_id))
+    await catalog.db.execute(
+        "UPDATE products SET name = 'changed in db' WHERE product_id = $1", uuid.UUID(created.product_id)
+    )
     second = await catalog.stub.GetProduct(catalog_pb2.GetProductRequest(product_id=created.product_id))
     assert second.name == "Mug"
 
@@ -152,11 +154,16 @@ async def test_duplicate_sku_is_already_exists(catalog: Catalog) -> None:
     [
         (catalog_pb2.CreateProductRequest(), "sku"),
         (catalog_pb2.CreateProductRequest(sku="A-1", price_cents=100, currency="EUR"), "name"),
-        (catalog_pb2.CreateProductRequest(sku="A-1", name="Mug", price_cents=-1, currency="EUR"), "price_cents"),
+        (
+            catalog_pb2.CreateProductRequest(sku="A-1", name="Mug", price_cents=-1, currency="EUR"),
+            "price_cents",
+        ),
         (catalog_pb2.CreateProductRequest(sku="A-1", name="Mug", price_cents=1, currency="euro"), "currency"),
     ],
 )
-async def test_bad_create_is_invalid_argument_and_writes_nothing(catalog: Catalog, request_, message_part) -> None:
+async def test_bad_create_is_invalid_argument_and_writes_nothing(
+    catalog: Catalog, request_: catalog_pb2.CreateProductRequest, message_part: str
+) -> None:
     with pytest.raises(grpc.aio.AioRpcError) as raised:
         await catalog.stub.CreateProduct(request_)
     assert raised.value.code() == grpc.StatusCode.INVALID_ARGUMENT
@@ -165,31 +172,37 @@ async def test_bad_create_is_invalid_argument_and_writes_nothing(catalog: Catalo
     assert await catalog.db.fetchval("SELECT count(*) FROM outbox") == 0
 
 
+async def expect_status(call: Awaitable[object], code: grpc.StatusCode) -> None:
+    with pytest.raises(grpc.aio.AioRpcError) as raised:
+        await call
+    assert raised.value.code() == code
+    assert raised.value.details()
+
+
 async def test_unknown_or_malformed_ids(catalog: Catalog) -> None:
     missing = str(uuid.uuid4())
-    for call, request_, code in [
-        (catalog.stub.GetProduct, catalog_pb2.GetProductRequest(product_id=missing), grpc.StatusCode.NOT_FOUND),
-        (catalog.stub.GetProduct, catalog_pb2.GetProductRequest(product_id="nope"), grpc.StatusCode.INVALID_ARGUMENT),
-        (
-            catalog.stub.UpdateProduct,
-            catalog_pb2.UpdateProductRequest(product_id=missing, price_cents=5),
-            grpc.StatusCode.NOT_FOUND,
-        ),
-    ]:
-        with pytest.raises(grpc.aio.AioRpcError) as raised:
-            await call(request_)
-        assert raised.value.code() == code, request_
-        assert raised.value.details()
+    await expect_status(
+        catalog.stub.GetProduct(catalog_pb2.GetProductRequest(product_id=missing)), grpc.StatusCode.NOT_FOUND
+    )
+    await expect_status(
+        catalog.stub.GetProduct(catalog_pb2.GetProductRequest(product_id="nope")), grpc.StatusCode.INVALID_ARGUMENT
+    )
+    await expect_status(
+        catalog.stub.UpdateProduct(catalog_pb2.UpdateProductRequest(product_id=missing, price_cents=5)),
+        grpc.StatusCode.NOT_FOUND,
+    )
     assert await catalog.db.fetchval("SELECT count(*) FROM outbox") == 0
 
 
 async def test_bad_update_changes_nothing(catalog: Catalog) -> None:
     created = await catalog.stub.CreateProduct(new_product())
     with pytest.raises(grpc.aio.AioRpcError) as raised:
-        await catalog.stub.UpdateProduct(catalog_pb2.UpdateProductRequest(product_id=created.product_id, price_cents=-5))
+        await catalog.stub.UpdateProduct(
+            catalog_pb2.UpdateProductRequest(product_id=created.product_id, price_cents=-5)
+        )
     assert raised.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     row = await catalog.db.fetchrow("SELECT price_cents, version FROM products")
-    assert dict(row) == {"price_cents": 1299, "version": 1}
+    assert row is not None and dict(row) == {"price_cents": 1299, "version": 1}
     assert await catalog.db.fetchval("SELECT count(*) FROM outbox") == 1  # only the creation
 
 
@@ -197,6 +210,8 @@ async def test_list_products_pages(catalog: Catalog) -> None:
     for i in range(5):
         await catalog.stub.CreateProduct(new_product(sku=f"SKU-{i}"))
     first = await catalog.stub.ListProducts(catalog_pb2.ListProductsRequest(page_size=3))
-    second = await catalog.stub.ListProducts(catalog_pb2.ListProductsRequest(page_size=3, page_token=first.next_page_token))
+    second = await catalog.stub.ListProducts(
+        catalog_pb2.ListProductsRequest(page_size=3, page_token=first.next_page_token)
+    )
     assert [p.sku for p in first.products] + [p.sku for p in second.products] == [f"SKU-{i}" for i in range(5)]
     assert second.next_page_token == ""
