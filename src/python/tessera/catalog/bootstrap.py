@@ -14,7 +14,7 @@ from tessera.catalog.service_layer import CatalogService
 from tessera.kit import db, outbox
 from tessera.kit.cache import CacheAside, create_redis
 from tessera.kit.grpc_server import GrpcServer, GrpcService
-from tessera.kit.kafka import create_producer
+from tessera.kit.kafka import create_producer, ensure_topics
 
 
 async def start_catalog(settings: CatalogSettings, stack: AsyncExitStack) -> GrpcServer:
@@ -28,6 +28,10 @@ async def start_catalog(settings: CatalogSettings, stack: AsyncExitStack) -> Grp
     redis = create_redis(settings.redis_url)
     stack.push_async_callback(redis.aclose)
 
+    topic = settings.topic(PRODUCT_TOPIC)
+    await ensure_topics(
+        settings.kafka_bootstrap, [topic], partitions=settings.kafka_partitions, replication=settings.kafka_replication
+    )
     producer = create_producer(settings.kafka_bootstrap, client_id=settings.service_name)
     await producer.start()
     stack.push_async_callback(producer.stop)
@@ -35,7 +39,6 @@ async def start_catalog(settings: CatalogSettings, stack: AsyncExitStack) -> Grp
     relay.start()
     stack.push_async_callback(relay.stop)
 
-    topic = settings.topic(PRODUCT_TOPIC)
     service = CatalogService(
         uow_factory=lambda: PostgresUnitOfWork(pool, topic=topic, producer=settings.service_name),
         cache=RedisProductCache(CacheAside(redis, "catalog:product", settings.cache_ttl_seconds)),

@@ -47,6 +47,8 @@ class KafkaSettings(BaseSettings):
     kafka_bootstrap: str
     # Prefixed to every topic name: lets several stacks (or test runs) share one broker.
     kafka_topic_prefix: str = ""
+    kafka_partitions: int = Field(default=4, ge=1)  # for topics a service creates
+    kafka_replication: int = Field(default=1, ge=1)  # 3 on a real cluster
 
     def topic(self, name: str) -> str:
         return f"{self.kafka_topic_prefix}{name}"

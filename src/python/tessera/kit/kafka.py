@@ -7,15 +7,36 @@ handlers must therefore be idempotent, e.g. by recording handled event ids (see 
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import TopicAlreadyExistsError
 
 from events.v1 import envelope_pb2
 from tessera.kit.events import parse
 from tessera.kit.logs import get_logger
 
 log = get_logger(__name__)
+
+
+async def ensure_topics(bootstrap: str, topics: list[str], *, partitions: int, replication: int) -> None:
+    """Creates the topics that do not exist yet. Production brokers disable auto-creation, and consumers that
+    join before a topic exists get no partitions of it, so services declare their topics at start."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, client_id="tessera-admin")
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+        missing = [NewTopic(t, num_partitions=partitions, replication_factor=replication) for t in topics]
+        missing = [t for t in missing if t.name not in existing]
+        if missing:
+            try:
+                await admin.create_topics(missing)
+            except TopicAlreadyExistsError:
+                pass  # another replica created it meanwhile
+            log.info("kafka topics created", topics=[t.name for t in missing])
+    finally:
+        await admin.close()
 
 
 def create_producer(bootstrap: str, *, client_id: str) -> AIOKafkaProducer:
@@ -51,14 +72,22 @@ def create_consumer(bootstrap: str, *topics: str, group_id: str, client_id: str)
     )
 
 
-async def envelopes(consumer: AIOKafkaConsumer) -> AsyncIterator[envelope_pb2.EventEnvelope]:
-    """Yields envelopes and commits each one's offset once the consumer asks for the next (after handling)."""
+async def consume(
+    consumer: AIOKafkaConsumer,
+    handle: Callable[[envelope_pb2.EventEnvelope], Awaitable[None]],
+    *,
+    limit: int | None = None,
+) -> int:
+    """Runs `handle` on each envelope, committing its offset right after `handle` returns.
+
+    Runs until cancelled, or until `limit` envelopes were handled and committed. If `handle` raises, the loop
+    stops with that envelope uncommitted, so it is delivered again (to this group) after a restart.
+    """
+    handled = 0
     async for record in consumer:
-        yield parse(record.value)
-        await consumer.commit()
-
-
-async def consume(consumer: AIOKafkaConsumer, handle: Callable[[envelope_pb2.EventEnvelope], Awaitable[None]]) -> None:
-    """Runs `handle` for every envelope until cancelled; an exception in `handle` stops the loop uncommitted."""
-    async for envelope in envelopes(consumer):
-        await handle(envelope)
+        await handle(parse(record.value))
+        await consumer.commit({TopicPartition(record.topic, record.partition): record.offset + 1})
+        handled += 1
+        if limit is not None and handled >= limit:
+            break
+    return handled

@@ -19,7 +19,7 @@ from tessera.catalog.bootstrap import start_catalog
 from tessera.catalog.config import PRODUCT_TOPIC, CatalogSettings
 from tessera.kit.events import unpack
 from tessera.kit.grpc_client import check_health
-from tessera.kit.kafka import create_consumer
+from tessera.testing.events import collect_events
 
 pytestmark = pytest.mark.integration
 
@@ -52,28 +52,6 @@ async def catalog(postgres_dsn: str, redis_url: str, kafka_bootstrap: str, topic
         client = redis.Redis.from_url(redis_url)
         stack.push_async_callback(client.aclose)
         yield Catalog(catalog_pb2_grpc.CatalogServiceStub(channel), channel, db, client, settings)
-
-
-async def read_events(settings: CatalogSettings, count: int, timeout: float = 30.0) -> list[envelope_pb2.EventEnvelope]:
-    consumer = create_consumer(
-        settings.kafka_bootstrap,
-        settings.topic(PRODUCT_TOPIC),
-        group_id=f"{settings.kafka_topic_prefix}reader",
-        client_id="test",
-    )
-    await consumer.start()
-    try:
-        found: list[envelope_pb2.EventEnvelope] = []
-        async with asyncio.timeout(timeout):
-            while len(found) < count:
-                for records in (await consumer.getmany(timeout_ms=500)).values():
-                    for record in records:
-                        envelope = envelope_pb2.EventEnvelope()
-                        envelope.ParseFromString(record.value)
-                        found.append(envelope)
-        return found
-    finally:
-        await consumer.stop()
 
 
 def new_product(sku: str = "MUG-1", price: int = 1299) -> catalog_pb2.CreateProductRequest:
@@ -120,7 +98,12 @@ async def test_create_and_update_emit_events_and_update_invalidates_cache(catalo
     fresh = await catalog.stub.GetProduct(catalog_pb2.GetProductRequest(product_id=created.product_id))
     assert fresh.price_cents == 999
 
-    first, second = await read_events(catalog.settings, 2)
+    first, second = await collect_events(
+        catalog.settings.kafka_bootstrap,
+        catalog.settings.topic(PRODUCT_TOPIC),
+        group=f"{catalog.settings.kafka_topic_prefix}reader",
+        count=2,
+    )
     assert (first.event_type, second.event_type) == ("catalog.v1.ProductCreated", "catalog.v1.ProductUpdated")
     assert first.aggregate_id == second.aggregate_id == created.product_id
     assert (first.aggregate_version, second.aggregate_version) == (1, 2)

@@ -1,0 +1,71 @@
+"""The kit's gRPC server and client against real in-process servers (no mocks of grpc)."""
+
+import asyncio
+import time
+
+import grpc
+import pytest
+
+from tessera.kit import metrics
+from tessera.kit.grpc_client import check_health, create_channel
+from tessera.kit.grpc_server import GrpcServer
+
+
+async def _sleep_then_echo(request: bytes, context: grpc.aio.ServicerContext) -> bytes:
+    await asyncio.sleep(float(request.decode()))
+    return request
+
+
+@pytest.fixture
+async def slow_server():
+    """A raw server with one method that sleeps as long as the request says: a stuck dependency on demand."""
+    server = grpc.aio.server()
+    handler = grpc.unary_unary_rpc_method_handler(_sleep_then_echo)
+    server.add_generic_rpc_handlers([grpc.method_handlers_generic_handler("test.Slow", {"Sleep": handler})])
+    port = server.add_insecure_port("127.0.0.1:0")
+    await server.start()
+    yield port
+    await server.stop(0)
+
+
+async def test_calls_without_a_deadline_get_the_default_one(slow_server):
+    channel = create_channel(f"127.0.0.1:{slow_server}", default_timeout_seconds=0.3)
+    sleep = channel.unary_unary("/test.Slow/Sleep")
+    try:
+        started = time.monotonic()
+        with pytest.raises(grpc.aio.AioRpcError) as raised:
+            await sleep(b"5")
+        assert raised.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
+        assert time.monotonic() - started < 2
+        # An explicit deadline wins over the default.
+        assert await sleep(b"0.5", timeout=3) == b"0.5"
+    finally:
+        await channel.close()
+
+
+async def test_server_serves_health_and_goes_not_serving_on_shutdown():
+    server = GrpcServer([], host="127.0.0.1", port=0)
+    port = await server.start()
+    channel = grpc.aio.insecure_channel(f"127.0.0.1:{port}")
+    try:
+        assert await check_health(channel) == "SERVING"
+        await server.health.enter_graceful_shutdown()
+        assert await check_health(channel) == "NOT_SERVING"
+    finally:
+        await channel.close()
+        await server.stop(0)
+
+
+async def test_server_counts_rpcs_by_status_code():
+    server = GrpcServer([], host="127.0.0.1", port=0)
+    port = await server.start()
+    channel = grpc.aio.insecure_channel(f"127.0.0.1:{port}")
+    labels = ("grpc.health.v1.Health", "Check", "NOT_FOUND")
+    before = metrics.GRPC_SERVER_HANDLED.labels(*labels)._value.get()
+    try:
+        with pytest.raises(grpc.aio.AioRpcError):
+            await check_health(channel, "no.such.Service")
+        assert metrics.GRPC_SERVER_HANDLED.labels(*labels)._value.get() == before + 1
+    finally:
+        await channel.close()
+        await server.stop(0)
