@@ -7,6 +7,7 @@ handlers must therefore be idempotent, e.g. by recording handled event ids (see 
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Awaitable, Callable
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
@@ -30,10 +31,8 @@ async def ensure_topics(bootstrap: str, topics: list[str], *, partitions: int, r
         missing = [NewTopic(t, num_partitions=partitions, replication_factor=replication) for t in topics]
         missing = [t for t in missing if t.name not in existing]
         if missing:
-            try:
+            with contextlib.suppress(TopicAlreadyExistsError):  # another replica created it meanwhile
                 await admin.create_topics(missing)
-            except TopicAlreadyExistsError:
-                pass  # another replica created it meanwhile
             log.info("kafka topics created", topics=[t.name for t in missing])
     finally:
         await admin.close()

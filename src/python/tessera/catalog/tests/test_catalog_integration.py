@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from collections.abc import AsyncIterator, Awaitable
 from contextlib import AsyncExitStack
@@ -14,7 +13,6 @@ import pytest
 import redis.asyncio as redis
 
 from catalog.v1 import catalog_pb2, catalog_pb2_grpc, events_pb2
-from events.v1 import envelope_pb2
 from tessera.catalog.bootstrap import start_catalog
 from tessera.catalog.config import PRODUCT_TOPIC, CatalogSettings
 from tessera.kit.events import unpack

@@ -22,12 +22,12 @@ from tessera.localinfra.process import free_port
 pytestmark = pytest.mark.integration
 
 
-async def wait_healthy(port: int, proc: subprocess.Popen[str], timeout: float = 60.0) -> float:
+async def wait_healthy(port: int, proc: asyncio.subprocess.Process, timeout: float = 60.0) -> float:
     started = time.monotonic()
     async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
         while time.monotonic() - started < timeout:
-            if proc.poll() is not None:
-                output = proc.stdout.read() if proc.stdout else ""
+            if proc.returncode is not None:
+                output = (await proc.stdout.read()).decode() if proc.stdout else ""
                 raise AssertionError(f"the catalog exited during start-up:\n{output}")
             try:
                 if await check_health(channel, "catalog.v1.CatalogService", timeout=0.5) == "SERVING":
@@ -36,6 +36,11 @@ async def wait_healthy(port: int, proc: subprocess.Popen[str], timeout: float = 
                 pass
             await asyncio.sleep(0.05)
     raise AssertionError("the catalog did not become healthy")
+
+
+def read_metrics(port: int) -> str:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
+        return str(response.read().decode())
 
 
 async def test_catalog_process_starts_healthy_logs_json_serves_metrics_and_stops_on_sigterm(
@@ -52,12 +57,8 @@ async def test_catalog_process_starts_healthy_logs_json_serves_metrics_and_stops
         "TESSERA_GRPC_PORT": str(grpc_port),
         "TESSERA_METRICS_PORT": str(metrics_port),
     }
-    proc = subprocess.Popen(
-        [sys.executable, "-m", catalog_main.__name__],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", catalog_main.__name__, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
     )
     try:
         seconds = await wait_healthy(grpc_port, proc)
@@ -68,19 +69,17 @@ async def test_catalog_process_starts_healthy_logs_json_serves_metrics_and_stops
             await stub.CreateProduct(
                 catalog_pb2.CreateProductRequest(sku="P-1", name="Pen", price_cents=150, currency="EUR")
             )
-        with urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics", timeout=5) as response:
-            exposition = response.read().decode()
-        assert (
-            'grpc_server_handled_total{grpc_code="OK",grpc_method="CreateProduct",grpc_service="catalog.v1.CatalogService"} 1.0'
-            in exposition
-        )
+        exposition = await asyncio.to_thread(read_metrics, metrics_port)
+        labels = 'grpc_code="OK",grpc_method="CreateProduct",grpc_service="catalog.v1.CatalogService"'
+        assert f"grpc_server_handled_total{{{labels}}} 1.0" in exposition
 
         proc.send_signal(signal.SIGTERM)
-        assert proc.wait(timeout=20) == 0
+        assert await asyncio.wait_for(proc.wait(), timeout=20) == 0
     finally:
-        if proc.poll() is None:
+        if proc.returncode is None:
             proc.kill()
-    output = proc.stdout.read() if proc.stdout else ""
+            await proc.wait()
+    output = (await proc.stdout.read()).decode() if proc.stdout else ""
     lines = [json.loads(line) for line in output.splitlines() if line.startswith("{")]
     assert lines, output
     assert all(line["service"] == "catalog" for line in lines)
