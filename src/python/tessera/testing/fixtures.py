@@ -15,6 +15,8 @@ import pytest
 
 from tessera.localinfra import InfraEndpoints, LocalInfra
 
+__all__ = ["infra", "kafka_bootstrap", "postgres_dsn", "redis_url", "topic_prefix"]
+
 
 @pytest.fixture(scope="session")
 def infra() -> Iterator[InfraEndpoints]:
