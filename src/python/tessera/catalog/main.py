@@ -7,11 +7,12 @@ from contextlib import AsyncExitStack
 
 from tessera.catalog.bootstrap import start_catalog
 from tessera.catalog.config import CatalogSettings
+from tessera.kit.config import load_settings
 from tessera.kit.runtime import run_service
 
 
 def main() -> None:
-    settings = CatalogSettings()  # type: ignore[call-arg]  # required fields come from the environment
+    settings = load_settings(CatalogSettings)
 
     async def start(stack: AsyncExitStack) -> None:
         await start_catalog(settings, stack)

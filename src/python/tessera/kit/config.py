@@ -5,12 +5,14 @@ Variables are prefixed with TESSERA_, e.g. TESSERA_SERVICE_NAME, TESSERA_POSTGRE
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Literal, TypeVar
 
-from pydantic import Field
+from pydantic import Field, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-_CONFIG = SettingsConfigDict(env_prefix="TESSERA_", extra="ignore", frozen=True)
+_ENV_PREFIX = "TESSERA_"
+SettingsT = TypeVar("SettingsT", bound="BaseSettings")
+_CONFIG = SettingsConfigDict(env_prefix=_ENV_PREFIX, extra="ignore", frozen=True)
 
 
 class ServiceSettings(BaseSettings):
@@ -52,3 +54,16 @@ class KafkaSettings(BaseSettings):
 
     def topic(self, name: str) -> str:
         return f"{self.kafka_topic_prefix}{name}"
+
+
+def load_settings(settings_type: type[SettingsT]) -> SettingsT:
+    """Reads the settings from the environment, or exits with a message naming each bad variable."""
+    try:
+        return settings_type()
+    except ValidationError as exc:
+        problems = [
+            f"  {_ENV_PREFIX}{str(error['loc'][0]).upper()}: {error['msg']}" for error in exc.errors() if error["loc"]
+        ]
+        raise SystemExit(
+            f"{settings_type.__name__}: invalid or missing environment variables:\n" + "\n".join(problems)
+        ) from None
