@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime
 
+import structlog
 from google.protobuf.message import Message
 
 from events.v1 import envelope_pb2
@@ -31,6 +32,10 @@ def make_envelope(
         correlation_id=correlation_id,
     )
     envelope.occurred_at.FromDatetime(occurred_at or datetime.now(UTC))
+    # The trace of the request that caused the event travels with it, so consumers continue the same trace.
+    traceparent = structlog.contextvars.get_contextvars().get("traceparent")
+    if traceparent:
+        envelope.trace.traceparent = str(traceparent)
     envelope.payload.Pack(payload)
     return envelope
 

@@ -19,6 +19,15 @@ from tessera.kit.logs import bind_request_context, clear_request_context, get_lo
 log = get_logger(__name__)
 
 REQUEST_ID_HEADER = "x-request-id"
+TRACEPARENT_HEADER = "traceparent"  # W3C trace context; OpenTelemetry propagates the same header
+
+
+def trace_id_of(traceparent: str | None) -> str | None:
+    """The trace id in a W3C traceparent ("00-<32 hex trace id>-<16 hex span id>-<flags>"), if well formed."""
+    parts = (traceparent or "").split("-")
+    if len(parts) == 4 and len(parts[1]) == 32 and all(c in "0123456789abcdef" for c in parts[1]):
+        return parts[1]
+    return None
 
 
 @dataclass(frozen=True)
@@ -41,13 +50,19 @@ class ObservabilityInterceptor(grpc.aio.ServerInterceptor):
         if handler is None or not handler.unary_unary:
             return handler  # streaming handlers pass through unmeasured; the platform's APIs are unary
         service, _, method = handler_call_details.method.lstrip("/").rpartition("/")
-        request_id = dict(handler_call_details.invocation_metadata or ()).get(REQUEST_ID_HEADER)
+        metadata = dict(handler_call_details.invocation_metadata or ())
+        request_id = metadata.get(REQUEST_ID_HEADER)
+        traceparent = metadata.get(TRACEPARENT_HEADER)
+        traceparent = traceparent if isinstance(traceparent, str) else None
+        trace_id = trace_id_of(traceparent)
         # The aio server calls async handlers with an aio context, whatever the sync-typed stubs say.
         inner = cast(Callable[[Any, grpc.aio.ServicerContext[Any, Any]], Awaitable[Any]], handler.unary_unary)
 
         async def observed(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
             clear_request_context()
             bind_request_context(request_id=str(request_id or uuid.uuid4()), rpc=method)
+            if trace_id:
+                bind_request_context(trace_id=trace_id, traceparent=str(traceparent))
             metrics.GRPC_SERVER_STARTED.labels(service, method).inc()
             started = time.perf_counter()
             code = grpc.StatusCode.OK

@@ -6,11 +6,13 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
+from typing import Any
 
 import asyncpg
 import grpc
 import pytest
 import redis.asyncio as redis
+from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
 from catalog.v1 import catalog_pb2, catalog_pb2_grpc, events_pb2
 from tessera.catalog.bootstrap import start_catalog
@@ -56,9 +58,26 @@ def new_product(sku: str = "MUG-1", price: int = 1299) -> catalog_pb2.CreateProd
     return catalog_pb2.CreateProductRequest(sku=sku, name="Mug", description="Blue", price_cents=price, currency="EUR")
 
 
-async def test_health_is_serving(catalog: Catalog) -> None:
+async def test_health_is_serving_and_reflection_lists_the_api(catalog: Catalog) -> None:
     for service in ("", "catalog.v1.CatalogService"):
         assert await check_health(catalog.channel, service) == "SERVING"
+    stub: Any = reflection_pb2_grpc.ServerReflectionStub(catalog.channel)  # type: ignore[arg-type]  # aio channel
+    replies = stub.ServerReflectionInfo(iter([reflection_pb2.ServerReflectionRequest(list_services="")]))
+    names = [s.name async for reply in replies for s in reply.list_services_response.service]
+    assert "catalog.v1.CatalogService" in names
+    assert "grpc.health.v1.Health" in names
+
+
+async def test_trace_context_from_the_caller_reaches_the_event(catalog: Catalog) -> None:
+    traceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+    await catalog.stub.CreateProduct(new_product(), metadata=(("traceparent", traceparent),))
+    (event,) = await collect_events(
+        catalog.settings.kafka_bootstrap,
+        catalog.settings.topic(PRODUCT_TOPIC),
+        group=f"{catalog.settings.kafka_topic_prefix}tracing",
+        count=1,
+    )
+    assert event.trace.traceparent == traceparent
 
 
 async def test_created_row_is_read_back_and_second_read_hits_the_cache(catalog: Catalog) -> None:
