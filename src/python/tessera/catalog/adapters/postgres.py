@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import uuid
-from types import TracebackType
-from typing import Self
 
 import asyncpg
 from asyncpg.pool import PoolConnectionProxy
 
+from events.v1 import envelope_pb2
 from tessera.catalog import domain
 from tessera.catalog.adapters.messages import event_to_proto
-from tessera.kit import outbox
+from tessera.kit import uow as kit_uow
 from tessera.kit.db import Connection
 from tessera.kit.events import make_envelope
 
@@ -70,43 +69,17 @@ class PostgresProductRepository:
         return [_product(r) for r in rows]
 
 
-class PostgresUnitOfWork:
-    """Takes a pooled connection and opens a transaction; recorded events go to the outbox before commit."""
+class PostgresUnitOfWork(kit_uow.PostgresUnitOfWork[domain.DomainEvent]):
+    """Products and their events (to topic catalog.product.v1) in one transaction."""
 
-    def __init__(self, pool: asyncpg.Pool, *, topic: str, producer: str) -> None:
-        self._pool = pool
-        self._topic = topic
-        self._producer = producer
-        self._events: list[domain.DomainEvent] = []
+    def _open(self, conn: PoolConnectionProxy) -> None:
+        self.products = PostgresProductRepository(conn)
 
-    def record(self, event: domain.DomainEvent) -> None:
-        self._events.append(event)
-
-    async def __aenter__(self) -> Self:
-        self._conn: PoolConnectionProxy = await self._pool.acquire()
-        self._tx = self._conn.transaction()
-        await self._tx.start()
-        self.products = PostgresProductRepository(self._conn)
-        return self
-
-    async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        try:
-            if exc_type is None:
-                for event in self._events:
-                    product = event.product
-                    envelope = make_envelope(
-                        event_to_proto(event),
-                        aggregate_type="product",
-                        aggregate_id=str(product.product_id),
-                        aggregate_version=product.version,
-                        producer=self._producer,
-                    )
-                    await outbox.enqueue(self._conn, self._topic, envelope)
-                await self._tx.commit()
-            else:
-                await self._tx.rollback()
-        finally:
-            self._events.clear()
-            await self._pool.release(self._conn)
+    def _envelope(self, event: domain.DomainEvent) -> envelope_pb2.EventEnvelope:
+        return make_envelope(
+            event_to_proto(event),
+            aggregate_type="product",
+            aggregate_id=str(event.product.product_id),
+            aggregate_version=event.product.version,
+            producer=self.producer,
+        )
