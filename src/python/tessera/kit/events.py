@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
+from typing import TypeVar
 
 import structlog
 from google.protobuf.message import Message
 
 from events.v1 import envelope_pb2
+
+MessageT = TypeVar("MessageT", bound=Message)
 
 
 def make_envelope(
@@ -40,7 +43,7 @@ def make_envelope(
     return envelope
 
 
-def unpack(envelope: envelope_pb2.EventEnvelope, message_type: type[Message]) -> Message:
+def unpack(envelope: envelope_pb2.EventEnvelope, message_type: type[MessageT]) -> MessageT:
     """The payload as `message_type`; ValueError if the envelope carries another type."""
     message = message_type()
     if not envelope.payload.Unpack(message):

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -131,3 +132,18 @@ class GrpcServer:
 
     async def wait_for_termination(self) -> None:
         await self._server.wait_for_termination()
+
+
+@asynccontextmanager
+async def status_on_error(
+    context: grpc.aio.ServicerContext[Any, Any], statuses: Mapping[type[Exception], grpc.StatusCode]
+) -> AsyncIterator[None]:
+    """Turns the domain's exceptions into gRPC statuses with the exception's message as details.
+
+    Usage in a servicer: `async with status_on_error(context, {NotFound: grpc.StatusCode.NOT_FOUND}): ...`
+    """
+    try:
+        yield
+    except tuple(statuses) as exc:
+        code = next(code for error_type, code in statuses.items() if isinstance(exc, error_type))
+        await context.abort(code, str(exc))

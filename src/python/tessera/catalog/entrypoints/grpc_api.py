@@ -2,29 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-
 import grpc
 
 from catalog.v1 import catalog_pb2, catalog_pb2_grpc
 from tessera.catalog import domain
 from tessera.catalog.adapters.messages import product_to_proto
 from tessera.catalog.service_layer import CatalogService, CreateProduct, UpdateProduct
+from tessera.kit.grpc_server import status_on_error
 
-
-@asynccontextmanager
-async def _status_for_domain_errors(context: grpc.aio.ServicerContext) -> AsyncIterator[None]:
-    try:
-        yield
-    except domain.InvalidProduct as exc:
-        await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
-    except domain.ProductNotFound as exc:
-        await context.abort(grpc.StatusCode.NOT_FOUND, str(exc))
-    except domain.SkuAlreadyExists as exc:
-        await context.abort(grpc.StatusCode.ALREADY_EXISTS, str(exc))
-    except domain.VersionConflict as exc:
-        await context.abort(grpc.StatusCode.ABORTED, str(exc))
+_STATUSES = {
+    domain.InvalidProduct: grpc.StatusCode.INVALID_ARGUMENT,
+    domain.ProductNotFound: grpc.StatusCode.NOT_FOUND,
+    domain.SkuAlreadyExists: grpc.StatusCode.ALREADY_EXISTS,
+    domain.VersionConflict: grpc.StatusCode.ABORTED,
+}
 
 
 class CatalogGrpcApi(catalog_pb2_grpc.CatalogServiceServicer):
@@ -34,7 +25,7 @@ class CatalogGrpcApi(catalog_pb2_grpc.CatalogServiceServicer):
     async def CreateProduct(  # - name fixed by the proto
         self, request: catalog_pb2.CreateProductRequest, context: grpc.aio.ServicerContext
     ) -> catalog_pb2.Product:
-        async with _status_for_domain_errors(context):
+        async with status_on_error(context, _STATUSES):
             product = await self._service.create_product(
                 CreateProduct(
                     sku=request.sku,
@@ -49,14 +40,14 @@ class CatalogGrpcApi(catalog_pb2_grpc.CatalogServiceServicer):
     async def GetProduct(
         self, request: catalog_pb2.GetProductRequest, context: grpc.aio.ServicerContext
     ) -> catalog_pb2.Product:
-        async with _status_for_domain_errors(context):
+        async with status_on_error(context, _STATUSES):
             product = await self._service.get_product(request.product_id)
         return product_to_proto(product)
 
     async def ListProducts(
         self, request: catalog_pb2.ListProductsRequest, context: grpc.aio.ServicerContext
     ) -> catalog_pb2.ListProductsResponse:
-        async with _status_for_domain_errors(context):
+        async with status_on_error(context, _STATUSES):
             page = await self._service.list_products(request.page_size, request.page_token)
         return catalog_pb2.ListProductsResponse(
             products=[product_to_proto(p) for p in page.products], next_page_token=page.next_page_token
@@ -71,7 +62,7 @@ class CatalogGrpcApi(catalog_pb2_grpc.CatalogServiceServicer):
             price_cents=request.price_cents if request.HasField("price_cents") else None,
             currency=request.currency if request.HasField("currency") else None,
         )
-        async with _status_for_domain_errors(context):
+        async with status_on_error(context, _STATUSES):
             product = await self._service.update_product(
                 UpdateProduct(request.product_id, changes, request.expected_version)
             )

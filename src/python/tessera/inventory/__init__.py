@@ -1,0 +1,1 @@
+"""The inventory service: stock per product and reservations of it for orders, never oversold."""

@@ -1,0 +1,1 @@
+"""The inventory's adapters: Postgres repositories and unit of work, protobuf mapping."""

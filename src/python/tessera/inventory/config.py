@@ -1,0 +1,11 @@
+"""The inventory's settings (environment variables prefixed TESSERA_)."""
+
+from __future__ import annotations
+
+from tessera.kit.config import KafkaSettings, PostgresSettings, ServiceSettings
+
+STOCK_TOPIC = "inventory.stock.v1"
+
+
+class InventorySettings(ServiceSettings, PostgresSettings, KafkaSettings):
+    service_name: str = "inventory"

@@ -1,0 +1,1 @@
+"""The inventory's entry points: its gRPC API."""
