@@ -11,12 +11,15 @@ import signal
 import time
 from collections.abc import Awaitable, Callable
 from contextlib import AsyncExitStack
+from typing import TypeVar
 
-from tessera.kit.config import ServiceSettings
+from tessera.kit.config import ServiceSettings, load_settings
 from tessera.kit.logs import configure_logging, get_logger
 from tessera.kit.metrics import serve_metrics
 
 log = get_logger(__name__)
+
+SettingsT = TypeVar("SettingsT", bound=ServiceSettings)
 
 
 async def run_service(settings: ServiceSettings, start: Callable[[AsyncExitStack], Awaitable[object]]) -> None:
@@ -35,3 +38,13 @@ async def run_service(settings: ServiceSettings, start: Callable[[AsyncExitStack
         await stopping.wait()
         log.info("service stopping")
     log.info("service stopped")
+
+
+def serve(settings_type: type[SettingsT], start: Callable[[SettingsT, AsyncExitStack], Awaitable[object]]) -> None:
+    """A service's whole `main`: settings from the environment, then run `start` until SIGTERM."""
+    settings = load_settings(settings_type)
+
+    async def start_on(stack: AsyncExitStack) -> None:
+        await start(settings, stack)
+
+    asyncio.run(run_service(settings, start_on))

@@ -1,0 +1,1 @@
+"""The payments' adapters: Postgres repository and unit of work, protobuf mapping."""

@@ -1,0 +1,116 @@
+"""The payments domain: a payment's states and the test acquirer's decline rule. No I/O.
+
+AUTHORIZED -> CAPTURED -> REFUNDED, or AUTHORIZED -> VOIDED; DECLINED is final. Cancelling undoes whatever was
+done (void before capture, refund after) and is idempotent, which is what a saga's compensation needs.
+
+Decline rule (documented for tests and demos): the card token "tok_decline", or an amount above
+DECLINE_ABOVE_CENTS, is declined.
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+import uuid
+from dataclasses import dataclass, replace
+
+DECLINE_TOKEN = "tok_decline"
+DECLINE_ABOVE_CENTS = 1_000_000
+CURRENCY = re.compile(r"^[A-Z]{3}$")
+
+
+class PaymentsError(Exception):
+    pass
+
+
+class InvalidRequest(PaymentsError):
+    def __init__(self, errors: dict[str, str]) -> None:
+        self.errors = errors
+        super().__init__("; ".join(f"{field}: {problem}" for field, problem in errors.items()))
+
+
+class NotFound(PaymentsError):
+    pass
+
+
+class IllegalTransition(PaymentsError):
+    pass
+
+
+class Status(enum.StrEnum):
+    AUTHORIZED = "authorized"
+    DECLINED = "declined"
+    CAPTURED = "captured"
+    VOIDED = "voided"
+    REFUNDED = "refunded"
+
+
+@dataclass(frozen=True)
+class Payment:
+    payment_id: uuid.UUID
+    idempotency_key: str
+    order_id: str
+    amount_cents: int
+    currency: str
+    status: Status
+    decline_reason: str = ""
+    version: int = 1
+
+    def same_request(self, other: Payment) -> bool:
+        return (self.order_id, self.amount_cents, self.currency) == (other.order_id, other.amount_cents, other.currency)
+
+
+@dataclass(frozen=True)
+class PaymentChanged:
+    """Domain event: a payment reached a new status."""
+
+    payment: Payment
+
+
+def authorize(*, idempotency_key: str, order_id: str, amount_cents: int, currency: str, card_token: str) -> Payment:
+    errors: dict[str, str] = {}
+    if not idempotency_key or len(idempotency_key) > 128:
+        errors["idempotency_key"] = "is required (at most 128 characters)"
+    if not order_id:
+        errors["order_id"] = "is required"
+    if amount_cents <= 0:
+        errors["amount_cents"] = "must be positive"
+    if not CURRENCY.match(currency):
+        errors["currency"] = "must be a 3-letter ISO 4217 code in capitals"
+    if not card_token:
+        errors["card_token"] = "is required"
+    if errors:
+        raise InvalidRequest(errors)
+    status, reason = Status.AUTHORIZED, ""
+    if card_token == DECLINE_TOKEN:
+        status, reason = Status.DECLINED, "card declined by issuer"
+    elif amount_cents > DECLINE_ABOVE_CENTS:
+        status, reason = Status.DECLINED, f"amount above the limit of {DECLINE_ABOVE_CENTS} cents"
+    return Payment(uuid.uuid4(), idempotency_key, order_id, amount_cents, currency, status, reason)
+
+
+def capture(payment: Payment) -> Payment | None:
+    """The captured payment, or None if it already was (idempotent)."""
+    if payment.status is Status.CAPTURED:
+        return None
+    if payment.status is not Status.AUTHORIZED:
+        raise IllegalTransition(f"payment {payment.payment_id} is {payment.status}; only authorized ones capture")
+    return replace(payment, status=Status.CAPTURED, version=payment.version + 1)
+
+
+def cancel(payment: Payment) -> Payment | None:
+    """Voids or refunds; None if there is nothing (left) to undo."""
+    match payment.status:
+        case Status.AUTHORIZED:
+            return replace(payment, status=Status.VOIDED, version=payment.version + 1)
+        case Status.CAPTURED:
+            return replace(payment, status=Status.REFUNDED, version=payment.version + 1)
+        case _:
+            return None
+
+
+def parse_payment_id(raw: str) -> uuid.UUID:
+    try:
+        return uuid.UUID(raw)
+    except ValueError:
+        raise InvalidRequest({"payment_id": "must be a UUID"}) from None

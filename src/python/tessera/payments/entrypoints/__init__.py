@@ -1,0 +1,1 @@
+"""The payments' entry points: its gRPC API."""
