@@ -1,0 +1,1 @@
+"""The orders' adapters: event-sourced Postgres repository, catalog client, protobuf mapping."""

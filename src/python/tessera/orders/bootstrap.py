@@ -1,0 +1,35 @@
+"""Wires orders together: settings -> pool, catalog channel, outbox relay, service, gRPC server."""
+
+from __future__ import annotations
+
+from contextlib import AsyncExitStack
+
+from orders.v1 import orders_pb2, orders_pb2_grpc
+
+from tessera.kit.grpc_client import create_channel
+from tessera.kit.grpc_server import GrpcServer, GrpcService
+from tessera.kit.resources import open_postgres, start_grpc_server, start_outbox_relay
+from tessera.orders import migrations
+from tessera.orders.adapters.catalog_client import CatalogPricer
+from tessera.orders.adapters.postgres import PostgresUnitOfWork
+from tessera.orders.config import ORDER_TOPIC, OrdersSettings
+from tessera.orders.entrypoints.grpc_api import OrdersGrpcApi
+from tessera.orders.service_layer import OrdersService
+
+
+async def start_orders(settings: OrdersSettings, stack: AsyncExitStack) -> GrpcServer:
+    pool = await open_postgres(settings, stack, migrations.__name__)
+    topic = settings.topic(ORDER_TOPIC)
+    await start_outbox_relay(settings, stack, pool, topics=[topic], client_id=settings.service_name)
+    catalog = create_channel(settings.catalog_target, default_timeout_seconds=settings.catalog_timeout_seconds)
+    stack.push_async_callback(catalog.close)
+    service = OrdersService(
+        lambda: PostgresUnitOfWork(pool, topic=topic, producer=settings.service_name), CatalogPricer(catalog)
+    )
+    api = OrdersGrpcApi(service)
+    descriptor = orders_pb2.DESCRIPTOR.services_by_name["OrdersService"]
+    return await start_grpc_server(
+        settings,
+        stack,
+        [GrpcService(descriptor, lambda server: orders_pb2_grpc.add_OrdersServiceServicer_to_server(api, server))],
+    )

@@ -1,0 +1,1 @@
+"""The orders' entry points: its gRPC API."""

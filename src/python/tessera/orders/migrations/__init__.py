@@ -1,0 +1,1 @@
+"""The orders' SQL migrations (the event store itself is the kit's)."""

@@ -1,0 +1,121 @@
+"""The orders use cases: decide events from the current state, append them, retry on a concurrent write."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Sequence
+from types import TracebackType
+from typing import Protocol, Self
+
+from events.v1 import envelope_pb2
+from tessera.kit.event_store import ConcurrencyConflict
+from tessera.orders import domain
+from tessera.orders.domain import Order, PlaceOrder
+
+CONFLICT_RETRIES = 3
+
+
+class OrderRepository(Protocol):
+    async def get(self, order_id: str) -> Order | None:
+        """The order rebuilt by replaying its stream; None if it has none."""
+
+    async def history(self, order_id: str) -> Sequence[envelope_pb2.EventEnvelope]:
+        """The stream as stored: the audit trail."""
+
+    async def append(self, order: Order, events: Sequence[domain.Event]) -> Order:
+        """Appends after `order.version` (ConcurrencyConflict if the stream moved); returns the new state."""
+
+    async def claim_idempotency_key(self, key: str, order_id: str, fingerprint: str) -> bool:
+        """Claims `key` for `order_id`; False if it was claimed before (by a concurrent request)."""
+
+    async def find_idempotency_key(self, key: str) -> tuple[str, str] | None:
+        """(order id, request fingerprint) of a claimed key."""
+
+
+class UnitOfWork(Protocol):
+    @property
+    def orders(self) -> OrderRepository: ...
+
+    async def __aenter__(self) -> Self: ...
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None: ...
+
+
+class Pricer(Protocol):
+    async def prices(self, product_ids: Sequence[str]) -> dict[str, tuple[int, str]]:
+        """(unit price in cents, currency) per product. InvalidRequest for unknown products;
+        DependencyUnavailable if the catalog cannot be asked."""
+
+
+class OrdersService:
+    def __init__(self, uow_factory: Callable[[], UnitOfWork], pricer: Pricer) -> None:
+        self._uow = uow_factory
+        self._pricer = pricer
+
+    async def place_order(self, command: PlaceOrder) -> Order:
+        """Idempotent by key: a retry gets the first order; a key reused for another order is refused."""
+        domain.validate(command)
+        fingerprint = command.fingerprint()
+        existing = await self._order_of_key(command.idempotency_key, fingerprint)
+        if existing is not None:
+            return existing
+        prices = await self._pricer.prices([product_id for product_id, _ in command.items])
+        order_id = str(uuid.uuid4())
+        events = domain.place(order_id, command, prices)
+        async with self._uow() as uow:
+            if await uow.orders.claim_idempotency_key(command.idempotency_key, order_id, fingerprint):
+                return await uow.orders.append(Order(order_id), events)
+        # A concurrent request with the same key won the race: answer with its order.
+        existing = await self._order_of_key(command.idempotency_key, fingerprint)
+        if existing is None:
+            raise domain.NotFound(f"the order of idempotency key {command.idempotency_key} is missing")
+        return existing
+
+    async def _order_of_key(self, key: str, fingerprint: str) -> Order | None:
+        async with self._uow() as uow:
+            claimed = await uow.orders.find_idempotency_key(key)
+            if claimed is None:
+                return None
+            order_id, first_fingerprint = claimed
+            if first_fingerprint != fingerprint:
+                raise domain.InvalidRequest({"idempotency_key": "was used before for a different order"})
+            return await uow.orders.get(order_id)
+
+    async def get_order(self, order_id: str) -> Order:
+        async with self._uow() as uow:
+            order = await uow.orders.get(order_id)
+        if order is None:
+            raise domain.NotFound(f"order {order_id} not found")
+        return order
+
+    async def history(self, order_id: str) -> Sequence[envelope_pb2.EventEnvelope]:
+        async with self._uow() as uow:
+            events = await uow.orders.history(order_id)
+        if not events:
+            raise domain.NotFound(f"order {order_id} not found")
+        return events
+
+    async def confirm(self, order_id: str, payment_id: str) -> Order:
+        return await self._decide(order_id, lambda order: domain.confirm(order, payment_id))
+
+    async def reject(self, order_id: str, reason: str) -> Order:
+        return await self._decide(order_id, lambda order: domain.reject(order, reason))
+
+    async def cancel(self, order_id: str, reason: str) -> Order:
+        return await self._decide(order_id, lambda order: domain.cancel(order, reason))
+
+    async def _decide(self, order_id: str, decide: Callable[[Order], list[domain.Event]]) -> Order:
+        for attempt in range(CONFLICT_RETRIES):
+            try:
+                async with self._uow() as uow:
+                    order = await uow.orders.get(order_id)
+                    if order is None:
+                        raise domain.NotFound(f"order {order_id} not found")
+                    events = decide(order)
+                    return await uow.orders.append(order, events) if events else order
+            except ConcurrencyConflict:
+                if attempt == CONFLICT_RETRIES - 1:
+                    raise
+        raise AssertionError("unreachable")

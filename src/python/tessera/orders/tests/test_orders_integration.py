@@ -1,0 +1,193 @@
+"""Orders over gRPC on real Postgres and Kafka, pricing from a real catalog service."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack
+from dataclasses import dataclass
+
+import asyncpg
+import grpc
+import pytest
+from orders.v1 import events_pb2, orders_pb2, orders_pb2_grpc
+
+from catalog.v1 import catalog_pb2, catalog_pb2_grpc
+from tessera.catalog.bootstrap import start_catalog
+from tessera.catalog.config import CatalogSettings
+from tessera.kit.events import unpack
+from tessera.localinfra.process import free_port
+from tessera.orders.bootstrap import start_orders
+from tessera.orders.config import ORDER_TOPIC, OrdersSettings
+from tessera.testing.events import collect_events
+
+pytestmark = pytest.mark.integration
+
+PENDING = orders_pb2.ORDER_STATUS_PENDING
+CONFIRMED = orders_pb2.ORDER_STATUS_CONFIRMED
+CANCELLED = orders_pb2.ORDER_STATUS_CANCELLED
+
+
+@dataclass
+class World:
+    orders: orders_pb2_grpc.OrdersServiceAsyncStub
+    catalog: catalog_pb2_grpc.CatalogServiceAsyncStub
+    db: asyncpg.Connection
+    settings: OrdersSettings
+
+
+async def _database(admin_dsn: str, name: str) -> str:
+    conn = await asyncpg.connect(admin_dsn)
+    try:
+        await conn.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await conn.close()
+    return f"{admin_dsn.rpartition('/')[0]}/{name}"
+
+
+@pytest.fixture
+async def world(postgres_dsn: str, redis_url: str, kafka_bootstrap: str, topic_prefix: str) -> AsyncIterator[World]:
+    async with AsyncExitStack() as stack:
+        catalog_server = await start_catalog(
+            CatalogSettings(
+                postgres_dsn=await _database(postgres_dsn, f"{postgres_dsn.rpartition('/')[2]}_catalog"),
+                redis_url=redis_url,
+                kafka_bootstrap=kafka_bootstrap,
+                kafka_topic_prefix=topic_prefix,
+                grpc_port=0,
+                shutdown_grace_seconds=0.2,
+            ),
+            stack,
+        )
+        settings = OrdersSettings(
+            postgres_dsn=postgres_dsn,
+            kafka_bootstrap=kafka_bootstrap,
+            kafka_topic_prefix=topic_prefix,
+            grpc_port=0,
+            catalog_target=f"127.0.0.1:{catalog_server.port}",
+            shutdown_grace_seconds=0.2,
+        )
+        orders_server = await start_orders(settings, stack)
+        orders_channel = grpc.aio.insecure_channel(f"127.0.0.1:{orders_server.port}")
+        catalog_channel = grpc.aio.insecure_channel(f"127.0.0.1:{catalog_server.port}")
+        for channel in (orders_channel, catalog_channel):
+            stack.push_async_callback(channel.close)
+        db = await asyncpg.connect(postgres_dsn)
+        stack.push_async_callback(db.close)
+        yield World(
+            orders_pb2_grpc.OrdersServiceStub(orders_channel),
+            catalog_pb2_grpc.CatalogServiceStub(catalog_channel),
+            db,
+            settings,
+        )
+
+
+async def product(world: World, sku: str, price: int, currency: str = "EUR") -> str:
+    created = await world.catalog.CreateProduct(
+        catalog_pb2.CreateProductRequest(sku=sku, name=sku, price_cents=price, currency=currency)
+    )
+    return created.product_id
+
+
+def place(key: str, *items: tuple[str, int], customer: str = "c-1") -> orders_pb2.PlaceOrderRequest:
+    return orders_pb2.PlaceOrderRequest(
+        idempotency_key=key,
+        customer_id=customer,
+        items=[orders_pb2.PlaceOrderRequest.Item(product_id=p, quantity=q) for p, q in items],
+        card_token="tok_visa",
+    )
+
+
+async def test_place_order_prices_from_the_catalog_and_records_the_audit_trail(world: World) -> None:
+    mug, pen = await product(world, "MUG", 1250), await product(world, "PEN", 199)
+    order = await world.orders.PlaceOrder(place("k-1", (mug, 2), (pen, 3)))
+    assert order.status == PENDING
+    assert order.total_cents == 2 * 1250 + 3 * 199
+    assert order.version == 1
+
+    confirmed = await world.orders.ConfirmOrder(
+        orders_pb2.ConfirmOrderRequest(order_id=order.order_id, payment_id="pay-1")
+    )
+    assert (confirmed.status, confirmed.version) == (CONFIRMED, 2)
+    fetched = await world.orders.GetOrder(orders_pb2.GetOrderRequest(order_id=order.order_id))
+    assert fetched == confirmed
+
+    history = await world.orders.GetOrderHistory(orders_pb2.GetOrderHistoryRequest(order_id=order.order_id))
+    assert [e.event_type for e in history.events] == ["orders.v1.OrderPlaced", "orders.v1.OrderConfirmed"]
+    assert [e.aggregate_version for e in history.events] == [1, 2]
+    published = await collect_events(
+        world.settings.kafka_bootstrap,
+        world.settings.topic(ORDER_TOPIC),
+        group=f"{world.settings.kafka_topic_prefix}reader",
+        count=2,
+    )
+    assert list(published) == list(history.events)  # what was published is exactly what was stored
+    assert unpack(published[0], events_pb2.OrderPlaced).card_token == "tok_visa"
+
+
+async def test_the_same_key_gives_one_order_even_when_racing(world: World) -> None:
+    mug = await product(world, "MUG", 1250)
+    orders = await asyncio.gather(*(world.orders.PlaceOrder(place("same-key", (mug, 1))) for _ in range(8)))
+    assert len({o.order_id for o in orders}) == 1
+    assert await world.db.fetchval("SELECT count(DISTINCT stream_id) FROM event_store") == 1
+    with pytest.raises(grpc.aio.AioRpcError) as raised:
+        await world.orders.PlaceOrder(place("same-key", (mug, 5)))
+    assert raised.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "idempotency_key" in (raised.value.details() or "")
+
+
+async def test_confirm_and_cancel_racing_one_wins_and_the_stream_stays_consistent(world: World) -> None:
+    mug = await product(world, "MUG", 1250)
+    order = await world.orders.PlaceOrder(place("race", (mug, 1)))
+    results = await asyncio.gather(
+        world.orders.ConfirmOrder(orders_pb2.ConfirmOrderRequest(order_id=order.order_id, payment_id="pay")),
+        world.orders.CancelOrder(orders_pb2.CancelOrderRequest(order_id=order.order_id, reason="changed my mind")),
+        return_exceptions=True,
+    )
+    winners = [r for r in results if isinstance(r, orders_pb2.Order)]
+    losers = [r for r in results if isinstance(r, grpc.aio.AioRpcError)]
+    assert len(winners) == 1 and winners[0].status in (CONFIRMED, CANCELLED)
+    assert len(losers) == 1 and losers[0].code() == grpc.StatusCode.FAILED_PRECONDITION
+    versions = await world.db.fetch(
+        "SELECT version FROM event_store WHERE stream_id = $1 ORDER BY version", order.order_id
+    )
+    assert [r["version"] for r in versions] == [1, 2]
+
+
+async def test_bad_orders_are_refused_and_write_nothing(world: World) -> None:
+    mug, dollars = await product(world, "MUG", 1250), await product(world, "USD-THING", 100, "USD")
+    for request_ in (
+        place("k-a"),  # no items
+        place("k-b", (mug, 0)),
+        place("k-c", ("00000000-0000-0000-0000-000000000000", 1)),  # unknown product
+        place("k-d", (mug, 1), (dollars, 1)),  # two currencies
+        place("", (mug, 1)),
+    ):
+        with pytest.raises(grpc.aio.AioRpcError) as raised:
+            await world.orders.PlaceOrder(request_)
+        assert raised.value.code() == grpc.StatusCode.INVALID_ARGUMENT, request_
+        assert raised.value.details()
+    assert await world.db.fetchval("SELECT count(*) FROM event_store") == 0
+    assert await world.db.fetchval("SELECT count(*) FROM order_idempotency_keys") == 0
+    assert await world.db.fetchval("SELECT count(*) FROM outbox") == 0
+    with pytest.raises(grpc.aio.AioRpcError) as raised:
+        await world.orders.GetOrder(orders_pb2.GetOrderRequest(order_id="no-such-order"))
+    assert raised.value.code() == grpc.StatusCode.NOT_FOUND
+
+
+async def test_catalog_down_is_unavailable(postgres_dsn: str, kafka_bootstrap: str, topic_prefix: str) -> None:
+    settings = OrdersSettings(
+        postgres_dsn=postgres_dsn,
+        kafka_bootstrap=kafka_bootstrap,
+        kafka_topic_prefix=topic_prefix,
+        grpc_port=0,
+        catalog_target=f"127.0.0.1:{free_port()}",  # nothing listens there
+        catalog_timeout_seconds=0.5,
+    )
+    async with AsyncExitStack() as stack:
+        server = await start_orders(settings, stack)
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{server.port}") as channel:
+            stub = orders_pb2_grpc.OrdersServiceStub(channel)
+            with pytest.raises(grpc.aio.AioRpcError) as raised:
+                await stub.PlaceOrder(place("k", ("00000000-0000-0000-0000-000000000001", 1)))
+    assert raised.value.code() == grpc.StatusCode.UNAVAILABLE
