@@ -1,0 +1,1 @@
+"""The order saga: drives each placed order through stock, payment and confirmation, compensating on failure."""

@@ -1,0 +1,1 @@
+"""The saga's adapters: its Postgres state, and the participants over gRPC."""

@@ -1,0 +1,106 @@
+"""The saga's participants over gRPC: inventory, payments and orders. Every call is idempotent per order."""
+
+from __future__ import annotations
+
+import grpc
+from inventory.v1 import inventory_pb2, inventory_pb2_grpc
+from orders.v1 import orders_pb2, orders_pb2_grpc
+from payments.v1 import payments_pb2, payments_pb2_grpc
+
+from tessera.saga.domain import Saga, StepFailed, TransientError
+
+_TRANSIENT = {
+    grpc.StatusCode.UNAVAILABLE,
+    grpc.StatusCode.DEADLINE_EXCEEDED,
+    grpc.StatusCode.ABORTED,
+    grpc.StatusCode.RESOURCE_EXHAUSTED,
+    grpc.StatusCode.CANCELLED,
+}
+
+
+def _classified(exc: grpc.aio.AioRpcError) -> Exception:
+    if exc.code() in _TRANSIENT:
+        return TransientError(f"{exc.code().name}: {exc.details()}")
+    return StepFailed(exc.details() or exc.code().name)
+
+
+class GrpcParticipants:
+    def __init__(self, inventory: grpc.aio.Channel, payments: grpc.aio.Channel, orders: grpc.aio.Channel) -> None:
+        self._inventory = inventory_pb2_grpc.InventoryServiceStub(inventory)
+        self._payments = payments_pb2_grpc.PaymentsServiceStub(payments)
+        self._orders = orders_pb2_grpc.OrdersServiceStub(orders)
+
+    async def reserve_stock(self, saga: Saga) -> None:
+        lines = [inventory_pb2.Line(product_id=line.product_id, quantity=line.quantity) for line in saga.lines]
+        try:
+            reservation = await self._inventory.Reserve(
+                inventory_pb2.ReserveRequest(order_id=saga.order_id, lines=lines)
+            )
+        except grpc.aio.AioRpcError as exc:
+            raise _classified(exc) from exc
+        if reservation.status != inventory_pb2.RESERVATION_STATUS_RESERVED:
+            raise StepFailed(reservation.reason or "out of stock")
+
+    async def release_stock(self, saga: Saga) -> None:
+        try:
+            await self._inventory.Release(inventory_pb2.ReleaseRequest(order_id=saga.order_id))
+        except grpc.aio.AioRpcError as exc:
+            raise _classified(exc) from exc
+
+    async def commit_stock(self, saga: Saga) -> None:
+        try:
+            await self._inventory.Commit(inventory_pb2.CommitRequest(order_id=saga.order_id))
+        except grpc.aio.AioRpcError as exc:
+            raise _classified(exc) from exc
+
+    async def _authorize(self, saga: Saga) -> payments_pb2.Payment:
+        try:
+            return await self._payments.Authorize(
+                payments_pb2.AuthorizeRequest(
+                    idempotency_key=saga.payment_key,
+                    order_id=saga.order_id,
+                    amount_cents=saga.total_cents,
+                    currency=saga.currency,
+                    card_token=saga.card_token,
+                )
+            )
+        except grpc.aio.AioRpcError as exc:
+            raise _classified(exc) from exc
+
+    async def authorize_payment(self, saga: Saga) -> str:
+        payment = await self._authorize(saga)
+        if payment.status == payments_pb2.PAYMENT_STATUS_DECLINED:
+            raise StepFailed(f"payment declined: {payment.decline_reason}")
+        return payment.payment_id
+
+    async def payment_of(self, saga: Saga) -> str:
+        payment = await self._authorize(saga)
+        return "" if payment.status == payments_pb2.PAYMENT_STATUS_DECLINED else payment.payment_id
+
+    async def capture_payment(self, saga: Saga) -> None:
+        try:
+            await self._payments.Capture(payments_pb2.CaptureRequest(payment_id=saga.payment_id))
+        except grpc.aio.AioRpcError as exc:
+            raise _classified(exc) from exc
+
+    async def cancel_payment(self, payment_id: str) -> None:
+        try:
+            await self._payments.CancelPayment(
+                payments_pb2.CancelPaymentRequest(payment_id=payment_id, reason="order saga compensation")
+            )
+        except grpc.aio.AioRpcError as exc:
+            raise _classified(exc) from exc
+
+    async def confirm_order(self, saga: Saga) -> None:
+        try:
+            await self._orders.ConfirmOrder(
+                orders_pb2.ConfirmOrderRequest(order_id=saga.order_id, payment_id=saga.payment_id)
+            )
+        except grpc.aio.AioRpcError as exc:
+            raise _classified(exc) from exc
+
+    async def reject_order(self, saga: Saga) -> None:
+        try:
+            await self._orders.RejectOrder(orders_pb2.RejectOrderRequest(order_id=saga.order_id, reason=saga.reason))
+        except grpc.aio.AioRpcError as exc:
+            raise _classified(exc) from exc

@@ -1,0 +1,50 @@
+"""Wires the order saga: settings -> pool, participant channels, driver, faust processor, health server."""
+
+from __future__ import annotations
+
+import os
+import socket
+import uuid
+from contextlib import AsyncExitStack
+
+from tessera.kit.grpc_client import create_channel
+from tessera.kit.grpc_server import GrpcServer
+from tessera.kit.kafka import ensure_topics
+from tessera.kit.resources import open_postgres, start_grpc_server
+from tessera.saga import migrations
+from tessera.saga.adapters.participants import GrpcParticipants
+from tessera.saga.adapters.postgres import PostgresSagaRepository
+from tessera.saga.config import SagaSettings
+from tessera.saga.entrypoints.stream import ORDER_TOPIC, SagaRunner, build_saga_app
+from tessera.saga.service_layer import SagaDriver
+
+
+async def start_saga(settings: SagaSettings, stack: AsyncExitStack) -> GrpcServer:
+    pool = await open_postgres(settings, stack, migrations.__name__)
+    channels = []
+    for target in (settings.inventory_target, settings.payments_target, settings.orders_target):
+        channel = create_channel(target, default_timeout_seconds=settings.call_timeout_seconds)
+        stack.push_async_callback(channel.close)
+        channels.append(channel)
+    repository = PostgresSagaRepository(pool)
+    driver = SagaDriver(
+        repository,
+        GrpcParticipants(*channels),
+        owner=f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}",
+        lease_seconds=settings.lease_seconds,
+        step_timeout_seconds=settings.step_timeout_seconds,
+    )
+    runner = SagaRunner(driver, settings.max_concurrent_sagas)
+    stack.push_async_callback(runner.stop)
+
+    await ensure_topics(
+        settings.kafka_bootstrap,
+        [settings.topic(ORDER_TOPIC)],
+        partitions=settings.kafka_partitions,
+        replication=settings.kafka_replication,
+    )
+    app = build_saga_app(settings, repository, runner, resume_every=settings.resume_every_seconds)
+    await app.start()
+    stack.push_async_callback(app.stop)
+    # No API of its own: the gRPC server carries health (and reflection) for probes and the local stack.
+    return await start_grpc_server(settings, stack, [])

@@ -1,0 +1,88 @@
+"""The faust processor: starts a saga for every OrderPlaced, and resumes sagas whose worker died.
+
+The agent only records the saga (durably, deduplicated by event id) and hands it to the runner, so the Kafka
+offset moves on at once; the saga's own state and lease make it survive a crash of this worker.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+import faust
+from orders.v1 import events_pb2
+
+from tessera.kit.config import KafkaSettings
+from tessera.kit.events import parse, unpack
+from tessera.kit.logs import get_logger
+from tessera.kit.streams import create_faust_app
+from tessera.saga.adapters.postgres import PostgresSagaRepository
+from tessera.saga.domain import Line, Saga, State
+from tessera.saga.service_layer import SagaDriver
+
+log = get_logger(__name__)
+
+ORDER_TOPIC = "orders.order.v1"
+
+
+class SagaRunner:
+    """Drives sagas as background tasks, at most `concurrency` at once, never the same one twice at once."""
+
+    def __init__(self, driver: SagaDriver, concurrency: int) -> None:
+        self._driver = driver
+        self._slots = asyncio.Semaphore(concurrency)
+        self._running: dict[str, asyncio.Task[None]] = {}
+
+    def spawn(self, order_id: str) -> None:
+        if order_id not in self._running:
+            self._running[order_id] = asyncio.create_task(self._drive(order_id), name=f"saga-{order_id}")
+
+    async def _drive(self, order_id: str) -> None:
+        try:
+            async with self._slots:
+                await self._driver.drive(order_id)
+        except Exception:
+            log.exception("saga driver failed; it resumes when its lease expires", order_id=order_id)
+        finally:
+            self._running.pop(order_id, None)
+
+    async def stop(self) -> None:
+        """Cancels what runs: each saga's state is saved, and it resumes in the next worker."""
+        tasks = list(self._running.values())
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+
+def saga_from(placed: events_pb2.OrderPlaced) -> Saga:
+    return Saga(
+        order_id=placed.order_id,
+        state=State.STARTED,
+        lines=tuple(Line(line.product_id, line.quantity) for line in placed.lines),
+        total_cents=placed.total_cents,
+        currency=placed.currency,
+        card_token=placed.card_token,
+    )
+
+
+def build_saga_app(
+    kafka: KafkaSettings, repository: PostgresSagaRepository, runner: SagaRunner, *, resume_every: float
+) -> faust.App:
+    app = create_faust_app("order-saga", kafka)
+    orders = app.topic(kafka.topic(ORDER_TOPIC), value_type=bytes, value_serializer="raw")
+
+    @app.agent(orders)
+    async def start_sagas(stream: faust.StreamT[bytes]) -> None:
+        async for raw in stream:
+            envelope = parse(raw)
+            if not envelope.payload.Is(events_pb2.OrderPlaced.DESCRIPTOR):
+                continue  # the saga reacts to placements; the other order events are its own doing
+            placed = unpack(envelope, events_pb2.OrderPlaced)
+            if await repository.start(saga_from(placed), envelope.event_id):
+                runner.spawn(placed.order_id)
+
+    @app.timer(interval=resume_every)
+    async def resume_orphans() -> None:
+        for order_id in await repository.unfinished_and_free(limit=100):
+            runner.spawn(order_id)
+
+    return app

@@ -1,0 +1,12 @@
+"""The saga's own metrics: how sagas end, and how long each step takes."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Histogram
+
+from tessera.kit.metrics import LATENCY_BUCKETS
+
+SAGA_OUTCOMES = Counter("saga_outcomes_total", "Order sagas finished, by final state.", ["outcome"])
+SAGA_STEP_SECONDS = Histogram(
+    "saga_step_seconds", "Time of a saga step, retries included.", ["step"], buckets=LATENCY_BUCKETS
+)

@@ -1,0 +1,1 @@
+"""The saga's SQL migrations."""

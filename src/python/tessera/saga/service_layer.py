@@ -1,0 +1,176 @@
+"""Drives sagas: one step at a time, saving the state after each, retrying transient failures within bounds.
+
+Every participant call is idempotent per order (inventory by order id, payments by the order's key, orders by
+state), so a step repeated after a crash has its effect once. A worker drives a saga only while it holds its
+lease; the lease is renewed with every saved state, and a saga whose worker died is resumed by any worker once
+the lease has expired.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import replace
+from typing import Protocol, TypeVar
+
+from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_delay, wait_exponential_jitter
+
+from tessera.kit.logs import get_logger
+from tessera.saga import metrics
+from tessera.saga.domain import Saga, State, StepFailed, TransientError
+
+log = get_logger(__name__)
+T = TypeVar("T")
+
+
+class SagaRepository(Protocol):
+    async def start(self, saga: Saga, event_id: str) -> bool:
+        """Records a new saga once per event id and order id; False if either was seen before."""
+
+    async def claim(self, order_id: str, owner: str, lease_seconds: float) -> Saga | None:
+        """The saga, if unfinished and free (or already ours); it is then leased to `owner`."""
+
+    async def save(self, saga: Saga, owner: str, lease_seconds: float) -> bool:
+        """Stores the new state and renews the lease; False if the lease was lost to another worker."""
+
+    async def unfinished_and_free(self, limit: int) -> list[str]: ...
+
+
+class Participants(Protocol):
+    async def reserve_stock(self, saga: Saga) -> None: ...
+
+    async def release_stock(self, saga: Saga) -> None: ...
+
+    async def commit_stock(self, saga: Saga) -> None: ...
+
+    async def authorize_payment(self, saga: Saga) -> str:
+        """The payment id; StepFailed if declined."""
+
+    async def payment_of(self, saga: Saga) -> str:
+        """The payment made with the saga's key, authorizing it if it never arrived; "" if it was declined."""
+
+    async def capture_payment(self, saga: Saga) -> None: ...
+
+    async def cancel_payment(self, payment_id: str) -> None: ...
+
+    async def confirm_order(self, saga: Saga) -> None:
+        """StepFailed if the order is no longer pending (e.g. cancelled by the customer)."""
+
+    async def reject_order(self, saga: Saga) -> None: ...
+
+
+class SagaDriver:
+    def __init__(
+        self,
+        repository: SagaRepository,
+        participants: Participants,
+        *,
+        owner: str,
+        lease_seconds: float = 15.0,
+        step_timeout_seconds: float = 10.0,
+    ) -> None:
+        self._repo = repository
+        self._p = participants
+        self._owner = owner
+        self._lease = lease_seconds
+        self._step_timeout = step_timeout_seconds
+
+    async def drive(self, order_id: str) -> State | None:
+        """Runs the saga to its end; None if another worker holds it (or takes it over meanwhile)."""
+        saga = await self._repo.claim(order_id, self._owner, self._lease)
+        if saga is None:
+            return None
+        while not saga.finished:
+            saga = await self._advance(saga)
+            if not await self._repo.save(saga, self._owner, self._lease):
+                log.warning("saga lease lost; another worker continues it", order_id=order_id)
+                return None
+        metrics.SAGA_OUTCOMES.labels(saga.state.value).inc()
+        log.info("saga finished", order_id=order_id, state=saga.state.value, reason=saga.reason)
+        return saga.state
+
+    async def _advance(self, saga: Saga) -> Saga:
+        try:
+            match saga.state:
+                case State.STARTED:
+                    await self._step("reserve_stock", lambda: self._p.reserve_stock(saga))
+                    return replace(saga, state=State.STOCK_RESERVED)
+                case State.STOCK_RESERVED:
+                    payment_id = await self._step("authorize_payment", lambda: self._p.authorize_payment(saga))
+                    return replace(saga, state=State.PAYMENT_AUTHORIZED, payment_id=payment_id)
+                case State.PAYMENT_AUTHORIZED:
+                    await self._step("confirm_order", lambda: self._p.confirm_order(saga))
+                    return replace(saga, state=State.ORDER_CONFIRMED)
+                case State.ORDER_CONFIRMED:
+                    return await self._forward(saga, "capture_payment", State.PAYMENT_CAPTURED, self._p.capture_payment)
+                case State.PAYMENT_CAPTURED:
+                    return await self._forward(saga, "commit_stock", State.COMPLETED, self._p.commit_stock)
+                case State.COMPENSATING:
+                    return await self._compensate(saga)
+                case _:
+                    return saga
+        except StepFailed as refusal:
+            return replace(saga, state=State.COMPENSATING, reason=str(refusal), failed_step=_step_of(saga.state))
+        except TimeoutError:
+            step = _step_of(saga.state)
+            return replace(saga, state=State.COMPENSATING, reason=f"{step} timed out", failed_step=step)
+
+    async def _step(self, name: str, call: Callable[[], Awaitable[T]]) -> T:
+        """Retries transient failures until the step timeout, then gives up with TimeoutError."""
+        started = time.perf_counter()
+        try:
+            async for attempt in AsyncRetrying(
+                retry=retry_if_exception_type(TransientError),
+                stop=stop_after_delay(self._step_timeout),
+                wait=wait_exponential_jitter(initial=0.05, max=1.0),
+                reraise=True,
+            ):
+                with attempt:
+                    return await call()
+        except TransientError as exc:
+            raise TimeoutError(f"{name}: {exc}") from exc
+        finally:
+            metrics.SAGA_STEP_SECONDS.labels(name).observe(time.perf_counter() - started)
+        raise AssertionError("unreachable")
+
+    async def _forward(self, saga: Saga, name: str, next_state: State, call: Callable[[Saga], Awaitable[None]]) -> Saga:
+        """A step after the pivot: it must eventually succeed. On a long outage, keep the state (the caller
+        saves it, which renews the lease) and try again."""
+        try:
+            await self._step(name, lambda: call(saga))
+        except TimeoutError:
+            log.warning("saga step still failing; retrying", order_id=saga.order_id, step=name)
+            return saga
+        return replace(saga, state=next_state)
+
+    async def _compensate(self, saga: Saga) -> Saga:
+        """Rejects the order first, then undoes the stock and payment; every undo is idempotent.
+
+        The order goes first because it is the one step that can refuse: if it was confirmed after all (a confirm
+        whose answer was lost), rejecting fails and the saga goes forward instead of undoing a confirmed order.
+        """
+        try:
+            try:
+                await self._step("reject_order", lambda: self._p.reject_order(saga))
+            except StepFailed:
+                log.info("order was confirmed after all; going forward", order_id=saga.order_id)
+                return replace(saga, state=State.ORDER_CONFIRMED, reason="")
+            await self._step("release_stock", lambda: self._p.release_stock(saga))
+            payment_id = saga.payment_id
+            if not payment_id and saga.failed_step == "authorize_payment" and "timed out" in saga.reason:
+                # The authorization may have gone through unseen: find it (by the same key) to void it.
+                payment_id = await self._step("find_payment", lambda: self._p.payment_of(saga))
+            if payment_id:
+                await self._step("cancel_payment", lambda: self._p.cancel_payment(payment_id))
+        except TimeoutError:
+            log.warning("saga compensation still failing; retrying", order_id=saga.order_id)
+            return saga
+        return replace(saga, state=State.REJECTED)
+
+
+def _step_of(state: State) -> str:
+    return {
+        State.STARTED: "reserve_stock",
+        State.STOCK_RESERVED: "authorize_payment",
+        State.PAYMENT_AUTHORIZED: "confirm_order",
+    }.get(state, state.value)

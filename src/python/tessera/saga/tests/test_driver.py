@@ -1,0 +1,215 @@
+"""The saga driver's logic on in-memory fakes of its repository and participants."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass, field, replace
+
+import pytest
+
+from tessera.saga.domain import Line, Saga, State, StepFailed, TransientError
+from tessera.saga.service_layer import SagaDriver
+
+
+class FakeRepository:
+    def __init__(self) -> None:
+        self.sagas: dict[str, Saga] = {}
+        self.leases: dict[str, tuple[str, float]] = {}
+
+    async def start(self, saga, event_id):
+        if saga.order_id in self.sagas:
+            return False
+        self.sagas[saga.order_id] = saga
+        return True
+
+    async def claim(self, order_id, owner, lease_seconds):
+        saga = self.sagas.get(order_id)
+        holder = self.leases.get(order_id)
+        if saga is None or saga.finished:
+            return None
+        if holder and holder[0] != owner and holder[1] > time.monotonic():
+            return None
+        self.leases[order_id] = (owner, time.monotonic() + lease_seconds)
+        return saga
+
+    async def save(self, saga, owner, lease_seconds):
+        if self.leases.get(saga.order_id, ("", 0))[0] != owner:
+            return False
+        self.sagas[saga.order_id] = saga
+        self.leases[saga.order_id] = (owner, time.monotonic() + lease_seconds)
+        return True
+
+    async def unfinished_and_free(self, limit):
+        return [k for k, s in self.sagas.items() if not s.finished]
+
+
+@dataclass
+class FakeParticipants:
+    """Idempotent like the real ones; `fail` maps a call name to what it should raise."""
+
+    fail: dict[str, Exception] = field(default_factory=dict)
+    calls: list[str] = field(default_factory=list)
+    reserved: set[str] = field(default_factory=set)
+    released: set[str] = field(default_factory=set)
+    payments: dict[str, str] = field(default_factory=dict)  # payment id -> status
+    order_status: str = "pending"
+
+    async def _call(self, name: str) -> None:
+        self.calls.append(name)
+        if name in self.fail:
+            raise self.fail[name]
+
+    async def reserve_stock(self, saga):
+        await self._call("reserve_stock")
+        self.reserved.add(saga.order_id)
+
+    async def release_stock(self, saga):
+        await self._call("release_stock")
+        self.reserved.discard(saga.order_id)
+        self.released.add(saga.order_id)
+
+    async def commit_stock(self, saga):
+        await self._call("commit_stock")
+
+    async def authorize_payment(self, saga):
+        await self._call("authorize_payment")
+        self.payments.setdefault("pay-1", "authorized")
+        return "pay-1"
+
+    async def payment_of(self, saga):
+        await self._call("payment_of")
+        self.payments.setdefault("pay-1", "authorized")
+        return "pay-1"
+
+    async def capture_payment(self, saga):
+        await self._call("capture_payment")
+        self.payments["pay-1"] = "captured"
+
+    async def cancel_payment(self, payment_id):
+        await self._call("cancel_payment")
+        self.payments[payment_id] = "voided"
+
+    async def confirm_order(self, saga):
+        await self._call("confirm_order")
+        if self.order_status == "cancelled":
+            raise StepFailed("order is cancelled")
+        self.order_status = "confirmed"
+
+    async def reject_order(self, saga):
+        await self._call("reject_order")
+        if self.order_status == "confirmed":
+            raise StepFailed("order is already confirmed")
+        if self.order_status == "pending":
+            self.order_status = "rejected"
+
+
+SAGA = Saga("o-1", State.STARTED, (Line("p-1", 2),), 500, "EUR", "tok")
+
+
+async def run(participants: FakeParticipants, *, step_timeout: float = 0.3) -> tuple[State | None, FakeRepository]:
+    repository = FakeRepository()
+    await repository.start(SAGA, "e-1")
+    driver = SagaDriver(repository, participants, owner="w-1", step_timeout_seconds=step_timeout)
+    return await driver.drive("o-1"), repository
+
+
+async def test_happy_path_runs_the_steps_in_order():
+    participants = FakeParticipants()
+    state, _ = await run(participants)
+    assert state is State.COMPLETED
+    assert participants.calls == [
+        "reserve_stock",
+        "authorize_payment",
+        "confirm_order",
+        "capture_payment",
+        "commit_stock",
+    ]
+    assert participants.payments == {"pay-1": "captured"}
+
+
+async def test_out_of_stock_rejects_without_touching_payment():
+    participants = FakeParticipants(fail={"reserve_stock": StepFailed("not enough stock")})
+    state, repository = await run(participants)
+    assert state is State.REJECTED
+    assert "authorize_payment" not in participants.calls and "cancel_payment" not in participants.calls
+    assert participants.order_status == "rejected"
+    assert repository.sagas["o-1"].reason == "not enough stock"
+
+
+async def test_declined_payment_releases_stock_and_rejects():
+    participants = FakeParticipants(fail={"authorize_payment": StepFailed("payment declined")})
+    state, _ = await run(participants)
+    assert state is State.REJECTED
+    assert participants.released == {"o-1"}
+    assert "cancel_payment" not in participants.calls  # a declined payment has nothing to undo
+
+
+async def test_a_cancelled_order_is_compensated_with_a_void():
+    participants = FakeParticipants(order_status="cancelled")
+    state, _ = await run(participants)
+    assert state is State.REJECTED
+    assert participants.payments == {"pay-1": "voided"}
+    assert participants.released == {"o-1"}
+
+
+async def test_an_authorization_that_timed_out_is_found_and_voided():
+    participants = FakeParticipants(fail={"authorize_payment": TransientError("UNAVAILABLE")})
+    state, repository = await run(participants)
+    assert state is State.REJECTED
+    assert repository.sagas["o-1"].reason == "authorize_payment timed out"
+    assert participants.calls[-2:] == ["payment_of", "cancel_payment"]
+    assert participants.payments == {"pay-1": "voided"}
+
+
+async def test_a_confirm_whose_answer_was_lost_goes_forward_not_back():
+    participants = FakeParticipants()
+
+    async def confirm_but_lose_the_answer(saga):
+        participants.calls.append("confirm_order")
+        participants.order_status = "confirmed"
+        raise TransientError("DEADLINE_EXCEEDED")
+
+    participants.confirm_order = confirm_but_lose_the_answer  # type: ignore[method-assign]
+    state, _ = await run(participants)
+    assert state is State.COMPLETED
+    assert "release_stock" not in participants.calls and "cancel_payment" not in participants.calls
+    assert participants.payments == {"pay-1": "captured"}
+
+
+async def test_a_worker_that_dies_is_replaced_once_its_lease_expires():
+    participants = FakeParticipants()
+    repository = FakeRepository()
+    await repository.start(SAGA, "e-1")
+    # Worker 1 reserved stock, saved, then died holding a short lease.
+    repository.leases["o-1"] = ("w-1", time.monotonic() + 0.2)
+    repository.sagas["o-1"] = replace(SAGA, state=State.STOCK_RESERVED)
+    participants.reserved.add("o-1")
+    second = SagaDriver(repository, participants, owner="w-2", step_timeout_seconds=0.3)
+    assert await second.drive("o-1") is None  # still leased to the dead worker
+    await asyncio.sleep(0.25)
+    assert await second.drive("o-1") is State.COMPLETED
+    assert "reserve_stock" not in participants.calls  # resumed where it stood, not from the start
+
+
+async def test_a_saga_taken_over_stops_being_driven():
+    participants = FakeParticipants()
+    repository = FakeRepository()
+    await repository.start(SAGA, "e-1")
+    driver = SagaDriver(repository, participants, owner="w-1", step_timeout_seconds=0.3)
+
+    async def stolen_during_reserve(saga):
+        participants.calls.append("reserve_stock")
+        repository.leases["o-1"] = ("w-2", time.monotonic() + 60)
+
+    participants.reserve_stock = stolen_during_reserve  # type: ignore[method-assign]
+    assert await driver.drive("o-1") is None
+    assert participants.calls == ["reserve_stock"]
+
+
+@pytest.mark.parametrize("finished", [State.COMPLETED, State.REJECTED])
+async def test_finished_sagas_are_not_claimed(finished):
+    repository = FakeRepository()
+    await repository.start(replace(SAGA, state=finished), "e-1")
+    driver = SagaDriver(repository, FakeParticipants(), owner="w-1")
+    assert await driver.drive("o-1") is None
