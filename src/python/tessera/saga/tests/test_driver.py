@@ -170,7 +170,7 @@ async def test_a_confirm_whose_answer_was_lost_goes_forward_not_back():
         participants.order_status = "confirmed"
         raise TransientError("DEADLINE_EXCEEDED")
 
-    participants.confirm_order = confirm_but_lose_the_answer  # type: ignore[method-assign]
+    participants.confirm_order = confirm_but_lose_the_answer
     state, _ = await run(participants)
     assert state is State.COMPLETED
     assert "release_stock" not in participants.calls and "cancel_payment" not in participants.calls
@@ -202,7 +202,7 @@ async def test_a_saga_taken_over_stops_being_driven():
         participants.calls.append("reserve_stock")
         repository.leases["o-1"] = ("w-2", time.monotonic() + 60)
 
-    participants.reserve_stock = stolen_during_reserve  # type: ignore[method-assign]
+    participants.reserve_stock = stolen_during_reserve
     assert await driver.drive("o-1") is None
     assert participants.calls == ["reserve_stock"]
 
