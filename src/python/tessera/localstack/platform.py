@@ -1,0 +1,157 @@
+"""Every service as its own process against given PostgreSQL/Redis/Kafka endpoints: start, stop, kill, restart.
+
+Used by the local stack (`stack.py`) and by end-to-end and chaos tests, which give each run its own database
+prefix and Kafka topic prefix so several platforms can share one set of servers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO
+
+import asyncpg
+import grpc
+
+from tessera.kit.grpc_client import check_health
+from tessera.localinfra import InfraEndpoints
+from tessera.localinfra.process import free_port
+from tessera.localstack.services import BY_NAME, SERVICES, ServiceSpec
+
+
+async def ensure_database(admin_dsn: str, name: str) -> str:
+    conn = await asyncpg.connect(admin_dsn)
+    try:
+        if not await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", name):
+            await conn.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await conn.close()
+    return f"{admin_dsn.rpartition('/')[0]}/{name}"
+
+
+async def wait_healthy(spec: ServiceSpec, grpc_port: int, process: asyncio.subprocess.Process, timeout: float) -> float:
+    """Seconds until the service's gRPC health check says SERVING; fails if the process exits first."""
+    started = time.monotonic()
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{grpc_port}") as channel:
+        while time.monotonic() - started < timeout:
+            if process.returncode is not None:
+                raise RuntimeError(f"{spec.name} exited with {process.returncode}; see its log")
+            try:
+                if await check_health(channel, spec.health_service, timeout=0.5) == "SERVING":
+                    return time.monotonic() - started
+            except grpc.aio.AioRpcError:
+                pass
+            await asyncio.sleep(0.1)
+    raise RuntimeError(f"{spec.name} was not healthy after {timeout:.0f} s")
+
+
+def _open_log(path: Path) -> IO[bytes]:
+    return path.open("ab")
+
+
+@dataclass
+class RunningService:
+    spec: ServiceSpec
+    process: asyncio.subprocess.Process
+    log: IO[bytes]
+
+
+@dataclass
+class Platform:
+    infra: InfraEndpoints
+    log_dir: Path
+    ports: dict[str, int] = field(default_factory=dict)  # "<service>_grpc" / "<service>_metrics"
+    database_prefix: str = ""
+    topic_prefix: str = ""
+    extra_env: Mapping[str, str] = field(default_factory=dict)  # e.g. shorter saga timeouts in tests
+    running: dict[str, RunningService] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        for spec in SERVICES:
+            for kind in ("grpc", "metrics"):
+                self.ports.setdefault(f"{spec.name}_{kind}", free_port())
+
+    def grpc_target(self, name: str) -> str:
+        return f"127.0.0.1:{self.ports[f'{name}_grpc']}"
+
+    async def _env(self, spec: ServiceSpec) -> dict[str, str]:
+        env = {
+            **os.environ,
+            "PYTHONPATH": os.pathsep.join(sys.path),
+            "TESSERA_SERVICE_NAME": spec.name,
+            "TESSERA_GRPC_PORT": str(self.ports[f"{spec.name}_grpc"]),
+            "TESSERA_METRICS_PORT": str(self.ports[f"{spec.name}_metrics"]),
+            "TESSERA_POSTGRES_DSN": await ensure_database(
+                self.infra.postgres_dsn, f"{self.database_prefix}{spec.name}"
+            ),
+            "TESSERA_KAFKA_BOOTSTRAP": self.infra.kafka_bootstrap,
+            "TESSERA_KAFKA_TOPIC_PREFIX": self.topic_prefix,
+            **{f"TESSERA_{key}": self.grpc_target(callee) for key, callee in spec.calls.items()},
+            **self.extra_env,
+        }
+        if spec.uses_redis:
+            env["TESSERA_REDIS_URL"] = self.infra.redis_url
+        return env
+
+    async def start(self, name: str) -> None:
+        spec = BY_NAME[name]
+        log = _open_log(self.log_dir / f"{name}.log")
+        process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            spec.main_module.__name__,
+            env=await self._env(spec),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        self.running[name] = RunningService(spec, process, log)
+
+    async def wait_healthy(self, *names: str, timeout: float = 120.0) -> dict[str, float]:
+        names = names or tuple(self.running)
+        seconds = await asyncio.gather(
+            *(
+                wait_healthy(self.running[n].spec, self.ports[f"{n}_grpc"], self.running[n].process, timeout)
+                for n in names
+            )
+        )
+        return dict(zip(names, seconds, strict=True))
+
+    async def start_all(self, timeout: float = 120.0) -> dict[str, float]:
+        for spec in SERVICES:
+            await self.start(spec.name)
+        return await self.wait_healthy(timeout=timeout)
+
+    async def stop(self, name: str, sig: signal.Signals = signal.SIGTERM, timeout: float = 20.0) -> int:
+        """Sends `sig` (SIGKILL for a crash) and waits for the exit; returns the exit code."""
+        service = self.running.pop(name)
+        if service.process.returncode is None:
+            service.process.send_signal(sig)
+            try:
+                await asyncio.wait_for(service.process.wait(), timeout)
+            except TimeoutError:
+                service.process.kill()
+                await service.process.wait()
+        service.log.close()
+        return service.process.returncode or 0
+
+    async def restart(self, name: str, sig: signal.Signals = signal.SIGTERM) -> float:
+        """Stops the service if it runs, starts it, and returns the seconds from its start to healthy."""
+        if name in self.running:
+            await self.stop(name, sig)
+        await self.start(name)
+        return (await self.wait_healthy(name))[name]
+
+    async def stop_all(self) -> None:
+        for name in reversed(list(self.running)):
+            await self.stop(name)
+
+    def exited(self) -> list[str]:
+        return [name for name, s in self.running.items() if s.process.returncode is not None]

@@ -1,0 +1,129 @@
+"""A whole platform of service processes on the session's servers, and helpers to drive it."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TypeVar
+
+import asyncpg
+import grpc
+import pytest_asyncio
+from inventory.v1 import inventory_pb2, inventory_pb2_grpc
+from orders.v1 import orders_pb2, orders_pb2_grpc
+from payments.v1 import payments_pb2_grpc
+
+from catalog.v1 import catalog_pb2, catalog_pb2_grpc
+from tessera.localinfra import InfraEndpoints
+from tessera.localstack.platform import Platform
+
+# Short saga timings, so tests of timeouts and crashes finish quickly.
+FAST_SAGA = {
+    "TESSERA_STEP_TIMEOUT_SECONDS": "3",
+    "TESSERA_LEASE_SECONDS": "3",
+    "TESSERA_RESUME_EVERY_SECONDS": "0.5",
+}
+T = TypeVar("T")
+FINAL = {orders_pb2.ORDER_STATUS_CONFIRMED, orders_pb2.ORDER_STATUS_REJECTED, orders_pb2.ORDER_STATUS_CANCELLED}
+
+
+@dataclass
+class Clients:
+    platform: Platform
+    catalog: catalog_pb2_grpc.CatalogServiceAsyncStub
+    inventory: inventory_pb2_grpc.InventoryServiceAsyncStub
+    payments: payments_pb2_grpc.PaymentsServiceAsyncStub
+    orders: orders_pb2_grpc.OrdersServiceAsyncStub
+
+    async def db(self, service: str) -> asyncpg.Connection:
+        dsn = self.platform.infra.postgres_dsn.rpartition("/")[0]
+        return await asyncpg.connect(f"{dsn}/{self.platform.database_prefix}{service}")
+
+    async def product(self, price_cents: int = 1000, stock: int = 10) -> str:
+        created = await self.catalog.CreateProduct(
+            catalog_pb2.CreateProductRequest(
+                sku=f"SKU-{uuid.uuid4().hex[:10]}", name="Thing", price_cents=price_cents, currency="EUR"
+            )
+        )
+        await self.inventory.SetStock(inventory_pb2.SetStockRequest(product_id=created.product_id, on_hand=stock))
+        return created.product_id
+
+    async def place(
+        self, product_id: str, quantity: int = 1, *, card: str = "tok_visa", key: str | None = None
+    ) -> orders_pb2.Order:
+        return await self.orders.PlaceOrder(
+            orders_pb2.PlaceOrderRequest(
+                idempotency_key=key or str(uuid.uuid4()),
+                customer_id="c-e2e",
+                items=[orders_pb2.PlaceOrderRequest.Item(product_id=product_id, quantity=quantity)],
+                card_token=card,
+            ),
+            timeout=10,
+            wait_for_ready=True,
+        )
+
+    async def final(self, order_id: str, timeout: float = 60.0) -> orders_pb2.Order:
+        return await wait_for(
+            lambda: self.orders.GetOrder(orders_pb2.GetOrderRequest(order_id=order_id), timeout=5, wait_for_ready=True),
+            lambda order: order.status in FINAL,
+            timeout,
+        )
+
+    async def stock(self, product_id: str) -> inventory_pb2.StockLevel:
+        return await self.inventory.GetStock(inventory_pb2.GetStockRequest(product_id=product_id))
+
+    async def sagas_unfinished(self) -> int:
+        conn = await self.db("saga")
+        try:
+            return int(await conn.fetchval("SELECT count(*) FROM sagas WHERE finished_at IS NULL"))
+        finally:
+            await conn.close()
+
+
+async def wait_for(fetch: Callable[[], Awaitable[T]], done: Callable[[T], bool], timeout: float) -> T:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            value = await fetch()
+            if done(value):
+                return value
+        except grpc.aio.AioRpcError as exc:
+            if exc.code() not in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
+                raise
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"not done after {timeout} s")
+        await asyncio.sleep(0.2)
+
+
+async def platform_clients(infra: InfraEndpoints, log_dir: Path) -> AsyncIterator[Clients]:
+    prefix = f"e{uuid.uuid4().hex[:8]}_"
+    platform = Platform(infra, log_dir, database_prefix=prefix, topic_prefix=f"{prefix}.", extra_env=FAST_SAGA)
+    channels: list[grpc.aio.Channel] = []
+    try:
+        await platform.start_all()
+
+        def channel(name: str) -> grpc.aio.Channel:
+            channels.append(grpc.aio.insecure_channel(platform.grpc_target(name)))
+            return channels[-1]
+
+        yield Clients(
+            platform,
+            catalog_pb2_grpc.CatalogServiceStub(channel("catalog")),
+            inventory_pb2_grpc.InventoryServiceStub(channel("inventory")),
+            payments_pb2_grpc.PaymentsServiceStub(channel("payments")),
+            orders_pb2_grpc.OrdersServiceStub(channel("orders")),
+        )
+    finally:
+        for ch in channels:
+            await ch.close()
+        await platform.stop_all()
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def clients(infra: InfraEndpoints, tmp_path_factory) -> AsyncIterator[Clients]:  # type: ignore[no-untyped-def]
+    async for value in platform_clients(infra, tmp_path_factory.mktemp("platform-logs")):
+        yield value

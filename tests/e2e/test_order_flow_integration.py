@@ -1,0 +1,118 @@
+"""The order platform end to end: every service its own process, on real PostgreSQL, Redis and Kafka."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+
+import pytest
+from e2e.platform_fixtures import Clients, clients, wait_for
+from inventory.v1 import inventory_pb2
+from orders.v1 import orders_pb2
+from payments.v1 import payments_pb2
+
+__all__ = ["clients"]  # the fixture, imported for pytest
+
+pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="module")]
+
+CONFIRMED = orders_pb2.ORDER_STATUS_CONFIRMED
+REJECTED = orders_pb2.ORDER_STATUS_REJECTED
+
+
+async def test_an_order_is_confirmed_stock_leaves_and_payment_is_captured(clients: Clients) -> None:
+    product = await clients.product(price_cents=1500, stock=5)
+    placed = await clients.place(product, quantity=2)
+    assert placed.status == orders_pb2.ORDER_STATUS_PENDING
+    order = await clients.final(placed.order_id)
+    assert order.status == CONFIRMED, order.reject_reason
+    level = await clients.stock(product)
+    assert (level.on_hand, level.reserved) == (3, 0)
+    payment = await clients.payments.GetPayment(payments_pb2.GetPaymentRequest(payment_id=order.payment_id))
+    assert (payment.status, payment.amount_cents) == (payments_pb2.PAYMENT_STATUS_CAPTURED, 3000)
+
+
+async def test_a_declined_payment_rejects_the_order_and_releases_the_stock(clients: Clients) -> None:
+    product = await clients.product(stock=5)
+    placed = await clients.place(product, quantity=2, card="tok_decline")
+    order = await clients.final(placed.order_id)
+    assert order.status == REJECTED
+    assert "declined" in order.reject_reason
+    await wait_for(lambda: clients.stock(product), lambda level: level.reserved == 0, 30)
+    assert (await clients.stock(product)).available == 5
+    reservation = await clients.inventory.GetReservation(inventory_pb2.GetReservationRequest(order_id=placed.order_id))
+    assert reservation.status == inventory_pb2.RESERVATION_STATUS_RELEASED
+
+
+async def test_out_of_stock_rejects_the_order_without_charging(clients: Clients) -> None:
+    product = await clients.product(stock=1)
+    placed = await clients.place(product, quantity=3)
+    order = await clients.final(placed.order_id)
+    assert order.status == REJECTED
+    assert "not enough stock" in order.reject_reason
+    payments = await clients.db("payments")
+    try:
+        assert await payments.fetchval("SELECT count(*) FROM payments WHERE order_id = $1", placed.order_id) == 0
+    finally:
+        await payments.close()
+
+
+async def test_the_same_idempotency_key_places_one_order(clients: Clients) -> None:
+    product = await clients.product(stock=5)
+    first, second = await asyncio.gather(*(clients.place(product, key="twice") for _ in range(2)))
+    assert first.order_id == second.order_id
+    await clients.final(first.order_id)
+    assert (await clients.stock(product)).on_hand == 4
+
+
+async def test_fifty_orders_racing_for_ten_units(clients: Clients) -> None:
+    product = await clients.product(stock=10)
+    placed = await asyncio.gather(*(clients.place(product) for _ in range(50)))
+    finals = await asyncio.gather(*(clients.final(o.order_id, timeout=120) for o in placed))
+    statuses = [o.status for o in finals]
+    assert statuses.count(CONFIRMED) == 10
+    assert statuses.count(REJECTED) == 40
+    level = await clients.stock(product)
+    assert (level.on_hand, level.reserved, level.available) == (0, 0, 0)
+
+
+async def test_sagas_survive_their_worker_being_killed(clients: Clients) -> None:
+    product = await clients.product(stock=1000)
+    orders_count = 60
+    slots = asyncio.Semaphore(6)  # a steady stream of orders, so the kill lands in the middle of it
+
+    async def place_one() -> orders_pb2.Order:
+        async with slots:
+            return await clients.place(product)
+
+    placing = [asyncio.create_task(place_one()) for _ in range(orders_count)]
+    first = await asyncio.gather(*placing[:10])
+    await clients.final(first[0].order_id)
+    await clients.platform.stop("saga", signal.SIGKILL)
+    in_flight = await clients.sagas_unfinished()
+    print(f"killed the saga worker with {in_flight} sagas in flight")
+    assert in_flight > 0, "the worker had finished everything before it was killed: the test would prove nothing"
+    placed = await asyncio.gather(*placing)  # orders keep coming while the worker is down
+    await clients.platform.restart("saga")
+    finals = await asyncio.gather(*(clients.final(o.order_id, timeout=120) for o in placed))
+    assert all(o.status == CONFIRMED for o in finals), [o.reject_reason for o in finals if o.status != CONFIRMED]
+    await wait_for(clients.sagas_unfinished, lambda n: n == 0, 60)
+    level = await clients.stock(product)
+    assert (level.on_hand, level.reserved) == (1000 - orders_count, 0)  # each order's stock left exactly once
+
+    payments = await clients.db("payments")
+    orders = await clients.db("orders")
+    try:
+        ids = [o.order_id for o in placed]
+        per_order = await payments.fetch(
+            "SELECT order_id, count(*) AS n, min(status) AS status FROM payments WHERE order_id = ANY($1) GROUP BY 1",
+            ids,
+        )
+        assert len(per_order) == orders_count
+        assert all(row["n"] == 1 and row["status"] == "captured" for row in per_order)
+        streams = await orders.fetch(
+            "SELECT stream_id, count(*) AS n FROM event_store WHERE stream_id = ANY($1) GROUP BY 1", ids
+        )
+        assert all(row["n"] == 2 for row in streams)  # placed + confirmed, nothing twice
+    finally:
+        await payments.close()
+        await orders.close()
