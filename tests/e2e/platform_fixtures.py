@@ -16,6 +16,7 @@ import pytest_asyncio
 from inventory.v1 import inventory_pb2, inventory_pb2_grpc
 from orders.v1 import orders_pb2, orders_pb2_grpc
 from payments.v1 import payments_pb2_grpc
+from readmodels.v1 import readmodels_pb2, readmodels_pb2_grpc
 
 from catalog.v1 import catalog_pb2, catalog_pb2_grpc
 from tessera.localinfra import InfraEndpoints
@@ -38,6 +39,7 @@ class Clients:
     inventory: inventory_pb2_grpc.InventoryServiceAsyncStub
     payments: payments_pb2_grpc.PaymentsServiceAsyncStub
     orders: orders_pb2_grpc.OrdersServiceAsyncStub
+    readmodels: readmodels_pb2_grpc.ReadModelServiceAsyncStub
 
     async def db(self, service: str) -> asyncpg.Connection:
         dsn = self.platform.infra.postgres_dsn.rpartition("/")[0]
@@ -53,12 +55,18 @@ class Clients:
         return created.product_id
 
     async def place(
-        self, product_id: str, quantity: int = 1, *, card: str = "tok_visa", key: str | None = None
+        self,
+        product_id: str,
+        quantity: int = 1,
+        *,
+        card: str = "tok_visa",
+        key: str | None = None,
+        customer: str = "c-e2e",
     ) -> orders_pb2.Order:
         return await self.orders.PlaceOrder(
             orders_pb2.PlaceOrderRequest(
                 idempotency_key=key or str(uuid.uuid4()),
-                customer_id="c-e2e",
+                customer_id=customer,
                 items=[orders_pb2.PlaceOrderRequest.Item(product_id=product_id, quantity=quantity)],
                 card_token=card,
             ),
@@ -72,6 +80,12 @@ class Clients:
             lambda order: order.status in FINAL,
             timeout,
         )
+
+    async def customer_orders(self, customer_id: str) -> list[readmodels_pb2.OrderSummary]:
+        reply = await self.readmodels.ListCustomerOrders(
+            readmodels_pb2.ListCustomerOrdersRequest(customer_id=customer_id, page_size=100)
+        )
+        return list(reply.orders)
 
     async def stock(self, product_id: str) -> inventory_pb2.StockLevel:
         return await self.inventory.GetStock(inventory_pb2.GetStockRequest(product_id=product_id))
@@ -116,6 +130,7 @@ async def platform_clients(infra: InfraEndpoints, log_dir: Path) -> AsyncIterato
             inventory_pb2_grpc.InventoryServiceStub(channel("inventory")),
             payments_pb2_grpc.PaymentsServiceStub(channel("payments")),
             orders_pb2_grpc.OrdersServiceStub(channel("orders")),
+            readmodels_pb2_grpc.ReadModelServiceStub(channel("projections")),
         )
     finally:
         for ch in channels:

@@ -90,3 +90,16 @@ async def consume(
         if limit is not None and handled >= limit:
             break
     return handled
+
+
+async def partitions_of(bootstrap: str, topic: str) -> list[int]:
+    """The partition numbers of `topic` ([] if it does not exist), asked of the broker itself."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, client_id="tessera-admin")
+    await admin.start()
+    try:
+        (description,) = await admin.describe_topics([topic])
+    finally:
+        await admin.close()
+    if description.get("error_code"):
+        return []
+    return sorted(p["partition"] for p in description["partitions"])

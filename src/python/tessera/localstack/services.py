@@ -9,6 +9,7 @@ from tessera.catalog import main as catalog_main
 from tessera.inventory import main as inventory_main
 from tessera.orders import main as orders_main
 from tessera.payments import main as payments_main
+from tessera.projections import main as projections_main
 from tessera.saga import main as saga_main
 
 
@@ -33,5 +34,6 @@ SERVICES: list[ServiceSpec] = [
         "",
         calls={"INVENTORY_TARGET": "inventory", "PAYMENTS_TARGET": "payments", "ORDERS_TARGET": "orders"},
     ),
+    ServiceSpec("projections", projections_main, "readmodels.v1.ReadModelService"),
 ]
 BY_NAME = {spec.name: spec for spec in SERVICES}

@@ -1,0 +1,1 @@
+"""The read models' SQL migrations."""
