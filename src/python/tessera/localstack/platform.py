@@ -19,6 +19,7 @@ from typing import IO
 
 import asyncpg
 import grpc
+import httpx
 
 from tessera.kit.grpc_client import check_health
 from tessera.localinfra import InfraEndpoints
@@ -36,20 +37,23 @@ async def ensure_database(admin_dsn: str, name: str) -> str:
     return f"{admin_dsn.rpartition('/')[0]}/{name}"
 
 
-async def wait_healthy(spec: ServiceSpec, grpc_port: int, process: asyncio.subprocess.Process, timeout: float) -> float:
-    """Seconds until the service's gRPC health check says SERVING; fails if the process exits first."""
+async def wait_healthy(spec: ServiceSpec, port: int, process: asyncio.subprocess.Process, timeout: float) -> float:
+    """Seconds until the service is ready (gRPC health SERVING, or HTTP /readyz 200); fails if it exits first."""
     started = time.monotonic()
-    async with grpc.aio.insecure_channel(f"127.0.0.1:{grpc_port}") as channel:
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel, httpx.AsyncClient(timeout=1.0) as http:
         while time.monotonic() - started < timeout:
             if process.returncode is not None:
                 raise RuntimeError(f"{spec.name} exited with {process.returncode}; see its log")
             try:
-                if await check_health(channel, spec.health_service, timeout=0.5) == "SERVING":
+                if spec.http:
+                    if (await http.get(f"http://127.0.0.1:{port}/readyz")).status_code == 200:
+                        return time.monotonic() - started
+                elif await check_health(channel, spec.health_service, timeout=0.5) == "SERVING":
                     return time.monotonic() - started
-            except grpc.aio.AioRpcError:
+            except (grpc.aio.AioRpcError, httpx.HTTPError):
                 pass
             await asyncio.sleep(0.1)
-    raise RuntimeError(f"{spec.name} was not healthy after {timeout:.0f} s")
+    raise RuntimeError(f"{spec.name} was not ready after {timeout:.0f} s")
 
 
 def _open_log(path: Path) -> IO[bytes]:
@@ -76,11 +80,17 @@ class Platform:
     def __post_init__(self) -> None:
         self.log_dir.mkdir(parents=True, exist_ok=True)
         for spec in SERVICES:
-            for kind in ("grpc", "metrics"):
+            for kind in ("grpc", "metrics", "http") if spec.http else ("grpc", "metrics"):
                 self.ports.setdefault(f"{spec.name}_{kind}", free_port())
 
     def grpc_target(self, name: str) -> str:
         return f"127.0.0.1:{self.ports[f'{name}_grpc']}"
+
+    def http_url(self, name: str) -> str:
+        return f"http://127.0.0.1:{self.ports[f'{name}_http']}"
+
+    def _ready_port(self, name: str) -> int:
+        return self.ports[f"{name}_http"] if BY_NAME[name].http else self.ports[f"{name}_grpc"]
 
     async def _env(self, spec: ServiceSpec) -> dict[str, str]:
         env = {
@@ -99,6 +109,8 @@ class Platform:
         }
         if spec.uses_redis:
             env["TESSERA_REDIS_URL"] = self.infra.redis_url
+        if spec.http:
+            env["TESSERA_HTTP_PORT"] = str(self.ports[f"{spec.name}_http"])
         return env
 
     async def start(self, name: str) -> None:
@@ -117,10 +129,7 @@ class Platform:
     async def wait_healthy(self, *names: str, timeout: float = 120.0) -> dict[str, float]:
         names = names or tuple(self.running)
         seconds = await asyncio.gather(
-            *(
-                wait_healthy(self.running[n].spec, self.ports[f"{n}_grpc"], self.running[n].process, timeout)
-                for n in names
-            )
+            *(wait_healthy(self.running[n].spec, self._ready_port(n), self.running[n].process, timeout) for n in names)
         )
         return dict(zip(names, seconds, strict=True))
 

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from types import ModuleType
 
 from tessera.catalog import main as catalog_main
+from tessera.gateway import main as gateway_main
 from tessera.inventory import main as inventory_main
 from tessera.orders import main as orders_main
 from tessera.payments import main as payments_main
@@ -21,6 +22,7 @@ class ServiceSpec:
     # Settings naming other services: TESSERA_<KEY> = 127.0.0.1:<that service's gRPC port>
     calls: dict[str, str] = field(default_factory=dict)
     uses_redis: bool = False
+    http: bool = False  # serves HTTP on TESSERA_HTTP_PORT; ready when GET /readyz answers 200
 
 
 SERVICES: list[ServiceSpec] = [
@@ -35,5 +37,12 @@ SERVICES: list[ServiceSpec] = [
         calls={"INVENTORY_TARGET": "inventory", "PAYMENTS_TARGET": "payments", "ORDERS_TARGET": "orders"},
     ),
     ServiceSpec("projections", projections_main, "readmodels.v1.ReadModelService"),
+    ServiceSpec(
+        "gateway",
+        gateway_main,
+        "",
+        calls={"CATALOG_TARGET": "catalog", "ORDERS_TARGET": "orders", "READMODELS_TARGET": "projections"},
+        http=True,
+    ),
 ]
 BY_NAME = {spec.name: spec for spec in SERVICES}

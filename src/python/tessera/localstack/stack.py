@@ -23,7 +23,8 @@ INFRA_PORTS = ("postgres", "redis", "kafka", "kafka_controller")
 def _load_ports(state_dir: Path) -> dict[str, int]:
     path = state_dir / "ports.json"
     ports: dict[str, int] = json.loads(path.read_text()) if path.exists() else {}
-    for name in [*INFRA_PORTS, *(f"{s.name}_{kind}" for s in SERVICES for kind in ("grpc", "metrics"))]:
+    kinds = {s.name: ("grpc", "metrics", "http") if s.http else ("grpc", "metrics") for s in SERVICES}
+    for name in [*INFRA_PORTS, *(f"{s.name}_{kind}" for s in SERVICES for kind in kinds[s.name])]:
         ports.setdefault(name, free_port())
     path.write_text(json.dumps(ports, indent=2))
     return ports
@@ -47,8 +48,12 @@ async def run(state_dir: Path, stop: asyncio.Event) -> None:
         print(f"  redis      {endpoints.redis_url}")
         print(f"  kafka      {endpoints.kafka_bootstrap}")
         for spec in SERVICES:
-            grpc_port, metrics_port = ports[f"{spec.name}_grpc"], ports[f"{spec.name}_metrics"]
-            print(f"  {spec.name:<10} grpc 127.0.0.1:{grpc_port}  metrics http://127.0.0.1:{metrics_port}/metrics")
+            metrics = f"metrics http://127.0.0.1:{ports[f'{spec.name}_metrics']}/metrics"
+            if spec.http:
+                api = f"{platform.http_url(spec.name)}  (REST /v1, docs /docs, GraphQL /graphql)"
+                print(f"  {spec.name:<11} {api}  {metrics}")
+            else:
+                print(f"  {spec.name:<11} grpc {platform.grpc_target(spec.name)}  {metrics}")
         print(f"  logs       {platform.log_dir}/\nPress Ctrl-C to stop.", flush=True)
         while not stop.is_set():
             if crashed := platform.exited():

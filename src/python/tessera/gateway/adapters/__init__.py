@@ -1,0 +1,1 @@
+"""The gateway's adapters: gRPC clients of the services behind it."""

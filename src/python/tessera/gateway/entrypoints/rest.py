@@ -1,0 +1,84 @@
+"""The REST API (OpenAPI at /docs and /openapi.json)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Header, Query, Request, Response
+from orders.v1 import orders_pb2
+from readmodels.v1 import readmodels_pb2
+
+from catalog.v1 import catalog_pb2
+from tessera.gateway.adapters.backends import Backends
+from tessera.gateway.views import HistoryEvent, Order, OrderSummary, PlaceOrder, Problem, Product, ProductPage
+
+ERRORS: dict[int | str, dict[str, object]] = {
+    code: {"model": Problem} for code in (400, 404, 409, 422, 503, 504)
+}  # fmt: skip
+
+
+def _backends(request: Request) -> Backends:
+    backends: Backends = request.app.state.backends
+    return backends
+
+
+router = APIRouter(prefix="/v1", responses=ERRORS)
+
+
+@router.get("/products", response_model=ProductPage, tags=["catalog"])
+async def list_products(
+    request: Request,
+    page_size: Annotated[int, Query(ge=0, le=100)] = 20,
+    page_token: str = "",
+) -> ProductPage:
+    reply = await _backends(request).catalog.ListProducts(
+        catalog_pb2.ListProductsRequest(page_size=page_size, page_token=page_token)
+    )
+    return ProductPage(products=[Product.of(p) for p in reply.products], next_page_token=reply.next_page_token)
+
+
+@router.get("/products/{product_id}", response_model=Product, tags=["catalog"])
+async def get_product(request: Request, product_id: str) -> Product:
+    return Product.of(await _backends(request).catalog.GetProduct(catalog_pb2.GetProductRequest(product_id=product_id)))
+
+
+@router.post("/orders", response_model=Order, status_code=202, tags=["orders"])
+async def place_order(
+    request: Request,
+    response: Response,
+    body: PlaceOrder,
+    idempotency_key: Annotated[str, Header(min_length=1, max_length=128, description="the same key, the same order")],
+) -> Order:
+    """Accepted, not yet confirmed: the order saga confirms or rejects it shortly; poll GET /v1/orders/{id}."""
+    order = await _backends(request).orders.PlaceOrder(body.to_proto(idempotency_key))
+    response.headers["Location"] = f"/v1/orders/{order.order_id}"
+    return Order.of(order)
+
+
+@router.get("/orders/{order_id}", response_model=Order, tags=["orders"])
+async def get_order(request: Request, order_id: str) -> Order:
+    return Order.of(await _backends(request).orders.GetOrder(orders_pb2.GetOrderRequest(order_id=order_id)))
+
+
+@router.get("/orders/{order_id}/history", response_model=list[HistoryEvent], tags=["orders"])
+async def order_history(request: Request, order_id: str) -> list[HistoryEvent]:
+    reply = await _backends(request).orders.GetOrderHistory(orders_pb2.GetOrderHistoryRequest(order_id=order_id))
+    return [HistoryEvent.of(e) for e in reply.events]
+
+
+@router.post("/orders/{order_id}/cancel", response_model=Order, tags=["orders"])
+async def cancel_order(request: Request, order_id: str, reason: str = "") -> Order:
+    return Order.of(
+        await _backends(request).orders.CancelOrder(orders_pb2.CancelOrderRequest(order_id=order_id, reason=reason))
+    )
+
+
+@router.get("/customers/{customer_id}/orders", response_model=list[OrderSummary], tags=["orders"])
+async def customer_orders(
+    request: Request, customer_id: str, page_size: Annotated[int, Query(ge=0, le=100)] = 20
+) -> list[OrderSummary]:
+    """From the read model: eventually consistent, a moment behind the orders themselves."""
+    reply = await _backends(request).readmodels.ListCustomerOrders(
+        readmodels_pb2.ListCustomerOrdersRequest(customer_id=customer_id, page_size=page_size)
+    )
+    return [OrderSummary.of(s) for s in reply.orders]

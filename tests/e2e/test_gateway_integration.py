@@ -1,0 +1,132 @@
+"""Client apps' view: the gateway's REST and GraphQL APIs over HTTP, on the whole platform of processes."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import httpx
+import pytest
+from e2e.platform_fixtures import Clients, clients, wait_for
+
+__all__ = ["clients"]  # the fixture, imported for pytest
+
+pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="module")]
+
+
+def http(clients: Clients) -> httpx.AsyncClient:
+    return httpx.AsyncClient(base_url=clients.platform.http_url("gateway"), timeout=10)
+
+
+async def event_count(clients: Clients) -> int:
+    conn = await clients.db("orders")
+    try:
+        return int(await conn.fetchval("SELECT count(*) FROM event_store"))
+    finally:
+        await conn.close()
+
+
+async def test_rest_place_an_order_and_follow_it_to_confirmed(clients: Clients) -> None:
+    product = await clients.product(price_cents=450, stock=3)
+    customer = f"rest-{uuid.uuid4().hex[:6]}"
+    body = {"customer_id": customer, "items": [{"product_id": product, "quantity": 2}], "card_token": "tok_visa"}
+    async with http(clients) as api:
+        listed = await api.get("/v1/products", params={"page_size": 100})
+        assert listed.status_code == 200
+        placed = await api.post("/v1/orders", json=body, headers={"Idempotency-Key": "rest-1"})
+        assert placed.status_code == 202, placed.text
+        order_id = placed.json()["order_id"]
+        assert placed.headers["location"] == f"/v1/orders/{order_id}"
+        again = await api.post("/v1/orders", json=body, headers={"Idempotency-Key": "rest-1"})
+        assert again.json()["order_id"] == order_id
+
+        order = await wait_for(lambda: api.get(f"/v1/orders/{order_id}"), lambda r: r.json()["status"] != "pending", 30)
+        assert order.json()["status"] == "confirmed"
+        assert order.json()["total_cents"] == 900
+        history = (await api.get(f"/v1/orders/{order_id}/history")).json()
+        assert [e["event_type"] for e in history] == ["orders.v1.OrderPlaced", "orders.v1.OrderConfirmed"]
+        assert "tok_visa" not in str(history)
+        mine = await wait_for(lambda: api.get(f"/v1/customers/{customer}/orders"), lambda r: len(r.json()) == 1, 30)
+        assert mine.json()[0]["order_id"] == order_id
+        assert (await api.get("/readyz")).json()["status"] == "ready"
+        openapi = (await api.get("/openapi.json")).json()
+        assert "/v1/orders" in openapi["paths"]
+
+
+async def graphql(api: httpx.AsyncClient, query: str, **variables: Any) -> dict[str, Any]:
+    response = await api.post("/graphql", json={"query": query, "variables": variables})
+    assert response.status_code == 200, response.text
+    result: dict[str, Any] = response.json()
+    return result
+
+
+PLACE = """mutation Place($key: String!, $customer: String!, $product: String!, $quantity: Int!, $card: String!) {
+  placeOrder(idempotencyKey: $key, customerId: $customer, items: [{productId: $product, quantity: $quantity}],
+             cardToken: $card) { orderId status totalCents }
+}"""
+ORDER = "query Order($id: String!) { order(orderId: $id) { orderId status rejectReason } }"
+
+
+async def test_graphql_place_an_order_and_follow_it_to_confirmed(clients: Clients) -> None:
+    product = await clients.product(price_cents=300, stock=3)
+    async with http(clients) as api:
+        placed = await graphql(api, PLACE, key="gql-1", customer="gql", product=product, quantity=1, card="tok_visa")
+        assert "errors" not in placed, placed
+        order_id = placed["data"]["placeOrder"]["orderId"]
+        assert placed["data"]["placeOrder"]["totalCents"] == 300
+
+        async def fetch() -> dict[str, Any]:
+            return await graphql(api, ORDER, id=order_id)
+
+        final = await wait_for(fetch, lambda r: r["data"]["order"]["status"] != "pending", 30)
+        assert final["data"]["order"]["status"] == "confirmed"
+
+
+async def test_rest_bad_input_is_a_4xx_with_a_message_and_writes_nothing(clients: Clients) -> None:
+    product = await clients.product(stock=3)
+    before = await event_count(clients)
+    good = {"customer_id": "c", "items": [{"product_id": product, "quantity": 1}], "card_token": "tok_visa"}
+    cases = [
+        (good, {}, 422, "idempotency-key"),  # no Idempotency-Key header
+        ({**good, "items": []}, {"Idempotency-Key": "b1"}, 422, "items"),
+        ({**good, "items": [{"product_id": product, "quantity": 0}]}, {"Idempotency-Key": "b2"}, 422, "quantity"),
+        ({**good, "customer_id": ""}, {"Idempotency-Key": "b3"}, 422, "customer_id"),
+        (
+            {**good, "items": [{"product_id": str(uuid.uuid4()), "quantity": 1}]},
+            {"Idempotency-Key": "b4"},
+            400,
+            "no product",
+        ),
+    ]
+    async with http(clients) as api:
+        for body, headers, status, words in cases:
+            response = await api.post("/v1/orders", json=body, headers=headers)
+            assert response.status_code == status, (body, response.text)
+            problem = response.json()
+            assert problem["status"] == status
+            assert words in problem["detail"].lower(), problem
+        missing = await api.get(f"/v1/orders/{uuid.uuid4()}")
+        assert missing.status_code == 404 and missing.json()["detail"]
+        not_json = await api.post("/v1/orders", content=b"{", headers={"Idempotency-Key": "b5"})
+        assert not_json.status_code == 422
+    assert await event_count(clients) == before
+
+
+async def test_graphql_bad_input_is_an_error_with_a_message_and_writes_nothing(clients: Clients) -> None:
+    product = await clients.product(stock=3)
+    before = await event_count(clients)
+    async with http(clients) as api:
+        for variables, words in [
+            ({"key": "g1", "customer": "c", "product": product, "quantity": 0, "card": "tok"}, "quantity"),
+            ({"key": "g2", "customer": "", "product": product, "quantity": 1, "card": "tok"}, "customer_id"),
+            ({"key": "g3", "customer": "c", "product": str(uuid.uuid4()), "quantity": 1, "card": "tok"}, "no product"),
+        ]:
+            result = await graphql(api, PLACE, **variables)
+            assert result.get("data") is None, result
+            (error,) = result["errors"]
+            assert words in error["message"].lower(), error
+        unknown = await graphql(api, ORDER, id="no-such-order")
+        assert unknown["errors"][0]["extensions"]["code"] == "NOT_FOUND"
+        wrong_type = await graphql(api, PLACE, key="g4", customer="c", product=product, quantity="two", card="t")
+        assert wrong_type["errors"]
+    assert await event_count(clients) == before
