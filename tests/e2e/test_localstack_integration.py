@@ -25,7 +25,7 @@ async def _run_until_up(state_dir: Path) -> tuple[asyncio.Task[None], asyncio.Ev
             assert not task.done(), task.exception() if task.done() else None
             if ports_file.exists():
                 ports = json.loads(ports_file.read_text())
-                if port_open(ports["catalog_grpc"]):
+                if port_open(ports["gateway_http"]):
                     return task, stop, ports
             await asyncio.sleep(0.2)
 
@@ -47,7 +47,7 @@ async def test_stack_serves_stops_cleanly_and_keeps_its_data_across_runs(tmp_pat
     await channel.close()
     stop.set()
     await asyncio.wait_for(task, 60)
-    for name in ("postgres", "redis", "kafka", "catalog_grpc"):
+    for name in ("postgres", "redis", "kafka", "catalog_grpc", "gateway_http"):
         assert not port_open(ports[name]), f"{name} still listening after stop"
 
     task, stop, ports_again = await _run_until_up(state_dir)

@@ -59,14 +59,18 @@ async def publish(producer: AIOKafkaProducer, topic: str, envelope: envelope_pb2
     )
 
 
-def create_consumer(bootstrap: str, *topics: str, group_id: str, client_id: str) -> AIOKafkaConsumer:
+def create_consumer(
+    bootstrap: str, *topics: str, group_id: str, client_id: str, start_at: str = "earliest"
+) -> AIOKafkaConsumer:
+    """A consumer that commits only what was handled; a new group starts at the `start_at` end ("latest": only
+    what arrives from now on)."""
     return AIOKafkaConsumer(
         *topics,
         bootstrap_servers=bootstrap,
         group_id=group_id,
         client_id=client_id,
         enable_auto_commit=False,
-        auto_offset_reset="earliest",
+        auto_offset_reset=start_at,
         isolation_level="read_committed",
     )
 
