@@ -25,15 +25,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import grpc
 import httpx
-from inventory.v1 import inventory_pb2, inventory_pb2_grpc
 
-from catalog.v1 import catalog_pb2, catalog_pb2_grpc
 from events.v1 import envelope_pb2
 from tessera.kit.kafka import consume, create_consumer
 from tessera.localinfra import LocalInfra
 from tessera.localstack.platform import Platform
+from tessera.tools.seed import seed_products
 
 ORDER_TOPIC = "orders.order.v1"
 
@@ -53,23 +51,6 @@ def _pct(values: list[float], p: float) -> str:
         return "-"
     ordered = sorted(values)
     return f"{ordered[min(len(ordered) - 1, int(p / 100 * len(ordered)))] * 1000:.1f} ms"
-
-
-async def _seed(platform: Platform, count: int) -> list[str]:
-    async with (
-        grpc.aio.insecure_channel(platform.grpc_target("catalog")) as catalog_channel,
-        grpc.aio.insecure_channel(platform.grpc_target("inventory")) as inventory_channel,
-    ):
-        catalog = catalog_pb2_grpc.CatalogServiceStub(catalog_channel)
-        inventory = inventory_pb2_grpc.InventoryServiceStub(inventory_channel)
-        ids = []
-        for i in range(count):
-            product = await catalog.CreateProduct(
-                catalog_pb2.CreateProductRequest(sku=f"LOAD-{i}", name=f"Item {i}", price_cents=100 + i, currency="EUR")
-            )
-            await inventory.SetStock(inventory_pb2.SetStockRequest(product_id=product.product_id, on_hand=1_000_000))
-            ids.append(product.product_id)
-        return ids
 
 
 async def _read(api: httpx.AsyncClient, product_id: str, results: Results) -> None:
@@ -168,7 +149,9 @@ async def run_load(duration: float, order_rate: float, read_rate: float, product
         platform = Platform(infra.endpoints, Path(tmp) / "logs")
         try:
             await platform.start_all()
-            ids = await _seed(platform, products)
+            ids = await seed_products(
+                platform.grpc_target("catalog"), platform.grpc_target("inventory"), products, 1_000_000
+            )
             results = Results()
             outcomes = Outcomes(infra.endpoints.kafka_bootstrap)
             await outcomes.start()

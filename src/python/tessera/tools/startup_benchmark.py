@@ -41,7 +41,7 @@ async def _benchmark(runs: int) -> None:
         try:
             for spec in SERVICES:
                 times = [await platform.restart(spec.name) for _ in range(runs)]
-                print(f"{spec.name}: process start -> gRPC health SERVING: {_fmt(times)}")
+                print(f"{spec.name}: process start -> ready (gRPC health SERVING, or /readyz 200): {_fmt(times)}")
             together = []
             for _ in range(runs):
                 await platform.stop_all()

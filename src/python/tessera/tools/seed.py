@@ -1,0 +1,60 @@
+"""Adds products with stock to a running platform, through the services' gRPC APIs.
+
+./pants run src/python/tessera/tools:seed -- --products 5      (on the stack of the README's first command)
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import uuid
+from pathlib import Path
+
+import grpc
+from inventory.v1 import inventory_pb2, inventory_pb2_grpc
+
+from catalog.v1 import catalog_pb2, catalog_pb2_grpc
+
+
+async def seed_products(catalog_target: str, inventory_target: str, count: int, stock: int) -> list[str]:
+    """Creates `count` products (EUR, 1.00 upwards) with `stock` units each; returns their ids."""
+    batch = uuid.uuid4().hex[:6]
+    async with (
+        grpc.aio.insecure_channel(catalog_target) as catalog_channel,
+        grpc.aio.insecure_channel(inventory_target) as inventory_channel,
+    ):
+        catalog = catalog_pb2_grpc.CatalogServiceStub(catalog_channel)
+        inventory = inventory_pb2_grpc.InventoryServiceStub(inventory_channel)
+        ids = []
+        for i in range(count):
+            product = await catalog.CreateProduct(
+                catalog_pb2.CreateProductRequest(
+                    sku=f"DEMO-{batch}-{i}", name=f"Demo item {i}", price_cents=100 * (i + 1), currency="EUR"
+                ),
+                wait_for_ready=True,
+            )
+            await inventory.SetStock(inventory_pb2.SetStockRequest(product_id=product.product_id, on_hand=stock))
+            ids.append(product.product_id)
+        return ids
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--products", type=int, default=5)
+    parser.add_argument("--stock", type=int, default=100)
+    parser.add_argument("--state-dir", type=Path, default=Path(".tessera"), help="the local stack's state directory")
+    args = parser.parse_args()
+    ports = json.loads((args.state_dir / "ports.json").read_text())
+    ids = asyncio.run(
+        seed_products(
+            f"127.0.0.1:{ports['catalog_grpc']}", f"127.0.0.1:{ports['inventory_grpc']}", args.products, args.stock
+        )
+    )
+    print(f"gateway: http://127.0.0.1:{ports['gateway_http']}")
+    for product_id in ids:
+        print(f"product {product_id}  stock {args.stock}")
+
+
+if __name__ == "__main__":
+    main()
