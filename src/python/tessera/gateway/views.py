@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime
+from datetime import UTC, datetime
 
 from google.protobuf.json_format import MessageToDict
 from google.protobuf.message import Message
@@ -18,7 +18,7 @@ from events.v1 import envelope_pb2
 
 
 def _time(ts: Timestamp) -> datetime | None:
-    return ts.ToDatetime() if ts.seconds or ts.nanos else None
+    return ts.ToDatetime(tzinfo=UTC) if ts.seconds or ts.nanos else None
 
 
 def _status(value: int) -> str:

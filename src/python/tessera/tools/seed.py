@@ -32,9 +32,12 @@ async def seed_products(catalog_target: str, inventory_target: str, count: int, 
                 catalog_pb2.CreateProductRequest(
                     sku=f"DEMO-{batch}-{i}", name=f"Demo item {i}", price_cents=100 * (i + 1), currency="EUR"
                 ),
+                timeout=10,
                 wait_for_ready=True,
             )
-            await inventory.SetStock(inventory_pb2.SetStockRequest(product_id=product.product_id, on_hand=stock))
+            await inventory.SetStock(
+                inventory_pb2.SetStockRequest(product_id=product.product_id, on_hand=stock), timeout=10
+            )
             ids.append(product.product_id)
         return ids
 
