@@ -28,7 +28,8 @@ REJECTED = orders_pb2.ORDER_STATUS_REJECTED
 
 async def test_an_order_is_confirmed_stock_leaves_and_payment_is_captured(clients: Clients) -> None:
     product = await clients.product(price_cents=1500, stock=5)
-    placed = await clients.place(product, quantity=2)
+    customer = f"happy-{uuid.uuid4().hex[:6]}"
+    placed = await clients.place(product, quantity=2, customer=customer)
     assert placed.status == orders_pb2.ORDER_STATUS_PENDING
     order = await clients.final(placed.order_id)
     assert order.status == CONFIRMED, order.reject_reason
@@ -36,6 +37,10 @@ async def test_an_order_is_confirmed_stock_leaves_and_payment_is_captured(client
     assert (level.on_hand, level.reserved) == (3, 0)
     payment = await clients.payments.GetPayment(payments_pb2.GetPaymentRequest(payment_id=order.payment_id))
     assert (payment.status, payment.amount_cents) == (payments_pb2.PAYMENT_STATUS_CAPTURED, 3000)
+    summaries = await wait_for(
+        lambda: clients.customer_orders(customer), lambda found: [s.status for s in found] == [CONFIRMED], 30
+    )
+    assert (summaries[0].order_id, summaries[0].total_cents) == (placed.order_id, 3000)
 
 
 async def test_a_declined_payment_rejects_the_order_and_releases_the_stock(clients: Clients) -> None:

@@ -1,0 +1,49 @@
+"""What clients see: history hides card tokens, statuses read as words, gRPC errors map to HTTP statuses."""
+
+import json
+
+import grpc
+import pytest
+from orders.v1 import events_pb2, orders_pb2
+
+from tessera.gateway.adapters.backends import HTTP_STATUS
+from tessera.gateway.views import HistoryEvent, Order, PlaceOrder
+from tessera.kit.events import make_envelope
+
+
+def test_history_never_shows_the_card_token():
+    placed = events_pb2.OrderPlaced(order_id="o-1", customer_id="c-1", total_cents=500, card_token="tok_secret")
+    envelope = make_envelope(placed, aggregate_type="order", aggregate_id="o-1", aggregate_version=1, producer="t")
+    event = HistoryEvent.of(envelope)
+    assert event.event_type == "orders.v1.OrderPlaced"
+    assert "tok_secret" not in event.data
+    assert json.loads(event.data)["total_cents"] == "500"  # int64 travels as a string in proto JSON
+
+
+def test_order_status_reads_as_a_word_and_times_carry_a_zone():
+    order = orders_pb2.Order(order_id="o-1", status=orders_pb2.ORDER_STATUS_CONFIRMED)
+    order.placed_at.GetCurrentTime()
+    view = Order.of(order)
+    assert view.status == "confirmed"
+    assert view.placed_at is not None and view.placed_at.tzinfo is not None
+    assert Order.of(orders_pb2.Order(order_id="o-2")).updated_at is None
+
+
+@pytest.mark.parametrize(
+    ("code", "status"),
+    [
+        (grpc.StatusCode.INVALID_ARGUMENT, 400),
+        (grpc.StatusCode.NOT_FOUND, 404),
+        (grpc.StatusCode.FAILED_PRECONDITION, 409),
+        (grpc.StatusCode.UNAVAILABLE, 503),
+        (grpc.StatusCode.DEADLINE_EXCEEDED, 504),
+    ],
+)
+def test_grpc_errors_become_http_statuses(code, status):
+    assert HTTP_STATUS[code] == status
+
+
+def test_place_order_body_becomes_the_grpc_request_with_the_key():
+    body = PlaceOrder(customer_id="c", items=[{"product_id": "p", "quantity": 2}], card_token="t")
+    request = body.to_proto("key-1")
+    assert (request.idempotency_key, request.items[0].quantity) == ("key-1", 2)
