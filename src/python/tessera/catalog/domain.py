@@ -7,6 +7,8 @@ import uuid
 from dataclasses import dataclass, replace
 from datetime import datetime
 
+from tessera.kit.errors import AlreadyExists, ConcurrencyConflict, InvalidRequest, NotFound
+
 SKU_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 CURRENCY_PATTERN = re.compile(r"^[A-Z]{3}$")
 MAX_NAME = 200
@@ -14,29 +16,21 @@ MAX_DESCRIPTION = 2000
 MAX_PRICE_CENTS = 10**12
 
 
-class CatalogError(Exception):
+class InvalidProduct(InvalidRequest):
     pass
 
 
-class InvalidProduct(CatalogError):
-    """One or more fields are invalid; `errors` maps each field to what is wrong with it."""
-
-    def __init__(self, errors: dict[str, str]) -> None:
-        self.errors = errors
-        super().__init__("; ".join(f"{field}: {problem}" for field, problem in errors.items()))
-
-
-class ProductNotFound(CatalogError):
+class ProductNotFound(NotFound):
     def __init__(self, product_id: str) -> None:
         super().__init__(f"product {product_id} not found")
 
 
-class SkuAlreadyExists(CatalogError):
+class SkuAlreadyExists(AlreadyExists):
     def __init__(self, sku: str) -> None:
         super().__init__(f"a product with SKU {sku!r} already exists")
 
 
-class VersionConflict(CatalogError):
+class VersionConflict(ConcurrencyConflict):
     def __init__(self, product_id: str, expected: int, actual: int) -> None:
         super().__init__(f"product {product_id} is at version {actual}, not {expected}")
 

@@ -11,26 +11,10 @@ import enum
 import uuid
 from dataclasses import dataclass
 
+from tessera.kit.errors import IllegalTransition, InvalidRequest, NotFound
+
 MAX_QUANTITY = 10_000
 MAX_LINES = 100
-
-
-class InventoryError(Exception):
-    pass
-
-
-class InvalidRequest(InventoryError):
-    def __init__(self, errors: dict[str, str]) -> None:
-        self.errors = errors
-        super().__init__("; ".join(f"{field}: {problem}" for field, problem in errors.items()))
-
-
-class NotFound(InventoryError):
-    pass
-
-
-class IllegalTransition(InventoryError):
-    """The reservation is in a state that does not allow the operation (e.g. commit after release)."""
 
 
 class Status(enum.StrEnum):
@@ -124,3 +108,6 @@ def check_can_commit(reservation: Reservation) -> bool:
     if reservation.status in (Status.RELEASED, Status.REJECTED):
         raise IllegalTransition(f"order {reservation.order_id}: a {reservation.status} reservation cannot be committed")
     return reservation.status is Status.RESERVED
+
+
+__all__ = ["IllegalTransition", "InvalidRequest", "NotFound"]  # the domain's errors, from the kit

@@ -14,12 +14,10 @@ import asyncpg
 
 from events.v1 import envelope_pb2
 from tessera.kit.db import Connection
+from tessera.kit.errors import ConcurrencyConflict
 from tessera.kit.events import parse
 
-
-class ConcurrencyConflict(Exception):
-    def __init__(self, stream_id: str, expected_version: int) -> None:
-        super().__init__(f"stream {stream_id} moved past version {expected_version} meanwhile")
+__all__ = ["ConcurrencyConflict", "PostgresEventStore"]
 
 
 class PostgresEventStore:
@@ -46,4 +44,4 @@ class PostgresEventStore:
                 [(stream_id, e.aggregate_version, e.event_id, e.event_type, e.SerializeToString()) for e in envelopes],
             )
         except asyncpg.UniqueViolationError:
-            raise ConcurrencyConflict(stream_id, expected_version) from None
+            raise ConcurrencyConflict(f"stream {stream_id} moved past version {expected_version} meanwhile") from None

@@ -14,7 +14,7 @@ from google.protobuf.descriptor import ServiceDescriptor
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from tessera.kit import metrics
+from tessera.kit import errors, metrics
 from tessera.kit.logs import bind_request_context, clear_request_context, get_logger
 
 log = get_logger(__name__)
@@ -136,14 +136,15 @@ class GrpcServer:
 
 @asynccontextmanager
 async def status_on_error(
-    context: grpc.aio.ServicerContext[Any, Any], statuses: Mapping[type[Exception], grpc.StatusCode]
+    context: grpc.aio.ServicerContext[Any, Any],
+    statuses: Mapping[type[Exception], grpc.StatusCode] = errors.GRPC_STATUS,
 ) -> AsyncIterator[None]:
     """Turns the domain's exceptions into gRPC statuses with the exception's message as details.
 
-    Usage in a servicer: `async with status_on_error(context, {NotFound: grpc.StatusCode.NOT_FOUND}): ...`
+    The most specific class listed wins. Usage in a servicer: `async with status_on_error(context): ...`
     """
     try:
         yield
     except tuple(statuses) as exc:
-        code = next(code for error_type, code in statuses.items() if isinstance(exc, error_type))
+        code = next(statuses[cls] for cls in type(exc).__mro__ if cls in statuses)
         await context.abort(code, str(exc))

@@ -12,30 +12,10 @@ import re
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 
+from tessera.kit.errors import DependencyUnavailable, IllegalTransition, InvalidRequest, NotFound
+
 MAX_ITEMS = 50
 MAX_QUANTITY = 1_000
-
-
-class OrdersError(Exception):
-    pass
-
-
-class InvalidRequest(OrdersError):
-    def __init__(self, errors: dict[str, str]) -> None:
-        self.errors = errors
-        super().__init__("; ".join(f"{name}: {problem}" for name, problem in errors.items()))
-
-
-class NotFound(OrdersError):
-    pass
-
-
-class IllegalTransition(OrdersError):
-    pass
-
-
-class DependencyUnavailable(OrdersError):
-    """A service the order needs (the catalog, to price it) did not answer."""
 
 
 class Status(enum.StrEnum):
@@ -202,3 +182,11 @@ def cancel(order: Order, reason: str) -> list[Event]:
     if order.status is not Status.PENDING:
         raise IllegalTransition(f"order {order.order_id} is {order.status}; only a pending order can be cancelled")
     return [OrderCancelled(order.order_id, reason or "cancelled by the customer")]
+
+
+__all__ = [
+    "DependencyUnavailable",
+    "IllegalTransition",
+    "InvalidRequest",
+    "NotFound",
+]  # the domain's errors, from the kit

@@ -14,27 +14,11 @@ import re
 import uuid
 from dataclasses import dataclass, replace
 
+from tessera.kit.errors import IllegalTransition, InvalidRequest, NotFound
+
 DECLINE_TOKEN = "tok_decline"
 DECLINE_ABOVE_CENTS = 1_000_000
 CURRENCY = re.compile(r"^[A-Z]{3}$")
-
-
-class PaymentsError(Exception):
-    pass
-
-
-class InvalidRequest(PaymentsError):
-    def __init__(self, errors: dict[str, str]) -> None:
-        self.errors = errors
-        super().__init__("; ".join(f"{field}: {problem}" for field, problem in errors.items()))
-
-
-class NotFound(PaymentsError):
-    pass
-
-
-class IllegalTransition(PaymentsError):
-    pass
 
 
 class Status(enum.StrEnum):
@@ -114,3 +98,6 @@ def parse_payment_id(raw: str) -> uuid.UUID:
         return uuid.UUID(raw)
     except ValueError:
         raise InvalidRequest({"payment_id": "must be a UUID"}) from None
+
+
+__all__ = ["IllegalTransition", "InvalidRequest", "NotFound"]  # the domain's errors, from the kit

@@ -10,13 +10,6 @@ from tessera.catalog.adapters.messages import product_to_proto
 from tessera.catalog.service_layer import CatalogService, CreateProduct, UpdateProduct
 from tessera.kit.grpc_server import status_on_error
 
-_STATUSES = {
-    domain.InvalidProduct: grpc.StatusCode.INVALID_ARGUMENT,
-    domain.ProductNotFound: grpc.StatusCode.NOT_FOUND,
-    domain.SkuAlreadyExists: grpc.StatusCode.ALREADY_EXISTS,
-    domain.VersionConflict: grpc.StatusCode.ABORTED,
-}
-
 
 class CatalogGrpcApi(catalog_pb2_grpc.CatalogServiceServicer):
     def __init__(self, service: CatalogService) -> None:
@@ -25,7 +18,7 @@ class CatalogGrpcApi(catalog_pb2_grpc.CatalogServiceServicer):
     async def CreateProduct(  # - name fixed by the proto
         self, request: catalog_pb2.CreateProductRequest, context: grpc.aio.ServicerContext
     ) -> catalog_pb2.Product:
-        async with status_on_error(context, _STATUSES):
+        async with status_on_error(context):
             product = await self._service.create_product(
                 CreateProduct(
                     sku=request.sku,
@@ -40,14 +33,14 @@ class CatalogGrpcApi(catalog_pb2_grpc.CatalogServiceServicer):
     async def GetProduct(
         self, request: catalog_pb2.GetProductRequest, context: grpc.aio.ServicerContext
     ) -> catalog_pb2.Product:
-        async with status_on_error(context, _STATUSES):
+        async with status_on_error(context):
             product = await self._service.get_product(request.product_id)
         return product_to_proto(product)
 
     async def ListProducts(
         self, request: catalog_pb2.ListProductsRequest, context: grpc.aio.ServicerContext
     ) -> catalog_pb2.ListProductsResponse:
-        async with status_on_error(context, _STATUSES):
+        async with status_on_error(context):
             page = await self._service.list_products(request.page_size, request.page_token)
         return catalog_pb2.ListProductsResponse(
             products=[product_to_proto(p) for p in page.products], next_page_token=page.next_page_token
@@ -62,7 +55,7 @@ class CatalogGrpcApi(catalog_pb2_grpc.CatalogServiceServicer):
             price_cents=request.price_cents if request.HasField("price_cents") else None,
             currency=request.currency if request.HasField("currency") else None,
         )
-        async with status_on_error(context, _STATUSES):
+        async with status_on_error(context):
             product = await self._service.update_product(
                 UpdateProduct(request.product_id, changes, request.expected_version)
             )

@@ -8,15 +8,8 @@ import grpc
 from payments.v1 import payments_pb2, payments_pb2_grpc
 
 from tessera.kit.grpc_server import status_on_error
-from tessera.payments import domain
 from tessera.payments.adapters.messages import payment_to_proto
 from tessera.payments.service_layer import PaymentsService
-
-_STATUSES = {
-    domain.InvalidRequest: grpc.StatusCode.INVALID_ARGUMENT,
-    domain.NotFound: grpc.StatusCode.NOT_FOUND,
-    domain.IllegalTransition: grpc.StatusCode.FAILED_PRECONDITION,
-}
 
 Context = grpc.aio.ServicerContext[Any, Any]
 
@@ -26,7 +19,7 @@ class PaymentsGrpcApi(payments_pb2_grpc.PaymentsServiceServicer):
         self._service = service
 
     async def Authorize(self, request: payments_pb2.AuthorizeRequest, context: Context) -> payments_pb2.Payment:
-        async with status_on_error(context, _STATUSES):
+        async with status_on_error(context):
             result = await self._service.authorize(
                 idempotency_key=request.idempotency_key,
                 order_id=request.order_id,
@@ -37,16 +30,16 @@ class PaymentsGrpcApi(payments_pb2_grpc.PaymentsServiceServicer):
         return payment_to_proto(result)
 
     async def Capture(self, request: payments_pb2.CaptureRequest, context: Context) -> payments_pb2.Payment:
-        async with status_on_error(context, _STATUSES):
+        async with status_on_error(context):
             result = await self._service.capture(request.payment_id)
         return payment_to_proto(result)
 
     async def CancelPayment(self, request: payments_pb2.CancelPaymentRequest, context: Context) -> payments_pb2.Payment:
-        async with status_on_error(context, _STATUSES):
+        async with status_on_error(context):
             result = await self._service.cancel(request.payment_id)
         return payment_to_proto(result)
 
     async def GetPayment(self, request: payments_pb2.GetPaymentRequest, context: Context) -> payments_pb2.Payment:
-        async with status_on_error(context, _STATUSES):
+        async with status_on_error(context):
             result = await self._service.get(request.payment_id)
         return payment_to_proto(result)
