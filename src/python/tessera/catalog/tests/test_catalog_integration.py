@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator, Awaitable
-from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,6 +19,7 @@ from tessera.catalog.config import PRODUCT_TOPIC, CatalogSettings
 from tessera.kit.events import unpack
 from tessera.kit.grpc_client import check_health
 from tessera.testing.events import collect_events
+from tessera.testing.services import serving
 
 pytestmark = pytest.mark.integration
 
@@ -43,15 +43,11 @@ async def catalog(postgres_dsn: str, redis_url: str, kafka_bootstrap: str, topic
         grpc_port=0,
         shutdown_grace_seconds=0.5,
     )
-    async with AsyncExitStack() as stack:
-        server = await start_catalog(settings, stack)
-        channel = grpc.aio.insecure_channel(f"127.0.0.1:{server.port}")
-        stack.push_async_callback(channel.close)
-        db = await asyncpg.connect(postgres_dsn)
-        stack.push_async_callback(db.close)
+    async with serving(start_catalog, settings) as served:
         client = redis.Redis.from_url(redis_url)
-        stack.push_async_callback(client.aclose)
-        yield Catalog(catalog_pb2_grpc.CatalogServiceStub(channel), channel, db, client, settings)
+        served.stack.push_async_callback(client.aclose)
+        stub = catalog_pb2_grpc.CatalogServiceStub(served.channel)
+        yield Catalog(stub, served.channel, served.db, client, settings)
 
 
 def new_product(sku: str = "MUG-1", price: int = 1299) -> catalog_pb2.CreateProductRequest:

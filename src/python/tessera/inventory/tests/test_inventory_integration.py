@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncIterator
-from contextlib import AsyncExitStack
 from dataclasses import dataclass
 
 import asyncpg
@@ -17,6 +16,7 @@ from tessera.inventory.bootstrap import start_inventory
 from tessera.inventory.config import STOCK_TOPIC, InventorySettings
 from tessera.kit.events import unpack
 from tessera.testing.events import collect_events
+from tessera.testing.services import serving
 
 pytestmark = pytest.mark.integration
 
@@ -43,13 +43,8 @@ async def inventory(postgres_dsn: str, kafka_bootstrap: str, topic_prefix: str) 
         postgres_pool_max=20,
         shutdown_grace_seconds=0.5,
     )
-    async with AsyncExitStack() as stack:
-        server = await start_inventory(settings, stack)
-        channel = grpc.aio.insecure_channel(f"127.0.0.1:{server.port}")
-        stack.push_async_callback(channel.close)
-        db = await asyncpg.connect(postgres_dsn)
-        stack.push_async_callback(db.close)
-        yield Inventory(inventory_pb2_grpc.InventoryServiceStub(channel), db, settings)
+    async with serving(start_inventory, settings) as served:
+        yield Inventory(inventory_pb2_grpc.InventoryServiceStub(served.channel), served.db, settings)
 
 
 def line(product_id: str, quantity: int) -> inventory_pb2.Line:

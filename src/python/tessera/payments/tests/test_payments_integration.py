@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from contextlib import AsyncExitStack
 from dataclasses import dataclass
 
 import asyncpg
@@ -16,6 +15,7 @@ from tessera.kit.events import unpack
 from tessera.payments.bootstrap import start_payments
 from tessera.payments.config import PAYMENT_TOPIC, PaymentsSettings
 from tessera.testing.events import collect_events
+from tessera.testing.services import serving
 
 pytestmark = pytest.mark.integration
 
@@ -36,13 +36,8 @@ async def payments(postgres_dsn: str, kafka_bootstrap: str, topic_prefix: str) -
         grpc_port=0,
         shutdown_grace_seconds=0.5,
     )
-    async with AsyncExitStack() as stack:
-        server = await start_payments(settings, stack)
-        channel = grpc.aio.insecure_channel(f"127.0.0.1:{server.port}")
-        stack.push_async_callback(channel.close)
-        db = await asyncpg.connect(postgres_dsn)
-        stack.push_async_callback(db.close)
-        yield Payments(payments_pb2_grpc.PaymentsServiceStub(channel), db, settings)
+    async with serving(start_payments, settings) as served:
+        yield Payments(payments_pb2_grpc.PaymentsServiceStub(served.channel), served.db, settings)
 
 
 def authorize(key: str = "k-1", amount: int = 2500, token: str = "tok_visa") -> payments_pb2.AuthorizeRequest:
