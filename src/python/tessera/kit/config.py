@@ -26,6 +26,11 @@ class ServiceSettings(BaseSettings):
     grpc_port: int = Field(default=50051, ge=0, le=65535)  # 0: pick a free port
     metrics_port: int | None = Field(default=None, ge=0, le=65535)  # None: no /metrics server
     shutdown_grace_seconds: float = 5.0
+    # OTLP/gRPC endpoint for traces (e.g. http://jaeger-collector:4317); None: traces stay in the process.
+    otlp_endpoint: str | None = None
+    # A flagd-format flag file (a ConfigMap in Kubernetes), re-read when it changes; None: flags keep defaults.
+    flags_file: str | None = None
+    flags_poll_ms: int = Field(default=1000, ge=100)
 
 
 class PostgresSettings(BaseSettings):
@@ -54,6 +59,17 @@ class KafkaSettings(BaseSettings):
 
     def topic(self, name: str) -> str:
         return f"{self.kafka_topic_prefix}{name}"
+
+
+class ClientSettings(BaseSettings):
+    """How a service calls the services it depends on (see kit.resilience)."""
+
+    model_config = _CONFIG
+
+    call_timeout_seconds: float = Field(default=2.0, gt=0)  # the deadline of a call that sets none
+    retry_max_attempts: int = Field(default=3, ge=1, le=5)  # for idempotent methods, on UNAVAILABLE only
+    breaker_failure_threshold: int = Field(default=5, ge=1)  # consecutive failures that open a breaker
+    breaker_reset_seconds: float = Field(default=5.0, gt=0)  # open this long before calls probe again
 
 
 def load_settings(settings_type: type[SettingsT]) -> SettingsT:

@@ -1,13 +1,20 @@
-"""gRPC channels for calling other services: a default deadline on every call, request ids propagated."""
+"""gRPC channels for calling other services.
+
+Every channel gives each call a deadline, propagates the request id and the trace, balances round robin over all
+the addresses its target resolves to (`dns:///catalog:50051` reaches every replica), retries the methods its
+protos mark idempotent, and puts calls through the dependency's circuit breaker (see `resilience`).
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import grpc
+from google.protobuf.descriptor import ServiceDescriptor
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from tessera.kit import resilience, tracing
 from tessera.kit.grpc_server import REQUEST_ID_HEADER
 
 _KEEPALIVE_OPTIONS = [
@@ -51,13 +58,33 @@ def _current_request_id() -> str | None:
     return str(value) if value else None
 
 
-def create_channel(target: str, *, default_timeout_seconds: float = 2.0) -> grpc.aio.Channel:
-    """A channel to `target` (host:port, or dns:///name:port for all of a service's addresses)."""
-    return grpc.aio.insecure_channel(
-        target,
-        options=_KEEPALIVE_OPTIONS,
-        interceptors=[DefaultDeadlineInterceptor(default_timeout_seconds, _current_request_id)],
-    )
+def create_channel(
+    target: str,
+    *,
+    dependency: str = "",
+    services: Sequence[ServiceDescriptor] = (),
+    default_timeout_seconds: float = 2.0,
+    retry: resilience.RetryPolicy | None = resilience.DEFAULT_RETRY,
+    breaker: resilience.BreakerPolicy | None = resilience.DEFAULT_BREAKER,
+    breakers: resilience.CircuitBreakers = resilience.breakers,
+) -> grpc.aio.Channel:
+    """A channel to `target` (host:port, or dns:///name:port for all of a service's addresses).
+
+    `services` are the gRPC services called over it: their idempotent methods get the retry policy.
+    `dependency` names the breaker (and the metric label); without it, or with `breaker=None`, no breaker.
+    """
+    interceptors: list[grpc.aio.ClientInterceptor] = [
+        DefaultDeadlineInterceptor(default_timeout_seconds, _current_request_id),
+        *tracing.client_interceptors(),
+    ]
+    if dependency and breaker is not None:
+        interceptors.append(resilience.CircuitBreakerInterceptor(dependency, breakers, breaker))
+    options = [
+        *_KEEPALIVE_OPTIONS,
+        ("grpc.enable_retries", 1),
+        ("grpc.service_config", resilience.service_config(services, retry)),
+    ]
+    return grpc.aio.insecure_channel(target, options=options, interceptors=interceptors)
 
 
 async def check_health(channel: grpc.aio.Channel, service: str = "", *, timeout: float = 1.0) -> str:
