@@ -10,11 +10,13 @@ import grpc
 from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 from prometheus_client import Counter, Histogram, make_asgi_app
 
 from tessera.gateway.adapters.backends import Backends, http_status_of
 from tessera.gateway.entrypoints.graphql import graphql_router
 from tessera.gateway.entrypoints.rest import router
+from tessera.kit import resilience
 from tessera.kit.grpc_server import REQUEST_ID_HEADER
 from tessera.kit.logs import bind_request_context, clear_request_context, get_logger
 from tessera.kit.metrics import LATENCY_BUCKETS
@@ -56,9 +58,12 @@ def create_app(backends: Backends) -> FastAPI:
     @app.exception_handler(grpc.aio.AioRpcError)
     async def from_grpc(_: Request, exc: grpc.aio.AioRpcError) -> JSONResponse:
         status = http_status_of(exc)
+        # An open breaker fails fast; tell clients when it is worth trying again.
+        headers = {"Retry-After": "5"} if resilience.is_breaker_open(exc) else None
         return JSONResponse(
             {"status": status, "error": exc.code().name.lower(), "detail": exc.details() or exc.code().name},
             status_code=status,
+            headers=headers,
         )
 
     @app.exception_handler(Exception)
@@ -86,4 +91,12 @@ def create_app(backends: Backends) -> FastAPI:
             status_code=200 if ready else 503,
         )
 
+    @app.get("/v1/platform/health", tags=["health"])
+    async def platform_health() -> JSONResponse:
+        """Every service's view of its own dependencies (Postgres, Redis, Kafka, other services, breakers)."""
+        report = await backends.platform_health()
+        return JSONResponse(report, status_code=200 if report["healthy"] else 503)
+
+    # Outermost: the REST span is the root of the request's trace, continuing the caller's traceparent if any.
+    FastAPIInstrumentor.instrument_app(app, excluded_urls="healthz,readyz,metrics")
     return app

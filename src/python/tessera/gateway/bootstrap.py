@@ -8,11 +8,16 @@ from collections.abc import Iterator
 from contextlib import AsyncExitStack
 
 import uvicorn
+from orders.v1 import orders_pb2
+from readmodels.v1 import readmodels_pb2
 
+from catalog.v1 import catalog_pb2
 from tessera.gateway.adapters.backends import Backends
 from tessera.gateway.app import create_app
 from tessera.gateway.config import GatewaySettings
+from tessera.kit.cache import CacheAside
 from tessera.kit.grpc_client import create_channel
+from tessera.kit.resources import open_channel, open_redis
 
 
 class _EmbeddedServer(uvicorn.Server):
@@ -27,13 +32,26 @@ class _EmbeddedServer(uvicorn.Server):
 
 
 async def start_gateway(settings: GatewaySettings, stack: AsyncExitStack) -> uvicorn.Server:
-    channels = [
-        create_channel(target, default_timeout_seconds=settings.call_timeout_seconds)
-        for target in (settings.catalog_target, settings.orders_target, settings.readmodels_target)
-    ]
-    for channel in channels:
+    catalog = open_channel(
+        settings, stack, "catalog", settings.catalog_target, catalog_pb2.DESCRIPTOR.services_by_name["CatalogService"]
+    )
+    orders = open_channel(
+        settings, stack, "orders", settings.orders_target, orders_pb2.DESCRIPTOR.services_by_name["OrdersService"]
+    )
+    readmodels = open_channel(
+        settings,
+        stack,
+        "readmodels",
+        settings.readmodels_target,
+        readmodels_pb2.DESCRIPTOR.services_by_name["ReadModelService"],
+    )
+    # Channels only for the platform health view: no breaker, the report says what is down.
+    others = {name: create_channel(target, breaker=None) for name, target in settings.platform_targets.items()}
+    for channel in others.values():
         stack.push_async_callback(channel.close)
-    app = create_app(Backends(*channels))
+    cache = CacheAside(open_redis(settings, stack), "gateway-catalog", settings.catalog_fallback_ttl_seconds)
+    platform = {"catalog": catalog, "orders": orders, "projections": readmodels, **others}
+    app = create_app(Backends(catalog, orders, readmodels, cache, platform))
     server = _EmbeddedServer(
         uvicorn.Config(
             app, host=settings.http_host, port=settings.http_port, log_config=None, access_log=False, lifespan="off"

@@ -4,14 +4,21 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from tessera.kit.config import ServiceSettings
+from tessera.kit.config import ClientSettings, RedisSettings, ServiceSettings
 
 
-class GatewaySettings(ServiceSettings):
+class GatewaySettings(ServiceSettings, ClientSettings, RedisSettings):
     service_name: str = "gateway"
     http_host: str = "127.0.0.1"
     http_port: int = Field(default=8080, ge=0, le=65535)
     catalog_target: str = "127.0.0.1:50051"
     orders_target: str = "127.0.0.1:50054"
     readmodels_target: str = "127.0.0.1:50056"
-    call_timeout_seconds: float = Field(default=3.0, gt=0)
+    # How long the last good catalog answers are kept (in Redis) to serve while the catalog is down.
+    catalog_fallback_ttl_seconds: int = Field(default=86_400, gt=0)
+    # The services without a route here, asked only for the platform health view (JSON in the environment).
+    platform_targets: dict[str, str] = {
+        "inventory": "127.0.0.1:50052",
+        "payments": "127.0.0.1:50053",
+        "order-saga": "127.0.0.1:50055",
+    }

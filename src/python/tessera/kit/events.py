@@ -6,10 +6,10 @@ import uuid
 from datetime import UTC, datetime
 from typing import TypeVar
 
-import structlog
 from google.protobuf.message import Message
 
 from events.v1 import envelope_pb2
+from tessera.kit import tracing
 
 MessageT = TypeVar("MessageT", bound=Message)
 
@@ -36,9 +36,7 @@ def make_envelope(
     )
     envelope.occurred_at.FromDatetime(occurred_at or datetime.now(UTC))
     # The trace of the request that caused the event travels with it, so consumers continue the same trace.
-    traceparent = structlog.contextvars.get_contextvars().get("traceparent")
-    if traceparent:
-        envelope.trace.traceparent = str(traceparent)
+    envelope.trace.traceparent = tracing.current_traceparent()
     envelope.payload.Pack(payload)
     return envelope
 

@@ -14,21 +14,12 @@ from google.protobuf.descriptor import ServiceDescriptor
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from tessera.kit import errors, metrics
+from tessera.kit import errors, metrics, tracing
 from tessera.kit.logs import bind_request_context, clear_request_context, get_logger
 
 log = get_logger(__name__)
 
 REQUEST_ID_HEADER = "x-request-id"
-TRACEPARENT_HEADER = "traceparent"  # W3C trace context; OpenTelemetry propagates the same header
-
-
-def trace_id_of(traceparent: str | None) -> str | None:
-    """The trace id in a W3C traceparent ("00-<32 hex trace id>-<16 hex span id>-<flags>"), if well formed."""
-    parts = (traceparent or "").split("-")
-    if len(parts) == 4 and len(parts[1]) == 32 and all(c in "0123456789abcdef" for c in parts[1]):
-        return parts[1]
-    return None
 
 
 @dataclass(frozen=True)
@@ -40,7 +31,11 @@ class GrpcService:
 
 
 class ObservabilityInterceptor(grpc.aio.ServerInterceptor):
-    """RED metrics per method, and a request id bound to every log line of the call."""
+    """RED metrics per method, and a request id bound to every log line of the call.
+
+    The trace (W3C traceparent in the metadata) is continued by OpenTelemetry's interceptor, which runs first; the
+    log processor then adds its trace id to every line.
+    """
 
     async def intercept_service(
         self,
@@ -53,17 +48,12 @@ class ObservabilityInterceptor(grpc.aio.ServerInterceptor):
         service, _, method = handler_call_details.method.lstrip("/").rpartition("/")
         metadata = dict(handler_call_details.invocation_metadata or ())
         request_id = metadata.get(REQUEST_ID_HEADER)
-        traceparent = metadata.get(TRACEPARENT_HEADER)
-        traceparent = traceparent if isinstance(traceparent, str) else None
-        trace_id = trace_id_of(traceparent)
         # The aio server calls async handlers with an aio context, whatever the sync-typed stubs say.
         inner = cast(Callable[[Any, grpc.aio.ServicerContext[Any, Any]], Awaitable[Any]], handler.unary_unary)
 
         async def observed(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
             clear_request_context()
             bind_request_context(request_id=str(request_id or uuid.uuid4()), rpc=method)
-            if trace_id:
-                bind_request_context(trace_id=trace_id, traceparent=str(traceparent))
             metrics.GRPC_SERVER_STARTED.labels(service, method).inc()
             started = time.perf_counter()
             code = grpc.StatusCode.OK
@@ -102,7 +92,9 @@ class GrpcServer:
     ) -> None:
         self._services = services
         self._address = f"{host}:{port}"
-        self._server = grpc.aio.server(interceptors=[ObservabilityInterceptor(), *interceptors])
+        self._server = grpc.aio.server(
+            interceptors=[*tracing.server_interceptors(), ObservabilityInterceptor(), *interceptors]
+        )
         self.health = health.aio.HealthServicer()
         self.port: int = 0
 

@@ -7,6 +7,7 @@ handlers must therefore be idempotent, e.g. by recording handled event ids (see 
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import Awaitable, Callable
 
@@ -17,6 +18,7 @@ from aiokafka.errors import TopicAlreadyExistsError
 from events.v1 import envelope_pb2
 from tessera.kit.events import parse
 from tessera.kit.logs import get_logger
+from tessera.kit.metrics import KAFKA_CONSUMER_LAG
 
 log = get_logger(__name__)
 
@@ -107,3 +109,50 @@ async def partitions_of(bootstrap: str, topic: str) -> list[int]:
     if description.get("error_code"):
         return []
     return sorted(p["partition"] for p in description["partitions"])
+
+
+async def consumer_lag(bootstrap: str, group: str) -> dict[TopicPartition, int]:
+    """Messages not yet committed by consumer `group`, per partition it has committed on."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, client_id="tessera-lag")
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, client_id="tessera-lag", enable_auto_commit=False)
+    await admin.start()
+    try:
+        committed = await admin.list_consumer_group_offsets(group)
+        if not committed:
+            return {}
+        await consumer.start()
+        ends = await consumer.end_offsets(list(committed))
+    finally:
+        await admin.close()
+        await consumer.stop()
+    return {tp: max(0, ends[tp] - meta.offset) for tp, meta in committed.items() if meta.offset >= 0}
+
+
+class ConsumerLagMonitor:
+    """Exports a consumer group's lag as `kafka_consumer_lag` every `every_seconds` (for alerts and autoscaling)."""
+
+    def __init__(self, bootstrap: str, group: str, every_seconds: float = 5.0) -> None:
+        self._bootstrap = bootstrap
+        self._group = group
+        self._every = every_seconds
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name=f"lag-{self._group}")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                for tp, lag in (await consumer_lag(self._bootstrap, self._group)).items():
+                    KAFKA_CONSUMER_LAG.labels(self._group, tp.topic, str(tp.partition)).set(lag)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # - a lag reading must never stop the service
+                log.warning("could not read consumer lag", group=self._group, error=str(exc))
+            await asyncio.sleep(self._every)

@@ -1,7 +1,7 @@
 """JSON logs through structlog, one object per line, ready for Fluentd / Fluent Bit.
 
-Every line carries the service name; request ids and trace ids are bound per request with
-`bind_request_context` (they live in contextvars, so they follow asyncio tasks). Standard-library loggers
+Every line carries the service name, the trace and span ids of the current OpenTelemetry span, and the ids
+bound per request with `bind_request_context` (contextvars, so they follow asyncio tasks). Standard-library loggers
 (grpc, aiokafka, asyncpg ...) are routed through the same processors.
 """
 
@@ -13,6 +13,8 @@ from typing import Any
 
 import structlog
 
+from tessera.kit import tracing
+
 
 def configure_logging(service_name: str, *, level: str = "INFO", json: bool = True) -> None:
     shared: list[structlog.types.Processor] = [
@@ -21,6 +23,7 @@ def configure_logging(service_name: str, *, level: str = "INFO", json: bool = Tr
         structlog.stdlib.add_logger_name,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
         _add_service(service_name),
+        _add_trace_ids,
         structlog.processors.StackInfoRenderer(),
         structlog.processors.format_exc_info,
     ]
@@ -54,6 +57,15 @@ def _add_service(service_name: str) -> structlog.types.Processor:
         return event
 
     return processor
+
+
+def _add_trace_ids(_: Any, __: str, event: structlog.types.EventDict) -> structlog.types.EventDict:
+    """The current span's trace and span ids, so a log line leads to its trace (and a trace to its logs)."""
+    ids = tracing.current_ids()
+    if ids is not None:
+        event.setdefault("trace_id", ids[0])
+        event.setdefault("span_id", ids[1])
+    return event
 
 
 def bind_request_context(**values: str) -> None:

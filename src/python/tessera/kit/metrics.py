@@ -6,7 +6,7 @@ dashboards and alert rules apply unchanged. Each process serves its own registry
 
 from __future__ import annotations
 
-from prometheus_client import Counter, Histogram, start_http_server
+from prometheus_client import Counter, Gauge, Histogram, start_http_server
 
 # Buckets from 1 ms to 10 s: service calls here are mostly single-digit milliseconds.
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
@@ -31,6 +31,10 @@ EVENTS_CONSUMED = Counter(
     "events_consumed_total",
     "Events handled by a consumer, by outcome.",
     ["consumer", "event_type", "outcome"],
+)
+
+KAFKA_CONSUMER_LAG = Gauge(
+    "kafka_consumer_lag", "Messages a consumer group has not committed yet.", ["group", "topic", "partition"]
 )
 
 

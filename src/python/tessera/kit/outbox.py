@@ -19,7 +19,9 @@ from aiokafka.errors import KafkaError
 
 from events.v1 import envelope_pb2
 from tessera.kit import migrations as kit_migrations
+from tessera.kit import tracing
 from tessera.kit.db import Connection
+from tessera.kit.events import parse
 from tessera.kit.logs import get_logger
 from tessera.kit.metrics import OUTBOX_PUBLISHED
 
@@ -136,18 +138,7 @@ class OutboxRelay:
             if not rows:
                 return 0
             # Send the whole batch, then wait for every ack; idempotence keeps order and avoids duplicates.
-            pending = [
-                await self._producer.send(
-                    row["topic"],
-                    value=bytes(row["payload"]),
-                    key=bytes(row["message_key"]),
-                    headers=[
-                        ("event_type", row["event_type"].encode()),
-                        ("event_id", str(row["event_id"]).encode()),
-                    ],
-                )
-                for row in rows
-            ]
+            pending = [await self._send(row) for row in rows]
             await asyncio.gather(*pending)
             await conn.execute(
                 "UPDATE outbox SET published_at = now() WHERE id = ANY($1::bigint[])", [r["id"] for r in rows]
@@ -155,6 +146,23 @@ class OutboxRelay:
         for row in rows:
             OUTBOX_PUBLISHED.labels(row["topic"]).inc()
         return len(rows)
+
+    async def _send(self, row: asyncpg.Record) -> asyncio.Future[object]:
+        """Sends one event in a span continuing the trace that wrote it; its traceparent goes in the headers."""
+        payload = bytes(row["payload"])
+        attributes = {"messaging.message.id": str(row["event_id"]), "tessera.event_type": row["event_type"]}
+        with tracing.publishing(row["topic"], parse(payload).trace.traceparent, attributes) as traceparent:
+            future: asyncio.Future[object] = await self._producer.send(
+                row["topic"],
+                value=payload,
+                key=bytes(row["message_key"]),
+                headers=[
+                    ("event_type", row["event_type"].encode()),
+                    ("event_id", str(row["event_id"]).encode()),
+                    (tracing.TRACEPARENT, traceparent.encode()),
+                ],
+            )
+        return future
 
     async def _purge(self) -> None:
         await self._pool.execute("DELETE FROM outbox WHERE published_at < now() - $1::interval", self._retention)

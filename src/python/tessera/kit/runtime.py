@@ -13,9 +13,11 @@ from collections.abc import Awaitable, Callable
 from contextlib import AsyncExitStack
 from typing import TypeVar
 
+from tessera.kit import dependencies
 from tessera.kit.config import ServiceSettings, load_settings
 from tessera.kit.logs import configure_logging, get_logger
 from tessera.kit.metrics import serve_metrics
+from tessera.kit.tracing import configure_tracing, shutdown_tracing
 
 log = get_logger(__name__)
 
@@ -25,6 +27,8 @@ SettingsT = TypeVar("SettingsT", bound=ServiceSettings)
 async def run_service(settings: ServiceSettings, start: Callable[[AsyncExitStack], Awaitable[object]]) -> None:
     began = time.monotonic()
     configure_logging(settings.service_name, level=settings.log_level, json=settings.log_json)
+    dependencies.checks.service_name = settings.service_name
+    configure_tracing(settings.service_name, otlp_endpoint=settings.otlp_endpoint, environment=settings.environment)
     if settings.metrics_port is not None:
         port = serve_metrics(settings.metrics_port)
         log.info("metrics endpoint started", port=port)
@@ -37,6 +41,7 @@ async def run_service(settings: ServiceSettings, start: Callable[[AsyncExitStack
         log.info("service started", startup_seconds=round(time.monotonic() - began, 3))
         await stopping.wait()
         log.info("service stopping")
+    await shutdown_tracing()
     log.info("service stopped")
 
 

@@ -11,6 +11,8 @@ from typing import Any
 
 import faust
 
+from events.v1 import envelope_pb2
+from tessera.kit import dependencies, tracing
 from tessera.kit.config import KafkaSettings
 
 
@@ -34,4 +36,12 @@ def create_faust_app(app_id: str, kafka: KafkaSettings, *, web_port: int | None 
         "web_bind": "127.0.0.1",
     }
     settings.update(overrides)
+    dependencies.checks.add_kafka(kafka.kafka_bootstrap)
     return faust.App(f"{kafka.kafka_topic_prefix}{app_id}", **settings)
+
+
+def traceparent_of(stream: faust.StreamT[Any], envelope: envelope_pb2.EventEnvelope) -> str:
+    """The trace a message continues: its Kafka header (the publish span), else the one stored in its envelope."""
+    event = stream.current_event
+    from_header = tracing.header_value(event.headers if event is not None else None, tracing.TRACEPARENT)
+    return from_header or envelope.trace.traceparent

@@ -7,6 +7,7 @@ prefix and Kafka topic prefix so several platforms can share one set of servers.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 import subprocess
@@ -111,6 +112,10 @@ class Platform:
             env["TESSERA_REDIS_URL"] = self.infra.redis_url
         if spec.http:
             env["TESSERA_HTTP_PORT"] = str(self.ports[f"{spec.name}_http"])
+        if spec.platform_view:
+            called = set(spec.calls.values()) | {spec.name}
+            others = {other.name: self.grpc_target(other.name) for other in SERVICES if other.name not in called}
+            env["TESSERA_PLATFORM_TARGETS"] = json.dumps(others)
         return env
 
     async def start(self, name: str) -> None:

@@ -23,6 +23,8 @@ class ServiceSpec:
     calls: dict[str, str] = field(default_factory=dict)
     uses_redis: bool = False
     http: bool = False  # serves HTTP on TESSERA_HTTP_PORT; ready when GET /readyz answers 200
+    # Shows the whole platform's health: TESSERA_PLATFORM_TARGETS names every service it does not call.
+    platform_view: bool = False
 
 
 SERVICES: list[ServiceSpec] = [
@@ -42,7 +44,9 @@ SERVICES: list[ServiceSpec] = [
         gateway_main,
         "",
         calls={"CATALOG_TARGET": "catalog", "ORDERS_TARGET": "orders", "READMODELS_TARGET": "projections"},
+        uses_redis=True,
         http=True,
+        platform_view=True,
     ),
 ]
 BY_NAME = {spec.name: spec for spec in SERVICES}

@@ -6,9 +6,9 @@ from contextlib import AsyncExitStack
 
 from orders.v1 import orders_pb2, orders_pb2_grpc
 
-from tessera.kit.grpc_client import create_channel
+from catalog.v1 import catalog_pb2
 from tessera.kit.grpc_server import GrpcServer, GrpcService
-from tessera.kit.resources import open_postgres, start_grpc_server, start_outbox_relay
+from tessera.kit.resources import open_channel, open_postgres, start_grpc_server, start_outbox_relay
 from tessera.orders import migrations
 from tessera.orders.adapters.catalog_client import CatalogPricer
 from tessera.orders.adapters.postgres import PostgresUnitOfWork
@@ -21,8 +21,9 @@ async def start_orders(settings: OrdersSettings, stack: AsyncExitStack) -> GrpcS
     pool = await open_postgres(settings, stack, migrations.__name__)
     topic = settings.topic(ORDER_TOPIC)
     await start_outbox_relay(settings, stack, pool, topics=[topic], client_id=settings.service_name)
-    catalog = create_channel(settings.catalog_target, default_timeout_seconds=settings.catalog_timeout_seconds)
-    stack.push_async_callback(catalog.close)
+    catalog = open_channel(
+        settings, stack, "catalog", settings.catalog_target, catalog_pb2.DESCRIPTOR.services_by_name["CatalogService"]
+    )
     service = OrdersService(
         lambda: PostgresUnitOfWork(pool, topic=topic, producer=settings.service_name), CatalogPricer(catalog)
     )

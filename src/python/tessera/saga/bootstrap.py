@@ -7,10 +7,13 @@ import socket
 import uuid
 from contextlib import AsyncExitStack
 
-from tessera.kit.grpc_client import create_channel
+from inventory.v1 import inventory_pb2
+from orders.v1 import orders_pb2
+from payments.v1 import payments_pb2
+
 from tessera.kit.grpc_server import GrpcServer
 from tessera.kit.kafka import ensure_topics
-from tessera.kit.resources import open_postgres, start_grpc_server
+from tessera.kit.resources import open_channel, open_postgres, start_grpc_server, start_lag_monitor
 from tessera.saga import migrations
 from tessera.saga.adapters.participants import GrpcParticipants
 from tessera.saga.adapters.postgres import PostgresSagaRepository
@@ -21,11 +24,14 @@ from tessera.saga.service_layer import SagaDriver
 
 async def start_saga(settings: SagaSettings, stack: AsyncExitStack) -> GrpcServer:
     pool = await open_postgres(settings, stack, migrations.__name__)
-    channels = []
-    for target in (settings.inventory_target, settings.payments_target, settings.orders_target):
-        channel = create_channel(target, default_timeout_seconds=settings.call_timeout_seconds)
-        stack.push_async_callback(channel.close)
-        channels.append(channel)
+    channels = [
+        open_channel(settings, stack, name, target, module.DESCRIPTOR.services_by_name[service])
+        for name, target, module, service in (
+            ("inventory", settings.inventory_target, inventory_pb2, "InventoryService"),
+            ("payments", settings.payments_target, payments_pb2, "PaymentsService"),
+            ("orders", settings.orders_target, orders_pb2, "OrdersService"),
+        )
+    ]
     repository = PostgresSagaRepository(pool)
     driver = SagaDriver(
         repository,
@@ -46,5 +52,6 @@ async def start_saga(settings: SagaSettings, stack: AsyncExitStack) -> GrpcServe
     app = build_saga_app(settings, repository, runner, resume_every=settings.resume_every_seconds)
     await app.start()
     stack.push_async_callback(app.stop)
+    start_lag_monitor(settings, stack, app.conf.id)
     # No API of its own: the gRPC server carries health (and reflection) for probes and the local stack.
     return await start_grpc_server(settings, stack, [])

@@ -4,15 +4,14 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from tessera.kit.config import KafkaSettings, PostgresSettings, ServiceSettings
+from tessera.kit.config import ClientSettings, KafkaSettings, PostgresSettings, ServiceSettings
 
 
-class SagaSettings(ServiceSettings, PostgresSettings, KafkaSettings):
+class SagaSettings(ServiceSettings, ClientSettings, PostgresSettings, KafkaSettings):
     service_name: str = "order-saga"
     inventory_target: str = "127.0.0.1:50052"
     payments_target: str = "127.0.0.1:50053"
     orders_target: str = "127.0.0.1:50054"
-    call_timeout_seconds: float = Field(default=2.0, gt=0)  # one gRPC call
     step_timeout_seconds: float = Field(default=10.0, gt=0)  # a step, retries included, before compensating
     lease_seconds: float = Field(default=15.0, gt=0)  # how long a dead worker's sagas wait to be resumed
     resume_every_seconds: float = Field(default=1.0, gt=0)

@@ -1,15 +1,31 @@
-"""The services behind the gateway, over gRPC, and how their errors become HTTP statuses."""
+"""The services behind the gateway, over gRPC; how their errors become HTTP statuses; degraded-mode reads."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import asyncio
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
 
 import grpc
+from google.protobuf.json_format import MessageToDict
+from google.protobuf.message import Message
+from ops.v1 import dependencies_pb2, dependencies_pb2_grpc
 from orders.v1 import orders_pb2_grpc
 from readmodels.v1 import readmodels_pb2_grpc
 
-from catalog.v1 import catalog_pb2_grpc
-from tessera.kit.grpc_client import check_health
+from catalog.v1 import catalog_pb2, catalog_pb2_grpc
+from tessera.kit import dependencies, resilience
+from tessera.kit.cache import CacheAside
+from tessera.kit.logs import get_logger
+
+log = get_logger(__name__)
+
+MessageT = TypeVar("MessageT", bound=Message)
+
+# Set on answers served from the fallback cache while the catalog is down.
+DEGRADED_HEADER = "X-Tessera-Degraded"
+CATALOG_FROM_CACHE = "catalog-cache"
 
 # gRPC status -> HTTP status, for errors passed on to clients.
 HTTP_STATUS = {
@@ -29,28 +45,95 @@ def http_status_of(error: grpc.aio.AioRpcError) -> int:
     return HTTP_STATUS.get(error.code(), 502)
 
 
+class FallbackCatalog:
+    """Catalog reads that outlive a catalog outage.
+
+    Every good answer is kept in Redis (shared by all gateway replicas); when the catalog fails (unavailable,
+    timed out, or its breaker is open) the last good answer is served instead, flagged as stale. Answers of a
+    working catalog (NOT_FOUND, INVALID_ARGUMENT) pass through: only outages fall back.
+    """
+
+    def __init__(self, stub: catalog_pb2_grpc.CatalogServiceStub, cache: CacheAside) -> None:
+        self._stub: Any = stub  # the generated stubs are typed for sync channels; on aio channels calls are awaitables
+        self._cache = cache
+
+    async def get_product(self, product_id: str) -> tuple[catalog_pb2.Product, bool]:
+        return await self._read(
+            f"product:{product_id}",
+            lambda: self._stub.GetProduct(catalog_pb2.GetProductRequest(product_id=product_id)),
+            catalog_pb2.Product,
+        )
+
+    async def list_products(self, page_size: int, page_token: str) -> tuple[catalog_pb2.ListProductsResponse, bool]:
+        return await self._read(
+            f"list:{page_size}:{page_token}",
+            lambda: self._stub.ListProducts(
+                catalog_pb2.ListProductsRequest(page_size=page_size, page_token=page_token)
+            ),
+            catalog_pb2.ListProductsResponse,
+        )
+
+    async def _read(
+        self, key: str, call: Callable[[], Awaitable[MessageT]], message_type: type[MessageT]
+    ) -> tuple[MessageT, bool]:
+        """(answer, stale): the catalog's answer, or the cached one when the catalog is out."""
+        try:
+            reply = await call()
+        except grpc.aio.AioRpcError as exc:
+            if exc.code() not in resilience.FAILURE_CODES:
+                raise
+            cached = await self._cache.get(key)
+            if cached is None:
+                raise
+            log.warning("catalog unavailable; serving the last good answer", key=key, code=exc.code().name)
+            stale = message_type()
+            stale.ParseFromString(cached)
+            return stale, True
+        await self._cache.put(key, reply.SerializeToString())
+        return reply, False
+
+
 @dataclass
 class Backends:
     catalog_channel: grpc.aio.Channel
     orders_channel: grpc.aio.Channel
     readmodels_channel: grpc.aio.Channel
+    catalog_cache: CacheAside
+    # Every service of the platform, by name, for the platform health view (the three above included).
+    platform: Mapping[str, grpc.aio.Channel] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.catalog = catalog_pb2_grpc.CatalogServiceStub(self.catalog_channel)
+        self.catalog_reads = FallbackCatalog(self.catalog, self.catalog_cache)
         self.orders = orders_pb2_grpc.OrdersServiceStub(self.orders_channel)
         self.readmodels = readmodels_pb2_grpc.ReadModelServiceStub(self.readmodels_channel)
 
     async def health(self) -> dict[str, str]:
-        """Each dependency's gRPC health: SERVING, NOT_SERVING, or UNREACHABLE."""
-        checks = {
-            "catalog": (self.catalog_channel, "catalog.v1.CatalogService"),
-            "orders": (self.orders_channel, "orders.v1.OrdersService"),
-            "readmodels": (self.readmodels_channel, "readmodels.v1.ReadModelService"),
+        """Each backend's gRPC health: SERVING, NOT_SERVING, or UNREACHABLE (what readiness needs)."""
+        report = await dependencies.checks.report(timeout_seconds=1.0)
+        return {
+            d.name: "SERVING" if d.healthy else ("UNREACHABLE" if "UNAVAILABLE" in d.detail else "NOT_SERVING")
+            for d in report.dependencies
+            if d.kind == "grpc"
         }
-        result = {}
-        for name, (channel, service) in checks.items():
+
+    async def platform_health(self) -> dict[str, Any]:
+        """The whole platform: the gateway's own dependencies and every service's report of its dependencies."""
+
+        async def ask(name: str, channel: grpc.aio.Channel) -> dict[str, Any]:
+            stub: Any = dependencies_pb2_grpc.DependencyHealthServiceStub(channel)  # typed for sync channels
             try:
-                result[name] = await check_health(channel, service, timeout=1.0)
-            except grpc.aio.AioRpcError:
-                result[name] = "UNREACHABLE"
-        return result
+                reply = await stub.GetDependencies(dependencies_pb2.GetDependenciesRequest(), timeout=3.0)
+            except grpc.aio.AioRpcError as exc:
+                return {"reachable": False, "healthy": False, "detail": f"{exc.code().name}: {exc.details()}"}
+            return {"reachable": True, **_as_dict(reply)}
+
+        gateway = _as_dict(await dependencies.checks.report())
+        names = list(self.platform)
+        reports = await asyncio.gather(*(ask(name, self.platform[name]) for name in names))
+        services = {"gateway": {"reachable": True, **gateway}, **dict(zip(names, reports, strict=True))}
+        return {"healthy": all(s["healthy"] for s in services.values()), "services": services}
+
+
+def _as_dict(reply: Message) -> dict[str, Any]:
+    return MessageToDict(reply, preserving_proto_field_name=True, always_print_fields_with_no_presence=True)

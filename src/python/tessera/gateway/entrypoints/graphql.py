@@ -13,9 +13,8 @@ from strawberry.experimental.pydantic import type as pydantic_type
 from strawberry.fastapi import GraphQLRouter
 from strawberry.types import Info
 
-from catalog.v1 import catalog_pb2
 from tessera.gateway import views
-from tessera.gateway.adapters.backends import Backends, http_status_of
+from tessera.gateway.adapters.backends import CATALOG_FROM_CACHE, DEGRADED_HEADER, Backends, http_status_of
 
 
 @pydantic_type(model=views.Product, all_fields=True)
@@ -65,20 +64,24 @@ async def _call(call: Any) -> Any:
         ) from None
 
 
+def _mark_stale(info: Info[Any, Any], stale: bool) -> None:
+    """Served from the fallback cache while the catalog is down: the same header as REST says so."""
+    if stale:
+        info.context["response"].headers[DEGRADED_HEADER] = CATALOG_FROM_CACHE
+
+
 @strawberry.type
 class Query:
     @strawberry.field
     async def products(self, info: Info[Any, Any], page_size: int = 20, page_token: str = "") -> list[Product]:
-        reply = await _call(
-            _backends(info).catalog.ListProducts(
-                catalog_pb2.ListProductsRequest(page_size=page_size, page_token=page_token)
-            )
-        )
+        reply, stale = await _call(_backends(info).catalog_reads.list_products(page_size, page_token))
+        _mark_stale(info, stale)
         return [Product.from_pydantic(views.Product.of(p)) for p in reply.products]
 
     @strawberry.field
     async def product(self, info: Info[Any, Any], product_id: str) -> Product:
-        reply = await _call(_backends(info).catalog.GetProduct(catalog_pb2.GetProductRequest(product_id=product_id)))
+        reply, stale = await _call(_backends(info).catalog_reads.get_product(product_id))
+        _mark_stale(info, stale)
         return Product.from_pydantic(views.Product.of(reply))
 
     @strawberry.field

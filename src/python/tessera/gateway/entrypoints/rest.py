@@ -8,8 +8,7 @@ from fastapi import APIRouter, Header, Query, Request, Response
 from orders.v1 import orders_pb2
 from readmodels.v1 import readmodels_pb2
 
-from catalog.v1 import catalog_pb2
-from tessera.gateway.adapters.backends import Backends
+from tessera.gateway.adapters.backends import CATALOG_FROM_CACHE, DEGRADED_HEADER, Backends
 from tessera.gateway.views import HistoryEvent, Order, OrderSummary, PlaceOrder, Problem, Product, ProductPage
 
 ERRORS: dict[int | str, dict[str, object]] = {
@@ -28,18 +27,23 @@ router = APIRouter(prefix="/v1", responses=ERRORS)
 @router.get("/products", response_model=ProductPage, tags=["catalog"])
 async def list_products(
     request: Request,
+    response: Response,
     page_size: Annotated[int, Query(ge=0, le=100)] = 20,
     page_token: str = "",
 ) -> ProductPage:
-    reply = await _backends(request).catalog.ListProducts(
-        catalog_pb2.ListProductsRequest(page_size=page_size, page_token=page_token)
-    )
+    reply, stale = await _backends(request).catalog_reads.list_products(page_size, page_token)
+    if stale:
+        response.headers[DEGRADED_HEADER] = CATALOG_FROM_CACHE
     return ProductPage(products=[Product.of(p) for p in reply.products], next_page_token=reply.next_page_token)
 
 
 @router.get("/products/{product_id}", response_model=Product, tags=["catalog"])
-async def get_product(request: Request, product_id: str) -> Product:
-    return Product.of(await _backends(request).catalog.GetProduct(catalog_pb2.GetProductRequest(product_id=product_id)))
+async def get_product(request: Request, response: Response, product_id: str) -> Product:
+    """While the catalog is down, the last good answer is served with the X-Tessera-Degraded header."""
+    product, stale = await _backends(request).catalog_reads.get_product(product_id)
+    if stale:
+        response.headers[DEGRADED_HEADER] = CATALOG_FROM_CACHE
+    return Product.of(product)
 
 
 @router.post("/orders", response_model=Order, status_code=202, tags=["orders"])

@@ -8,7 +8,7 @@ import pytest
 
 from tessera.kit import metrics
 from tessera.kit.grpc_client import check_health, create_channel
-from tessera.kit.grpc_server import GrpcServer, trace_id_of
+from tessera.kit.grpc_server import GrpcServer
 
 
 async def _sleep_then_echo(request: bytes, context: grpc.aio.ServicerContext) -> bytes:
@@ -73,16 +73,3 @@ async def test_server_counts_rpcs_by_status_code():
     finally:
         await channel.close()
         await server.stop(0)
-
-
-@pytest.mark.parametrize(
-    ("header", "trace_id"),
-    [
-        ("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01", "4bf92f3577b34da6a3ce929d0e0e4736"),
-        ("00-XYZ-00f067aa0ba902b7-01", None),
-        ("garbage", None),
-        (None, None),
-    ],
-)
-def test_trace_id_is_taken_only_from_a_well_formed_traceparent(header, trace_id):
-    assert trace_id_of(header) == trace_id

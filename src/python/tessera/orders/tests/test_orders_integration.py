@@ -182,7 +182,7 @@ async def test_catalog_down_is_unavailable(postgres_dsn: str, kafka_bootstrap: s
         kafka_topic_prefix=topic_prefix,
         grpc_port=0,
         catalog_target=f"127.0.0.1:{free_port()}",  # nothing listens there
-        catalog_timeout_seconds=0.5,
+        call_timeout_seconds=0.5,
     )
     async with AsyncExitStack() as stack:
         server = await start_orders(settings, stack)

@@ -5,10 +5,11 @@ from __future__ import annotations
 import asyncpg
 import faust
 
+from tessera.kit import tracing
 from tessera.kit.config import KafkaSettings
 from tessera.kit.events import parse
 from tessera.kit.metrics import EVENTS_CONSUMED
-from tessera.kit.streams import create_faust_app
+from tessera.kit.streams import create_faust_app, traceparent_of
 from tessera.projections.projectors import PROJECTORS, Projector
 
 
@@ -25,8 +26,9 @@ def _add_agent(app: faust.App, topic_name: str, label: str, projector: Projector
     async def project(stream: faust.StreamT[bytes]) -> None:
         async for raw in stream:
             envelope = parse(raw)
-            async with pool.acquire() as conn:
-                changed = await projector(conn, envelope)
+            with tracing.consuming(topic_name, traceparent_of(stream, envelope), app.conf.id):
+                async with pool.acquire() as conn:
+                    changed = await projector(conn, envelope)
             EVENTS_CONSUMED.labels(
                 f"projections:{label}", envelope.event_type, "applied" if changed else "skipped"
             ).inc()

@@ -11,10 +11,11 @@ import asyncio
 import faust
 from orders.v1 import events_pb2
 
+from tessera.kit import tracing
 from tessera.kit.config import KafkaSettings
 from tessera.kit.events import parse, unpack
 from tessera.kit.logs import get_logger
-from tessera.kit.streams import create_faust_app
+from tessera.kit.streams import create_faust_app, traceparent_of
 from tessera.saga.adapters.postgres import PostgresSagaRepository
 from tessera.saga.domain import Line, Saga, State
 from tessera.saga.service_layer import SagaDriver
@@ -77,8 +78,10 @@ def build_saga_app(
             if not envelope.payload.Is(events_pb2.OrderPlaced.DESCRIPTOR):
                 continue  # the saga reacts to placements; the other order events are its own doing
             placed = unpack(envelope, events_pb2.OrderPlaced)
-            if await repository.start(saga_from(placed), envelope.event_id):
-                runner.spawn(placed.order_id)
+            # The saga's task starts inside the consumer span, so its calls to the participants join the order's trace.
+            with tracing.consuming(orders.get_topic_name(), traceparent_of(stream, envelope), app.conf.id):
+                if await repository.start(saga_from(placed), envelope.event_id):
+                    runner.spawn(placed.order_id)
 
     @app.timer(interval=resume_every)
     async def resume_orphans() -> None:

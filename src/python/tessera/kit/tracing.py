@@ -1,0 +1,136 @@
+"""OpenTelemetry traces through every hop: REST -> gRPC -> outbox -> Kafka -> stream processors -> Postgres/Redis.
+
+gRPC, FastAPI, asyncpg and redis are traced by the OpenTelemetry instrumentations. Kafka is traced here by hand:
+events leave through the transactional outbox long after the request that caused them, so the request's W3C
+`traceparent` is stored in the event envelope (see `events.make_envelope`), the outbox relay publishes each event
+in a PRODUCER span that continues that trace and puts its own `traceparent` in the Kafka headers, and consumers
+continue from there (`consuming`). One order is one trace, however many services and topics it crosses.
+
+Spans are exported over OTLP/gRPC when an endpoint is configured (Jaeger, Tempo, an OpenTelemetry collector);
+without one they are still made, so trace ids reach logs and propagate to the next service.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+import grpc
+from opentelemetry import context as otel_context
+from opentelemetry import propagate, trace
+from opentelemetry.instrumentation.asyncpg import AsyncPGInstrumentor
+from opentelemetry.instrumentation.grpc import aio_client_interceptors, aio_server_interceptor
+from opentelemetry.instrumentation.redis import RedisInstrumentor
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor
+
+TRACEPARENT = "traceparent"
+_tracer = trace.get_tracer("tessera.kit")
+_configured = False
+
+
+def configure_tracing(service_name: str, *, otlp_endpoint: str | None = None, environment: str = "local") -> None:
+    """Installs the process's tracer provider (once) and the asyncpg and redis instrumentations."""
+    global _configured  # noqa: PLW0603 - the OpenTelemetry provider is process-wide by design
+    if _configured:
+        return
+    _configured = True
+    resource = Resource.create({"service.name": service_name, "deployment.environment": environment})
+    provider = TracerProvider(resource=resource)
+    if otlp_endpoint:
+        # Imported only when used: the exporter pulls in its own gRPC machinery.
+        from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
+
+        exporter = OTLPSpanExporter(endpoint=otlp_endpoint, insecure=True)
+        provider.add_span_processor(BatchSpanProcessor(exporter, schedule_delay_millis=500))
+    trace.set_tracer_provider(provider)
+    AsyncPGInstrumentor().instrument()
+    RedisInstrumentor().instrument()
+
+
+async def shutdown_tracing() -> None:
+    """Flushes the spans still buffered (on a graceful stop)."""
+    provider = trace.get_tracer_provider()
+    if isinstance(provider, TracerProvider):
+        provider.force_flush(timeout_millis=2000)
+
+
+def server_interceptors() -> list[grpc.aio.ServerInterceptor]:
+    return [aio_server_interceptor()]
+
+
+def client_interceptors() -> Sequence[grpc.aio.ClientInterceptor]:
+    return list(aio_client_interceptors())
+
+
+def current_traceparent() -> str:
+    """The W3C traceparent of the current span, or "" outside any trace."""
+    carrier: dict[str, str] = {}
+    propagate.inject(carrier)
+    return carrier.get(TRACEPARENT, "")
+
+
+def current_ids() -> tuple[str, str] | None:
+    """(trace id, span id) in hex of the current span, if there is one."""
+    span_context = trace.get_current_span().get_span_context()
+    if not span_context.is_valid:
+        return None
+    return format(span_context.trace_id, "032x"), format(span_context.span_id, "016x")
+
+
+def _context_of(traceparent: str) -> otel_context.Context:
+    return propagate.extract({TRACEPARENT: traceparent} if traceparent else {})
+
+
+@contextmanager
+def publishing(topic: str, traceparent: str, attributes: Mapping[str, Any] | None = None) -> Iterator[str]:
+    """A PRODUCER span continuing `traceparent`; yields the traceparent to put in the message's headers."""
+    with _tracer.start_as_current_span(
+        f"{topic} publish",
+        context=_context_of(traceparent),
+        kind=trace.SpanKind.PRODUCER,
+        attributes={"messaging.system": "kafka", "messaging.destination.name": topic, **(attributes or {})},
+    ):
+        yield current_traceparent()
+
+
+@contextmanager
+def consuming(
+    topic: str, traceparent: str, consumer: str, attributes: Mapping[str, Any] | None = None
+) -> Iterator[trace.Span]:
+    """A CONSUMER span continuing the producer's trace, current for the handling of one message.
+
+    Tasks started inside it (asyncio copies the context) continue the same trace.
+    """
+    with _tracer.start_as_current_span(
+        f"{topic} process",
+        context=_context_of(traceparent),
+        kind=trace.SpanKind.CONSUMER,
+        attributes={
+            "messaging.system": "kafka",
+            "messaging.destination.name": topic,
+            "messaging.consumer.group.name": consumer,
+            **(attributes or {}),
+        },
+    ) as span:
+        yield span
+
+
+@contextmanager
+def continued(traceparent: str, name: str) -> Iterator[trace.Span]:
+    """An INTERNAL span continuing a stored trace, e.g. a saga resumed by another worker after a crash."""
+    with _tracer.start_as_current_span(name, context=_context_of(traceparent)) as span:
+        yield span
+
+
+def header_value(headers: Sequence[tuple[str, bytes]] | Mapping[str, bytes] | None, name: str) -> str:
+    """A Kafka header as text ("" if absent); faust gives a mapping, aiokafka a list of pairs."""
+    if not headers:
+        return ""
+    items = headers.items() if isinstance(headers, Mapping) else headers
+    for key, value in items:
+        if key == name:
+            return value.decode() if isinstance(value, bytes | bytearray) else str(value)
+    return ""
