@@ -33,6 +33,10 @@ class IllegalTransition(DomainError):
     """The entity's state does not allow the operation (e.g. commit after release)."""
 
 
+class SwitchedOff(DomainError):
+    """A feature flag has switched the operation off for now (FAILED_PRECONDITION: not retried, not a fault)."""
+
+
 class DependencyUnavailable(DomainError):
     """A service this one needs did not answer."""
 
@@ -46,6 +50,7 @@ GRPC_STATUS: dict[type[Exception], grpc.StatusCode] = {
     NotFound: grpc.StatusCode.NOT_FOUND,
     AlreadyExists: grpc.StatusCode.ALREADY_EXISTS,
     IllegalTransition: grpc.StatusCode.FAILED_PRECONDITION,
+    SwitchedOff: grpc.StatusCode.FAILED_PRECONDITION,
     DependencyUnavailable: grpc.StatusCode.UNAVAILABLE,
     ConcurrencyConflict: grpc.StatusCode.ABORTED,
 }

@@ -15,6 +15,7 @@ from typing import TypeVar
 
 from tessera.kit import dependencies
 from tessera.kit.config import ServiceSettings, load_settings
+from tessera.kit.flags import configure_flags, shutdown_flags
 from tessera.kit.logs import configure_logging, get_logger
 from tessera.kit.metrics import serve_metrics
 from tessera.kit.tracing import configure_tracing, shutdown_tracing
@@ -29,6 +30,7 @@ async def run_service(settings: ServiceSettings, start: Callable[[AsyncExitStack
     configure_logging(settings.service_name, level=settings.log_level, json=settings.log_json)
     dependencies.checks.service_name = settings.service_name
     configure_tracing(settings.service_name, otlp_endpoint=settings.otlp_endpoint, environment=settings.environment)
+    configure_flags(settings.flags_file, poll_ms=settings.flags_poll_ms)
     if settings.metrics_port is not None:
         port = serve_metrics(settings.metrics_port)
         log.info("metrics endpoint started", port=port)
@@ -41,6 +43,7 @@ async def run_service(settings: ServiceSettings, start: Callable[[AsyncExitStack
         log.info("service started", startup_seconds=round(time.monotonic() - began, 3))
         await stopping.wait()
         log.info("service stopping")
+    await shutdown_flags()
     await shutdown_tracing()
     log.info("service stopped")
 

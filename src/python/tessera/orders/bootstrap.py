@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from contextlib import AsyncExitStack
 
-from orders.v1 import orders_pb2, orders_pb2_grpc
-
 from catalog.v1 import catalog_pb2
+from orders.v1 import orders_pb2, orders_pb2_grpc
+from tessera.kit.flags import OpenFeatureFlags
 from tessera.kit.grpc_server import GrpcServer, GrpcService
 from tessera.kit.resources import open_channel, open_postgres, start_grpc_server, start_outbox_relay
 from tessera.orders import migrations
@@ -25,7 +25,9 @@ async def start_orders(settings: OrdersSettings, stack: AsyncExitStack) -> GrpcS
         settings, stack, "catalog", settings.catalog_target, catalog_pb2.DESCRIPTOR.services_by_name["CatalogService"]
     )
     service = OrdersService(
-        lambda: PostgresUnitOfWork(pool, topic=topic, producer=settings.service_name), CatalogPricer(catalog)
+        lambda: PostgresUnitOfWork(pool, topic=topic, producer=settings.service_name),
+        CatalogPricer(catalog),
+        OpenFeatureFlags(),
     )
     api = OrdersGrpcApi(service)
     descriptor = orders_pb2.DESCRIPTOR.services_by_name["OrdersService"]

@@ -8,11 +8,15 @@ from types import TracebackType
 from typing import Protocol, Self
 
 from events.v1 import envelope_pb2
+from tessera.kit.errors import SwitchedOff
 from tessera.kit.event_store import ConcurrencyConflict
+from tessera.kit.flags import FeatureFlags
 from tessera.orders import domain
 from tessera.orders.domain import Order, PlaceOrder
 
 CONFLICT_RETRIES = 3
+# The kill switch of order placement, per customer if the flag file targets some (e.g. a staged reopening).
+PLACEMENT_FLAG = "orders.placement-enabled"
 
 
 class OrderRepository(Protocol):
@@ -50,9 +54,10 @@ class Pricer(Protocol):
 
 
 class OrdersService:
-    def __init__(self, uow_factory: Callable[[], UnitOfWork], pricer: Pricer) -> None:
+    def __init__(self, uow_factory: Callable[[], UnitOfWork], pricer: Pricer, flags: FeatureFlags) -> None:
         self._uow = uow_factory
         self._pricer = pricer
+        self._flags = flags
 
     async def place_order(self, command: PlaceOrder) -> Order:
         """Idempotent by key: a retry gets the first order; a key reused for another order is refused."""
@@ -60,7 +65,9 @@ class OrdersService:
         fingerprint = command.fingerprint()
         existing = await self._order_of_key(command.idempotency_key, fingerprint)
         if existing is not None:
-            return existing
+            return existing  # a retry of an order placed before the switch still gets its order
+        if not self._flags.enabled(PLACEMENT_FLAG, True, targeting_key=command.customer_id):
+            raise SwitchedOff(f"order placement is switched off for now (flag {PLACEMENT_FLAG}); try again later")
         prices = await self._pricer.prices([product_id for product_id, _ in command.items])
         order_id = str(uuid.uuid4())
         events = domain.place(order_id, command, prices)
