@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
@@ -113,9 +113,13 @@ async def wait_for(fetch: Callable[[], Awaitable[T]], done: Callable[[T], bool],
         await asyncio.sleep(0.2)
 
 
-async def platform_clients(infra: InfraEndpoints, log_dir: Path) -> AsyncIterator[Clients]:
+async def platform_clients(
+    infra: InfraEndpoints, log_dir: Path, extra_env: Mapping[str, str] | None = None
+) -> AsyncIterator[Clients]:
     prefix = f"e{uuid.uuid4().hex[:8]}_"
-    platform = Platform(infra, log_dir, database_prefix=prefix, topic_prefix=f"{prefix}.", extra_env=FAST_SAGA)
+    platform = Platform(
+        infra, log_dir, database_prefix=prefix, topic_prefix=f"{prefix}.", extra_env={**FAST_SAGA, **(extra_env or {})}
+    )
     channels: list[grpc.aio.Channel] = []
     try:
         await platform.start_all()

@@ -29,7 +29,7 @@ HTTP_SECONDS = Histogram(
 )
 
 
-def create_app(backends: Backends) -> FastAPI:
+def create_app(backends: Backends, *, kit_middleware: bool = True) -> FastAPI:
     app = FastAPI(
         title="Tessera API",
         version="1",
@@ -37,7 +37,6 @@ def create_app(backends: Backends) -> FastAPI:
     )
     app.state.backends = backends
 
-    @app.middleware("http")
     async def request_context(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
         """A request id on every request (the caller's or a new one), in logs, responses and metrics."""
         request_id = request.headers.get(REQUEST_ID_HEADER) or str(uuid.uuid4())
@@ -50,6 +49,9 @@ def create_app(backends: Backends) -> FastAPI:
         HTTP_REQUESTS.labels(request.method, path, str(response.status_code)).inc()
         response.headers[REQUEST_ID_HEADER] = request_id
         return response
+
+    if kit_middleware:
+        app.middleware("http")(request_context)
 
     app.include_router(router)
     app.include_router(graphql_router(), prefix="")
@@ -82,14 +84,15 @@ def create_app(backends: Backends) -> FastAPI:
         return {"status": "ok"}
 
     @app.get("/readyz", tags=["health"])
-    async def readyz() -> JSONResponse:
-        """Readiness: every service behind the gateway reports SERVING."""
+    async def readyz() -> dict[str, object]:
+        """Readiness: the gateway serves (degraded if a backend is down: it still answers, from cache or with 503).
+
+        Not tied to the backends' health on purpose: taking every gateway out of the load balancer because the
+        catalog is down would turn one failing service into a total outage.
+        """
         dependencies = await backends.health()
         ready = all(state == "SERVING" for state in dependencies.values())
-        return JSONResponse(
-            {"status": "ready" if ready else "degraded", "dependencies": dependencies},
-            status_code=200 if ready else 503,
-        )
+        return {"status": "ready" if ready else "degraded", "dependencies": dependencies}
 
     @app.get("/v1/platform/health", tags=["health"])
     async def platform_health() -> JSONResponse:
@@ -98,5 +101,6 @@ def create_app(backends: Backends) -> FastAPI:
         return JSONResponse(report, status_code=200 if report["healthy"] else 503)
 
     # Outermost: the REST span is the root of the request's trace, continuing the caller's traceparent if any.
-    FastAPIInstrumentor.instrument_app(app, excluded_urls="healthz,readyz,metrics")
+    if kit_middleware:
+        FastAPIInstrumentor.instrument_app(app, excluded_urls="healthz,readyz,metrics")
     return app

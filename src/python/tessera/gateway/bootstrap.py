@@ -51,7 +51,7 @@ async def start_gateway(settings: GatewaySettings, stack: AsyncExitStack) -> uvi
         stack.push_async_callback(channel.close)
     cache = CacheAside(open_redis(settings, stack), "gateway-catalog", settings.catalog_fallback_ttl_seconds)
     platform = {"catalog": catalog, "orders": orders, "projections": readmodels, **others}
-    app = create_app(Backends(catalog, orders, readmodels, cache, platform))
+    app = create_app(Backends(catalog, orders, readmodels, cache, platform), kit_middleware=settings.kit_middleware)
     server = _EmbeddedServer(
         uvicorn.Config(
             app, host=settings.http_host, port=settings.http_port, log_config=None, access_log=False, lifespan="off"

@@ -31,6 +31,9 @@ class ServiceSettings(BaseSettings):
     # A flagd-format flag file (a ConfigMap in Kubernetes), re-read when it changes; None: flags keep defaults.
     flags_file: str | None = None
     flags_poll_ms: int = Field(default=1000, ge=100)
+    # The kit's per-call middleware (tracing, metrics, request ids, breakers). Off only to measure its cost
+    # (tools/kit_cost.py): a service without it is blind and unprotected.
+    kit_middleware: bool = True
 
 
 class PostgresSettings(BaseSettings):
@@ -70,6 +73,7 @@ class ClientSettings(BaseSettings):
     retry_max_attempts: int = Field(default=3, ge=1, le=5)  # for idempotent methods, on UNAVAILABLE only
     breaker_failure_threshold: int = Field(default=5, ge=1)  # consecutive failures that open a breaker
     breaker_reset_seconds: float = Field(default=5.0, gt=0)  # open this long before calls probe again
+    kit_middleware: bool = True  # the same TESSERA_KIT_MIDDLEWARE as ServiceSettings: off drops breakers and tracing
 
 
 def load_settings(settings_type: type[SettingsT]) -> SettingsT:

@@ -17,6 +17,7 @@ from importlib import resources
 
 import asyncpg
 from asyncpg.pool import PoolConnectionProxy
+from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_delay, wait_exponential_jitter
 
 from tessera.kit.logs import get_logger
 
@@ -24,6 +25,32 @@ log = get_logger(__name__)
 
 _MIGRATION_FILE = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
 _LOCK_KEY = 0x7E55E7A  # advisory lock id for the migration runner
+
+
+# Errors that mean "the database is away for now" (restarting, failing over, network): worth waiting out.
+# asyncpg's pool replaces broken connections on the next acquire, so a retry after them is a fresh connection.
+OUTAGE_ERRORS = (
+    OSError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.InterfaceError,
+    asyncpg.exceptions.OperatorInterventionError,  # admin shutdown, cannot connect now (starting up)
+)
+
+
+def retrying_through_outages(max_seconds: float = 120.0) -> AsyncRetrying:
+    """For work that must not be dropped (a consumed event): retries it, with jittered backoff, while the
+    database is unreachable. Usage: `async for attempt in retrying_through_outages(): with attempt: ...`."""
+    return AsyncRetrying(
+        retry=retry_if_exception_type(OUTAGE_ERRORS),
+        wait=wait_exponential_jitter(initial=0.1, max=2.0),
+        stop=stop_after_delay(max_seconds),
+        reraise=True,
+        before_sleep=lambda state: log.warning(
+            "database unavailable; retrying",
+            attempt=state.attempt_number,
+            error=str(state.outcome.exception()) if state.outcome else "",
+        ),
+    )
 
 
 # What a pooled `acquire()` yields and what `connect()` returns: both run queries the same way.

@@ -14,7 +14,7 @@ from google.protobuf.descriptor import ServiceDescriptor
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from tessera.kit import errors, metrics, tracing
+from tessera.kit import db, errors, metrics, tracing
 from tessera.kit.logs import bind_request_context, clear_request_context, get_logger
 
 log = get_logger(__name__)
@@ -62,6 +62,11 @@ class ObservabilityInterceptor(grpc.aio.ServerInterceptor):
             except grpc.aio.AbortError:
                 code = context.code() or grpc.StatusCode.UNKNOWN
                 raise
+            except db.OUTAGE_ERRORS as exc:
+                # The database is away (restarting, failing over): a retryable UNAVAILABLE, not an internal error.
+                code = grpc.StatusCode.UNAVAILABLE
+                log.warning("database unavailable during RPC", error=str(exc))
+                await context.abort(code, f"a backing store is unavailable: {type(exc).__name__}")
             except Exception:
                 code = grpc.StatusCode.UNKNOWN
                 log.exception("unhandled error in RPC")
@@ -89,12 +94,12 @@ class GrpcServer:
         host: str,
         port: int,
         interceptors: Sequence[grpc.aio.ServerInterceptor] = (),
+        observed: bool = True,
     ) -> None:
         self._services = services
         self._address = f"{host}:{port}"
-        self._server = grpc.aio.server(
-            interceptors=[*tracing.server_interceptors(), ObservabilityInterceptor(), *interceptors]
-        )
+        kit = [*tracing.server_interceptors(), ObservabilityInterceptor()] if observed else []
+        self._server = grpc.aio.server(interceptors=[*kit, *interceptors])
         self.health = health.aio.HealthServicer()
         self.port: int = 0
 

@@ -27,6 +27,7 @@ GRPC_SERVER_HANDLING_SECONDS = Histogram(
 )
 CACHE_REQUESTS = Counter("cache_requests_total", "Cache look-ups, by result.", ["cache", "result"])
 OUTBOX_PUBLISHED = Counter("outbox_published_total", "Events relayed from the outbox to Kafka.", ["topic"])
+OUTBOX_BACKLOG = Gauge("outbox_backlog", "Events written to the outbox and not yet acknowledged by Kafka.")
 EVENTS_CONSUMED = Counter(
     "events_consumed_total",
     "Events handled by a consumer, by outcome.",

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Callable
 from datetime import timedelta
 
 import asyncpg
@@ -23,7 +24,7 @@ from tessera.kit import tracing
 from tessera.kit.db import Connection
 from tessera.kit.events import parse
 from tessera.kit.logs import get_logger
-from tessera.kit.metrics import OUTBOX_PUBLISHED
+from tessera.kit.metrics import OUTBOX_BACKLOG, OUTBOX_PUBLISHED
 
 log = get_logger(__name__)
 
@@ -68,29 +69,42 @@ class OutboxRelay:
     def __init__(
         self,
         pool: asyncpg.Pool,
-        producer: AIOKafkaProducer,
+        new_producer: Callable[[], AIOKafkaProducer],
         *,
         batch_size: int = 200,
         poll_seconds: float = 1.0,
         retention: timedelta = timedelta(days=1),
     ) -> None:
         self._pool = pool
-        self._producer = producer
+        self._new_producer = new_producer
+        self._producer: AIOKafkaProducer | None = None
         self._batch_size = batch_size
         self._poll_seconds = poll_seconds
         self._retention = retention
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._gauge_task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="outbox-relay")
+        self._gauge_task = asyncio.create_task(self._measure_backlog(), name="outbox-backlog")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        for task in (self._task, self._gauge_task):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        self._task = self._gauge_task = None
+
+    async def _measure_backlog(self, every_seconds: float = 5.0) -> None:
+        """Exports the backlog from every replica, leader or not: it grows when Kafka is away."""
+        while True:
+            try:
+                OUTBOX_BACKLOG.set(await backlog(self._pool))
+            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+                log.warning("cannot measure the outbox backlog", error=str(exc))
+            await asyncio.sleep(every_seconds)
 
     async def _run(self) -> None:
         while True:
@@ -100,10 +114,17 @@ class OutboxRelay:
                         await asyncio.sleep(self._poll_seconds)  # another replica relays; stand by
                         continue
                     await leader_conn.add_listener(NOTIFY_CHANNEL, self._on_notify)
+                    # A fresh idempotent producer per term: after a broker restart an old one can be stuck for
+                    # good (OutOfOrderSequenceNumber); unacknowledged events are simply sent again.
+                    self._producer = self._new_producer()
                     try:
+                        await self._producer.start()
                         log.info("outbox relay is the active instance")
                         await self._relay_forever()
                     finally:
+                        producer, self._producer = self._producer, None
+                        with contextlib.suppress(KafkaError, OSError):
+                            await producer.stop()
                         await leader_conn.remove_listener(NOTIFY_CHANNEL, self._on_notify)
                         await leader_conn.execute("SELECT pg_advisory_unlock($1)", _RELAY_LOCK_KEY)
             except asyncio.CancelledError:
@@ -151,6 +172,8 @@ class OutboxRelay:
         """Sends one event in a span continuing the trace that wrote it; its traceparent goes in the headers."""
         payload = bytes(row["payload"])
         attributes = {"messaging.message.id": str(row["event_id"]), "tessera.event_type": row["event_type"]}
+        if self._producer is None:
+            raise RuntimeError("relay_once runs only while this relay is the active instance")
         with tracing.publishing(row["topic"], parse(payload).trace.traceparent, attributes) as traceparent:
             future: asyncio.Future[object] = await self._producer.send(
                 row["topic"],

@@ -50,11 +50,8 @@ async def start_outbox_relay(
         partitions=settings.kafka_partitions,
         replication=settings.kafka_replication,
     )
-    producer = create_producer(settings.kafka_bootstrap, client_id=client_id)
-    await producer.start()
-    stack.push_async_callback(producer.stop)
     dependencies.checks.add_kafka(settings.kafka_bootstrap)
-    relay = outbox.OutboxRelay(pool, producer)
+    relay = outbox.OutboxRelay(pool, lambda: create_producer(settings.kafka_bootstrap, client_id=client_id))
     relay.start()
     stack.push_async_callback(relay.stop)
     return relay
@@ -79,6 +76,7 @@ def open_channel(
         default_timeout_seconds=settings.call_timeout_seconds,
         retry=resilience.RetryPolicy(max_attempts=settings.retry_max_attempts),
         breaker=resilience.BreakerPolicy(settings.breaker_failure_threshold, settings.breaker_reset_seconds),
+        instrumented=settings.kit_middleware,
     )
     stack.push_async_callback(channel.close)
     dependencies.checks.add_grpc(dependency, channel, service.full_name)
@@ -94,7 +92,9 @@ async def start_grpc_server(
         dependencies.SERVICE_DESCRIPTOR,
         lambda server: dependencies_pb2_grpc.add_DependencyHealthServiceServicer_to_server(servicer, server),
     )
-    server = GrpcServer([*services, report], host=settings.grpc_host, port=settings.grpc_port)
+    server = GrpcServer(
+        [*services, report], host=settings.grpc_host, port=settings.grpc_port, observed=settings.kit_middleware
+    )
     await server.start()
     stack.push_async_callback(server.stop, settings.shutdown_grace_seconds)
     return server

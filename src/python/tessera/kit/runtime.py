@@ -29,7 +29,8 @@ async def run_service(settings: ServiceSettings, start: Callable[[AsyncExitStack
     began = time.monotonic()
     configure_logging(settings.service_name, level=settings.log_level, json=settings.log_json)
     dependencies.checks.service_name = settings.service_name
-    configure_tracing(settings.service_name, otlp_endpoint=settings.otlp_endpoint, environment=settings.environment)
+    if settings.kit_middleware:
+        configure_tracing(settings.service_name, otlp_endpoint=settings.otlp_endpoint, environment=settings.environment)
     configure_flags(settings.flags_file, poll_ms=settings.flags_poll_ms)
     if settings.metrics_port is not None:
         port = serve_metrics(settings.metrics_port)

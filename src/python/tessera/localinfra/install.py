@@ -138,3 +138,13 @@ def kafka_libs() -> Path:
             raise InfraError(f"fetching Kafka {KAFKA_VERSION} from Maven Central failed:\n{result.stdout[-3000:]}")
         (target / ".complete").touch()
     return libs
+
+
+def prometheus() -> tuple[str, str]:
+    """(prometheus, promtool): Debian's package has both."""
+    if shutil.which("prometheus") is None or shutil.which("promtool") is None:
+        _apt_install("prometheus")
+    server, tool = shutil.which("prometheus"), shutil.which("promtool")
+    if server is None or tool is None:
+        raise InfraError("prometheus/promtool were not found after installing 'prometheus'")
+    return server, tool

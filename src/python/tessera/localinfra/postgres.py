@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import pwd
 import shutil
+import signal
 import stat
 import subprocess
 from dataclasses import dataclass, field
@@ -105,9 +106,11 @@ class PostgresServer:
     def _proc_alive(self) -> bool:
         return self._proc is not None and self._proc.poll() is None
 
-    def stop(self) -> None:
+    def stop(self, *, fast: bool = False) -> None:
+        """SIGTERM is PostgreSQL's "smart" shutdown (waits for clients to leave); `fast` (SIGINT) disconnects them,
+        as a restart or failover in production does."""
         if self._proc is not None:
-            stop_process(self._proc)  # SIGTERM is PostgreSQL's "smart" shutdown
+            stop_process(self._proc, first=signal.SIGINT if fast else signal.SIGTERM)
             self._proc = None
 
     def remove(self) -> None:

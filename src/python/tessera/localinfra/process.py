@@ -57,11 +57,13 @@ def spawn(args: list[str], *, log_file: Path, env: dict[str, str] | None = None)
     )
 
 
-def stop_process(proc: subprocess.Popen[bytes], *, timeout: float = 15.0) -> None:
-    """SIGTERM the process group, then SIGKILL if it has not gone within `timeout`."""
+def stop_process(
+    proc: subprocess.Popen[bytes], *, timeout: float = 15.0, first: signal.Signals = signal.SIGTERM
+) -> None:
+    """`first` (SIGTERM) to the process group, then SIGKILL if it has not gone within `timeout`."""
     if proc.poll() is not None:
         return
-    for sig, wait in ((signal.SIGTERM, timeout), (signal.SIGKILL, 5.0)):
+    for sig, wait in ((first, timeout), (signal.SIGKILL, 5.0)):
         try:
             os.killpg(proc.pid, sig)
         except ProcessLookupError:

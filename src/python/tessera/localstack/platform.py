@@ -163,6 +163,13 @@ class Platform:
         await self.start(name)
         return (await self.wait_healthy(name))[name]
 
+    def pause(self, name: str) -> None:
+        """SIGSTOP: the process holds its sockets but answers nothing, like a hung or overloaded service."""
+        self.running[name].process.send_signal(signal.SIGSTOP)
+
+    def resume(self, name: str) -> None:
+        self.running[name].process.send_signal(signal.SIGCONT)
+
     async def stop_all(self) -> None:
         for name in reversed(list(self.running)):
             await self.stop(name)

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from contextlib import AsyncExitStack
 
-from catalog.v1 import catalog_pb2
 from orders.v1 import orders_pb2, orders_pb2_grpc
+
+from catalog.v1 import catalog_pb2
 from tessera.kit.flags import OpenFeatureFlags
 from tessera.kit.grpc_server import GrpcServer, GrpcService
 from tessera.kit.resources import open_channel, open_postgres, start_grpc_server, start_outbox_relay

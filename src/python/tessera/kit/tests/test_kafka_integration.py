@@ -1,6 +1,7 @@
 import asyncio
 
 import pytest
+from aiokafka import AIOKafkaProducer
 
 from catalog.v1 import catalog_pb2, events_pb2
 from events.v1 import envelope_pb2
@@ -57,8 +58,10 @@ async def test_outbox_relays_committed_events_in_order_and_never_rolled_back_one
 ):
     topic = f"{topic_prefix}outbox"
     pool = await db.create_pool(postgres_dsn)
-    producer = create_producer(kafka_bootstrap, client_id="test")
-    await producer.start()
+
+    def new_producer() -> AIOKafkaProducer:
+        return create_producer(kafka_bootstrap, client_id="test")
+
     try:
         await db.apply_migrations(pool, outbox.KIT_MIGRATIONS)
         async with pool.acquire() as conn:
@@ -73,14 +76,13 @@ async def test_outbox_relays_committed_events_in_order_and_never_rolled_back_one
         assert await outbox.backlog(pool) == 2
 
         # A first relay dies before it runs; a second one (e.g. after a restart) delivers everything.
-        relay = outbox.OutboxRelay(pool, producer, poll_seconds=0.2)
+        relay = outbox.OutboxRelay(pool, new_producer, poll_seconds=0.2)
         relay.start()
         async with asyncio.timeout(20):
             while await outbox.backlog(pool):
                 await asyncio.sleep(0.05)
         await relay.stop()
     finally:
-        await producer.stop()
         await pool.close()
 
     received = await collect_events(kafka_bootstrap, topic, group=f"{topic_prefix}g", count=2)
@@ -91,10 +93,12 @@ async def test_outbox_relays_committed_events_in_order_and_never_rolled_back_one
 async def test_only_one_relay_is_active_and_a_standby_takes_over(postgres_dsn, kafka_bootstrap, topic_prefix):
     topic = f"{topic_prefix}failover"
     pool = await db.create_pool(postgres_dsn, max_size=6)
-    producer = create_producer(kafka_bootstrap, client_id="test")
-    await producer.start()
-    active = outbox.OutboxRelay(pool, producer, poll_seconds=0.2)
-    standby = outbox.OutboxRelay(pool, producer, poll_seconds=0.2)
+
+    def new_producer() -> AIOKafkaProducer:
+        return create_producer(kafka_bootstrap, client_id="test")
+
+    active = outbox.OutboxRelay(pool, new_producer, poll_seconds=0.2)
+    standby = outbox.OutboxRelay(pool, new_producer, poll_seconds=0.2)
     try:
         await db.apply_migrations(pool, outbox.KIT_MIGRATIONS)
         active.start()
@@ -112,5 +116,4 @@ async def test_only_one_relay_is_active_and_a_standby_takes_over(postgres_dsn, k
     finally:
         await standby.stop()
         await active.stop()
-        await producer.stop()
         await pool.close()

@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from google.protobuf.message import Message
+from orders.v1 import events_pb2, orders_pb2
 
 from events.v1 import envelope_pb2
-from orders.v1 import events_pb2, orders_pb2
 from tessera.orders import domain
 
 _STATUS = {

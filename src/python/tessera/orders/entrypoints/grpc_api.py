@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 import grpc
-
 from orders.v1 import orders_pb2, orders_pb2_grpc
+
 from tessera.kit.grpc_server import status_on_error
 from tessera.orders import domain
 from tessera.orders.adapters.messages import order_to_proto

@@ -7,6 +7,7 @@ import faust
 
 from tessera.kit import tracing
 from tessera.kit.config import KafkaSettings
+from tessera.kit.db import retrying_through_outages
 from tessera.kit.events import parse
 from tessera.kit.metrics import EVENTS_CONSUMED
 from tessera.kit.streams import create_faust_app, traceparent_of
@@ -27,8 +28,10 @@ def _add_agent(app: faust.App, topic_name: str, label: str, projector: Projector
         async for raw in stream:
             envelope = parse(raw)
             with tracing.consuming(topic_name, traceparent_of(stream, envelope), app.conf.id):
-                async with pool.acquire() as conn:
-                    changed = await projector(conn, envelope)
+                async for attempt in retrying_through_outages():
+                    with attempt:
+                        async with pool.acquire() as conn:
+                            changed = await projector(conn, envelope)
             EVENTS_CONSUMED.labels(
                 f"projections:{label}", envelope.event_type, "applied" if changed else "skipped"
             ).inc()

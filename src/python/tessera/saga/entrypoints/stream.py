@@ -13,6 +13,7 @@ from orders.v1 import events_pb2
 
 from tessera.kit import tracing
 from tessera.kit.config import KafkaSettings
+from tessera.kit.db import OUTAGE_ERRORS, retrying_through_outages
 from tessera.kit.events import parse, unpack
 from tessera.kit.logs import get_logger
 from tessera.kit.streams import create_faust_app, traceparent_of
@@ -80,12 +81,20 @@ def build_saga_app(
             placed = unpack(envelope, events_pb2.OrderPlaced)
             # The saga's task starts inside the consumer span, so its calls to the participants join the order's trace.
             with tracing.consuming(orders.get_topic_name(), traceparent_of(stream, envelope), app.conf.id):
-                if await repository.start(saga_from(placed), envelope.event_id):
+                async for attempt in retrying_through_outages():
+                    with attempt:
+                        started = await repository.start(saga_from(placed), envelope.event_id)
+                if started:
                     runner.spawn(placed.order_id)
 
     @app.timer(interval=resume_every)
     async def resume_orphans() -> None:
-        for order_id in await repository.unfinished_and_free(limit=100):
+        try:
+            orphans = await repository.unfinished_and_free(limit=100)
+        except OUTAGE_ERRORS as exc:
+            log.warning("cannot look for sagas to resume; next round", error=str(exc))
+            return
+        for order_id in orphans:
             runner.spawn(order_id)
 
     return app

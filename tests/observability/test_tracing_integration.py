@@ -1,0 +1,116 @@
+"""One order is one trace: REST -> gRPC -> outbox -> Kafka -> faust -> gRPC -> Postgres/Redis, exported over OTLP
+to a real receiver; its trace id is in the services' JSON logs; the gateway shows the whole platform's health."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import secrets
+import time
+import uuid
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+import pytest_asyncio
+from e2e.platform_fixtures import Clients, platform_clients
+from orders.v1 import orders_pb2
+
+from tessera.localinfra import InfraEndpoints
+from tessera.testing.otlp import TraceCollector, otlp_receiver
+
+pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="module")]
+
+SERVICES = {"gateway", "orders", "catalog", "saga", "inventory", "payments", "projections"}
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def traced(
+    infra: InfraEndpoints, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[tuple[Clients, TraceCollector]]:
+    async with otlp_receiver() as (endpoint, collector):
+        async for clients in platform_clients(
+            infra, tmp_path_factory.mktemp("traced-logs"), {"TESSERA_OTLP_ENDPOINT": endpoint}
+        ):
+            yield clients, collector
+
+
+async def test_one_order_is_one_trace_across_every_hop(traced: tuple[Clients, TraceCollector]) -> None:
+    clients, collector = traced
+    product = await clients.product(price_cents=700, stock=5)
+    trace_id = secrets.token_hex(16)
+    customer = f"traced-{uuid.uuid4().hex[:6]}"
+    body = {"customer_id": customer, "items": [{"product_id": product, "quantity": 1}], "card_token": "tok_visa"}
+    headers = {"Idempotency-Key": str(uuid.uuid4()), "traceparent": f"00-{trace_id}-{secrets.token_hex(8)}-01"}
+    async with httpx.AsyncClient(base_url=clients.platform.http_url("gateway"), timeout=10) as api:
+        placed = await api.post("/v1/orders", json=body, headers=headers)
+        assert placed.status_code == 202, placed.text
+    order = await clients.final(placed.json()["order_id"])
+    assert order.status == orders_pb2.ORDER_STATUS_CONFIRMED
+
+    # Spans arrive in batches (every 0.5 s per service); the projection is the last hop to finish.
+    deadline = time.monotonic() + 20
+    while {s.service for s in collector.of_trace(trace_id)} != SERVICES and time.monotonic() < deadline:
+        await asyncio.sleep(0.5)
+    spans = collector.of_trace(trace_id)
+    assert {s.service for s in spans} == SERVICES
+
+    names = {(s.service, s.span.name.lstrip("/")) for s in spans}
+    assert ("orders", "orders.v1.OrdersService/PlaceOrder") in names
+    assert ("saga", "inventory.v1.InventoryService/Reserve") in names  # the saga's client call
+    assert ("payments", "payments.v1.PaymentsService/Capture") in names
+    kinds = {(s.service, s.kind) for s in spans}
+    assert ("orders", "SPAN_KIND_PRODUCER") in kinds  # outbox relay publishing OrderPlaced
+    assert ("saga", "SPAN_KIND_CONSUMER") in kinds and ("projections", "SPAN_KIND_CONSUMER") in kinds
+    assert any(s.attribute("db.system") == "postgresql" for s in spans)  # asyncpg in the services
+    assert any(s.attribute("db.system") == "redis" for s in spans)  # the catalog's cache, pricing the order
+    # One trace, one root: the gateway's server span, child of the caller's traceparent.
+    span_ids = {s.span.span_id for s in spans}
+    roots = [s for s in spans if s.span.parent_span_id not in span_ids]
+    assert [r.service for r in roots] == ["gateway"], [(r.service, r.span.name) for r in roots]
+
+    # The logs of work done for this order carry its trace id, as JSON lines ready for Fluent Bit.
+    saga_log = (clients.platform.log_dir / "saga.log").read_text().splitlines()
+    records = [json.loads(line) for line in saga_log if line.startswith("{")]
+    assert all("service" in record and "timestamp" in record for record in records)
+    mine = [r for r in records if r.get("trace_id") == trace_id]
+    assert any(r["event"] == "saga finished" and r["order_id"] == order.order_id for r in mine)
+
+
+async def test_gateway_shows_the_whole_platform_and_each_service_its_dependencies(
+    traced: tuple[Clients, TraceCollector],
+) -> None:
+    clients, _ = traced
+    async with httpx.AsyncClient(base_url=clients.platform.http_url("gateway"), timeout=10) as api:
+        reply = await api.get("/v1/platform/health")
+    assert reply.status_code == 200, reply.text
+    report = reply.json()
+    assert report["healthy"] is True
+    assert set(report["services"]) == SERVICES
+    kinds = {
+        name: {d["name"]: d["kind"] for d in service["dependencies"]} for name, service in report["services"].items()
+    }
+    assert kinds["catalog"] == {"postgres": "postgres", "redis": "redis", "kafka": "kafka"}
+    assert kinds["saga"] == {
+        "postgres": "postgres",
+        "inventory": "grpc",
+        "payments": "grpc",
+        "orders": "grpc",
+        "kafka": "kafka",
+    }
+    assert kinds["gateway"] == {"catalog": "grpc", "orders": "grpc", "readmodels": "grpc", "redis": "redis"}
+    saga_payments = next(d for d in report["services"]["saga"]["dependencies"] if d["name"] == "payments")
+    assert saga_payments["breaker"] == "closed" and saga_payments["healthy"] is True
+
+    # One dependency down: the service that needs it says so, with the reason; the platform is not healthy.
+    clients.platform.pause("payments")
+    try:
+        async with httpx.AsyncClient(base_url=clients.platform.http_url("gateway"), timeout=10) as api:
+            reply = await api.get("/v1/platform/health")
+    finally:
+        clients.platform.resume("payments")
+    report = reply.json()
+    assert reply.status_code == 503 and report["healthy"] is False
+    assert report["services"]["payments"]["reachable"] is False
+    saga_payments = next(d for d in report["services"]["saga"]["dependencies"] if d["name"] == "payments")
+    assert saga_payments["healthy"] is False and saga_payments["detail"]
