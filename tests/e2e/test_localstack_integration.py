@@ -47,8 +47,9 @@ async def test_stack_serves_stops_cleanly_and_keeps_its_data_across_runs(tmp_pat
     await channel.close()
     stop.set()
     await asyncio.wait_for(task, 60)
-    for name in ("postgres", "redis", "kafka", "catalog_grpc", "gateway_http"):
+    for name in ("postgres", "redis", "kafka", "prometheus", "catalog_grpc", "gateway_http"):
         assert not port_open(ports[name]), f"{name} still listening after stop"
+    assert json.loads((state_dir / "flags.json").read_text())["flags"]  # the flag file services follow
 
     task, stop, ports_again = await _run_until_up(state_dir)
     try:

@@ -1,7 +1,9 @@
 """The local stack: the three servers, then every service, until stopped.
 
 State lives in a directory (default ./.tessera): Postgres data, Kafka's log and the ports chosen on the first run
-are reused, so a second run starts fast and finds its data again.
+are reused, so a second run starts fast and finds its data again. The feature flags are `flags.json` there (edit
+it while the stack runs: services pick changes up within a second). A Prometheus scrapes every service with the
+alert rules of the chart.
 """
 
 from __future__ import annotations
@@ -14,10 +16,20 @@ from pathlib import Path
 
 from tessera.localinfra import LocalInfra
 from tessera.localinfra.process import free_port
+from tessera.localinfra.prometheus import PrometheusServer
 from tessera.localstack.platform import Platform
 from tessera.localstack.services import SERVICES
+from tessera.orders.service_layer import PLACEMENT_FLAG
+from tessera.tools.dashboards import alert_rules
 
-INFRA_PORTS = ("postgres", "redis", "kafka", "kafka_controller")
+INFRA_PORTS = ("postgres", "redis", "kafka", "kafka_controller", "prometheus")
+
+# The flags a new stack starts with, in flagd's format (see kit.flags).
+DEFAULT_FLAGS = {
+    "flags": {
+        PLACEMENT_FLAG: {"state": "ENABLED", "variants": {"on": True, "off": False}, "defaultVariant": "on"},
+    }
+}
 
 
 def _load_ports(state_dir: Path) -> dict[str, int]:
@@ -34,14 +46,31 @@ async def run(state_dir: Path, stop: asyncio.Event) -> None:
     began = time.monotonic()
     state_dir.mkdir(parents=True, exist_ok=True)
     ports = _load_ports(state_dir)
+    flags = state_dir / "flags.json"
+    if not flags.exists():
+        flags.write_text(json.dumps(DEFAULT_FLAGS, indent=2))
     infra = LocalInfra(state_dir / "infra", ports=ports)
     await asyncio.to_thread(infra.start)
     platform = Platform(
-        infra.endpoints, state_dir / "logs", ports={k: v for k, v in ports.items() if k not in INFRA_PORTS}
+        infra.endpoints,
+        state_dir / "logs",
+        ports={k: v for k, v in ports.items() if k not in INFRA_PORTS},
+        extra_env={"TESSERA_FLAGS_FILE": str(flags.resolve())},
+    )
+    rules = state_dir / "prometheus" / "alerts.json"
+    rules.parent.mkdir(parents=True, exist_ok=True)
+    rules.write_text(json.dumps(alert_rules(), indent=2))
+    prometheus = PrometheusServer(
+        state_dir / "prometheus",
+        {s.name: f"127.0.0.1:{ports[f'{s.name}_metrics']}" for s in SERVICES},
+        rule_files=[rules],
+        port=ports["prometheus"],
+        scrape_interval="5s",
     )
     try:
         print(f"infrastructure up in {infra.startup_seconds['all']:.1f} s", flush=True)
         await platform.start_all()
+        await asyncio.to_thread(prometheus.start)
         endpoints = infra.endpoints
         print(f"\nTessera is up ({time.monotonic() - began:.1f} s from command to all healthy):", flush=True)
         print(f"  postgres   {endpoints.postgres_dsn}")
@@ -54,6 +83,9 @@ async def run(state_dir: Path, stop: asyncio.Event) -> None:
                 print(f"  {spec.name:<11} {api}  {metrics}")
             else:
                 print(f"  {spec.name:<11} grpc {platform.grpc_target(spec.name)}  {metrics}")
+        print(f"  prometheus {prometheus.url}  (alerts {prometheus.url}/alerts)")
+        print(f"  health     {platform.http_url('gateway')}/v1/platform/health")
+        print(f"  flags      {flags.resolve()}  (edit it: services follow within a second)")
         print(f"  logs       {platform.log_dir}/\nPress Ctrl-C to stop.", flush=True)
         while not stop.is_set():
             if crashed := platform.exited():
@@ -63,6 +95,7 @@ async def run(state_dir: Path, stop: asyncio.Event) -> None:
                 await asyncio.wait_for(stop.wait(), timeout=1.0)
     finally:
         print("stopping...", flush=True)
+        await asyncio.to_thread(prometheus.stop)
         await platform.stop_all()
         await asyncio.to_thread(infra.stop)
         print("stopped.", flush=True)

@@ -161,9 +161,15 @@ async def effects_applied_once(inventory_dsn: str, payments_dsn: str, product_id
     payments = await asyncpg.connect(payments_dsn)
     try:
         stock = await inventory.fetchrow("SELECT on_hand, reserved FROM stock WHERE product_id = $1", product_id)
-        committed = await inventory.fetchval("SELECT count(*) FROM reservations WHERE status = 'committed'")
+        # The orders of this product (the load's and any probes'): lines are [[product id, quantity], ...].
+        orders = await inventory.fetch(
+            "SELECT order_id, status FROM reservations WHERE lines @> $1::jsonb", json.dumps([[product_id, 1]])
+        )
+        committed = sum(1 for row in orders if row["status"] == "committed")
         captures = await payments.fetch(
-            "SELECT order_id, count(*) AS n FROM payments WHERE status = 'captured' GROUP BY order_id"
+            "SELECT order_id, count(*) AS n FROM payments WHERE status = 'captured' AND order_id = ANY($1::text[]) "
+            "GROUP BY order_id",
+            [row["order_id"] for row in orders],
         )
     finally:
         await inventory.close()
