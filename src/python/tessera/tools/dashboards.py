@@ -19,12 +19,12 @@ from typing import Any
 
 # The services whose dashboards are generated, with what each one has beyond the common RED panels.
 SERVICES: dict[str, set[str]] = {
-    "catalog": {"cache", "outbox"},
-    "inventory": {"outbox"},
-    "payments": {"outbox"},
-    "orders": {"outbox", "client"},
-    "saga": {"client", "saga", "lag"},
-    "projections": {"lag"},
+    "catalog": {"grpc", "cache", "outbox"},
+    "inventory": {"grpc", "outbox"},
+    "payments": {"grpc", "outbox"},
+    "orders": {"grpc", "outbox", "client"},
+    "saga": {"client", "saga", "lag"},  # its gRPC server only carries health and the dependency report
+    "projections": {"grpc", "lag"},
     "gateway": {"http", "client"},
 }
 # gRPC codes that are answers to the caller's request, not failures of the service.
@@ -65,11 +65,13 @@ def panel(title: str, exprs: dict[str, str], unit: str = "short", *, kind: str =
 
 def service_panels(service: str, features: set[str]) -> list[dict[str, Any]]:
     s = f'service="{service}"'
-    panels = [
-        panel("gRPC requests / s", {"{{grpc_method}}": grpc_rate(s)}, "reqps"),
-        panel("gRPC error ratio (server faults)", {"errors": grpc_error_ratio(s)}, "percentunit"),
-        panel("gRPC p99 latency", {"{{grpc_method}}": grpc_p99(s)}, "s"),
-    ]
+    panels = []
+    if "grpc" in features:
+        panels += [
+            panel("gRPC requests / s", {"{{grpc_method}}": grpc_rate(s)}, "reqps"),
+            panel("gRPC error ratio (server faults)", {"errors": grpc_error_ratio(s)}, "percentunit"),
+            panel("gRPC p99 latency", {"{{grpc_method}}": grpc_p99(s)}, "s"),
+        ]
     if "http" in features:
         panels += [
             panel(
