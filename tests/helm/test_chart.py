@@ -1,0 +1,256 @@
+"""The Helm chart, rendered by helm for several value sets, every object validated against the Kubernetes schemas
+(kubernetes-validate, strict) or its CRD's schema (Istio, Flagger, Prometheus operator, from their Go modules),
+and the platform's policies checked on what would be applied.
+
+Kong's CRDs are not to be had here (the Go proxy refuses Kong's modules; no other registry carries them): Kong's
+objects are checked for the fields Kong's controller requires, and `helm lint` passes; see helm/README.md.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from collections import Counter
+from collections.abc import Iterator
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import kubernetes_validate
+import pytest
+import yaml
+
+from tessera.localinfra import install
+
+CHART = Path("helm/tessera")
+KUBERNETES_VERSION = "1.30.0"
+SERVICES = ["catalog", "inventory", "payments", "orders", "saga", "projections", "gateway"]
+VALUE_SETS = {
+    "defaults": [],
+    "canary": ["--values", str(CHART / "ci" / "canary-values.yaml")],
+    "flagger": ["--values", str(CHART / "ci" / "flagger-values.yaml")],
+    "no-kong": ["--set", "kong.enabled=false"],
+    "external-no-mesh": ["--values", str(CHART / "ci" / "external-values.yaml")],
+}
+KONG_PLUGINS = {"jwt", "rate-limiting", "cors"}
+
+Manifest = dict[str, Any]
+
+
+@cache
+def render(value_set: str) -> list[Manifest]:
+    rendered = subprocess.run(
+        [install.helm(), "template", "tessera", str(CHART), "--namespace", "shop", "--kube-version",
+         KUBERNETES_VERSION, *VALUE_SETS[value_set]],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert rendered.returncode == 0, rendered.stderr
+    return [doc for doc in yaml.safe_load_all(rendered.stdout) if doc]
+
+
+def _strict(schema: Any) -> Any:
+    """The CRD schema with unknown fields refused (as the API server prunes and kubectl --validate=strict warns)."""
+    if isinstance(schema, dict):
+        strict = {key: _strict(value) for key, value in schema.items()}
+        pattern = strict.get("pattern")
+        if isinstance(pattern, str) and "(?i)" in pattern[1:]:
+            # Go's regexp takes inline flags anywhere; Python's only at the start.
+            strict["pattern"] = "(?i)" + pattern.replace("(?i)", "")
+        if "properties" in schema and not schema.get("x-kubernetes-preserve-unknown-fields"):
+            strict.setdefault("additionalProperties", False)
+        return strict
+    if isinstance(schema, list):
+        return [_strict(item) for item in schema]
+    return schema
+
+
+class _CrdLoader(yaml.SafeLoader):
+    """YAML 1.1's `=` (the "value" tag) appears as a plain string in some CRDs' enums."""
+
+
+def _as_string(loader: yaml.SafeLoader, node: yaml.Node) -> str:
+    assert isinstance(node, yaml.ScalarNode)
+    return str(loader.construct_scalar(node))
+
+
+_CrdLoader.add_constructor("tag:yaml.org,2002:value", _as_string)
+
+
+@cache
+def crd_schemas() -> dict[tuple[str, str], Any]:
+    """(apiVersion, kind) -> the openAPIV3Schema of every served version of every CRD we have."""
+    schemas = {}
+    for files in install.crd_files().values():
+        for path in files:
+            for crd in yaml.load_all(path.read_text(), Loader=_CrdLoader):  # - a SafeLoader
+                if not crd or crd.get("kind") != "CustomResourceDefinition":
+                    continue
+                group, kind = crd["spec"]["group"], crd["spec"]["names"]["kind"]
+                for version in crd["spec"]["versions"]:
+                    schema = dict(version["schema"]["openAPIV3Schema"])
+                    # Our objects carry the standard metadata; the CRDs leave it to the API server.
+                    top = schema.setdefault("properties", {})
+                    top.update(apiVersion={"type": "string"}, kind={"type": "string"}, metadata={"type": "object"})
+                    schemas[(f"{group}/{version['name']}", kind)] = _strict(schema)
+    return schemas
+
+
+def validate(manifest: Manifest) -> None:
+    key = (manifest["apiVersion"], manifest["kind"])
+    if manifest["apiVersion"].startswith("configuration.konghq.com/"):
+        validate_kong(manifest)
+    elif key in crd_schemas():
+        jsonschema.validate(manifest, crd_schemas()[key])
+    else:
+        kubernetes_validate.validate(manifest, KUBERNETES_VERSION, strict=True)
+
+
+def validate_kong(manifest: Manifest) -> None:
+    assert manifest["kind"] in {"KongPlugin", "KongConsumer"}, manifest["kind"]
+    assert manifest["apiVersion"] == "configuration.konghq.com/v1"
+    if manifest["kind"] == "KongPlugin":
+        assert manifest["plugin"] in KONG_PLUGINS and isinstance(manifest["config"], dict)
+    else:
+        assert manifest["username"] and all(isinstance(c, str) for c in manifest["credentials"])
+
+
+def containers(manifests: list[Manifest]) -> Iterator[tuple[str, Manifest]]:
+    for m in manifests:
+        if m["kind"] == "Deployment":
+            for container in m["spec"]["template"]["spec"]["containers"]:
+                yield m["metadata"]["name"], container
+
+
+def of_kind(manifests: list[Manifest], kind: str) -> list[Manifest]:
+    return [m for m in manifests if m["kind"] == kind]
+
+
+@pytest.mark.parametrize("value_set", VALUE_SETS)
+def test_every_rendered_object_is_valid_for_its_schema(value_set: str) -> None:
+    manifests = render(value_set)
+    for manifest in manifests:
+        try:
+            validate(manifest)
+        except (jsonschema.ValidationError, kubernetes_validate.ValidationError) as exc:
+            pytest.fail(f"{manifest['kind']} {manifest['metadata']['name']}: {exc}")
+    counts = Counter(m["kind"] for m in manifests)
+    _report(value_set, len(manifests), dict(sorted(counts.items())))
+
+
+@pytest.mark.parametrize("value_set", VALUE_SETS)
+def test_every_container_has_limits_probes_and_runs_as_non_root_read_only(value_set: str) -> None:
+    manifests = render(value_set)
+    assert len(of_kind(manifests, "Deployment")) >= len(SERVICES)
+    for deployment in of_kind(manifests, "Deployment"):
+        pod = deployment["spec"]["template"]["spec"]
+        assert pod["securityContext"]["runAsNonRoot"] is True
+        assert pod["automountServiceAccountToken"] is False
+    for name, container in containers(manifests):
+        assert {"cpu", "memory"} <= set(container["resources"]["limits"]), name
+        assert {"cpu", "memory"} <= set(container["resources"]["requests"]), name
+        assert container["livenessProbe"] and container["readinessProbe"] and container["startupProbe"], name
+        security = container["securityContext"]
+        assert security["readOnlyRootFilesystem"] is True and security["runAsNonRoot"] is True, name
+        assert security["allowPrivilegeEscalation"] is False and security["capabilities"]["drop"] == ["ALL"], name
+        assert not any("value" in env and "DSN" in env["name"] for env in container.get("env", [])), name
+
+
+@pytest.mark.parametrize("value_set", VALUE_SETS)
+def test_every_service_has_its_policies_autoscaler_and_budget(value_set: str) -> None:
+    manifests = render(value_set)
+    names = {f"tessera-{s}" for s in SERVICES}
+    for kind in ("HorizontalPodAutoscaler", "PodDisruptionBudget", "NetworkPolicy", "ServiceMonitor"):
+        assert {m["metadata"]["name"] for m in of_kind(manifests, kind)} == names, kind
+    deployments = {m["metadata"]["name"] for m in of_kind(manifests, "Deployment")}
+    assert all(
+        h["spec"]["scaleTargetRef"]["name"] in deployments for h in of_kind(manifests, "HorizontalPodAutoscaler")
+    )
+    for hpa in of_kind(manifests, "HorizontalPodAutoscaler"):
+        kinds = {metric["type"] for metric in hpa["spec"]["metrics"]}
+        assert "Resource" in kinds and kinds & {"Pods", "External"}, hpa["metadata"]["name"]
+    istio = value_set != "external-no-mesh"
+    policies = {m["metadata"]["name"] for m in of_kind(manifests, "AuthorizationPolicy")}
+    assert policies == (names if istio else set())
+    if istio:
+        (peer,) = of_kind(manifests, "PeerAuthentication")
+        assert peer["spec"]["mtls"]["mode"] == "STRICT"
+
+
+def test_each_service_lets_in_only_its_callers() -> None:
+    policies = {m["metadata"]["name"]: m for m in of_kind(render("defaults"), "AuthorizationPolicy")}
+    principals = policies["tessera-inventory"]["spec"]["rules"][0]["from"][0]["source"]["principals"]
+    assert principals == ["cluster.local/ns/shop/sa/tessera-saga"]
+    saga_rules = policies["tessera-saga"]["spec"]["rules"]
+    assert all("namespaces" in rule["from"][0]["source"] for rule in saga_rules)  # nobody calls the saga
+
+
+def test_a_canary_is_a_values_change_with_weights_and_header_routing() -> None:
+    manifests = render("canary")
+    deployments = {m["metadata"]["name"]: m for m in of_kind(manifests, "Deployment")}
+    canary = deployments["tessera-orders-canary"]
+    assert canary["spec"]["template"]["metadata"]["labels"]["version"] == "canary"
+    assert canary["spec"]["template"]["spec"]["containers"][0]["image"].endswith("/orders:0.2.0")
+    (service,) = (m for m in of_kind(manifests, "VirtualService") if m["metadata"]["name"] == "tessera-orders")
+    by_header, weighted = service["spec"]["http"]
+    assert by_header["match"][0]["headers"] == {"x-tessera-canary": {"exact": "always"}}
+    assert [(r["destination"]["subset"], r["weight"]) for r in weighted["route"]] == [("stable", 80), ("canary", 20)]
+    assert weighted["retries"]["attempts"] == 2 and weighted["timeout"] == "5s"
+    rules = {m["metadata"]["name"]: m for m in of_kind(manifests, "DestinationRule")}
+    assert rules["tessera-orders"]["spec"]["trafficPolicy"]["outlierDetection"]["consecutive5xxErrors"] == 5
+
+
+def test_flagger_is_one_switch_and_owns_the_traffic_split_of_its_services() -> None:
+    manifests = render("flagger")
+    canaries = {m["metadata"]["name"] for m in of_kind(manifests, "Canary")}
+    assert canaries == {f"tessera-{s}" for s in SERVICES if s != "saga"}
+    assert {m["metadata"]["name"] for m in of_kind(manifests, "VirtualService")} == {"tessera-saga"}
+    assert len(of_kind(manifests, "MetricTemplate")) == 2
+    (orders,) = (m for m in of_kind(manifests, "Canary") if m["metadata"]["name"] == "tessera-orders")
+    assert orders["spec"]["analysis"]["threshold"] == 5  # failed checks before the automatic rollback
+
+
+def test_kong_routes_the_api_with_jwt_rate_limits_and_cors_and_can_be_switched_off() -> None:
+    manifests = render("defaults")
+    (ingress,) = of_kind(manifests, "Ingress")
+    assert ingress["spec"]["ingressClassName"] == "kong"
+    plugins = ingress["metadata"]["annotations"]["konghq.com/plugins"].split(",")
+    assert {p["plugin"] for p in of_kind(manifests, "KongPlugin") if p["metadata"]["name"] in plugins} == KONG_PLUGINS
+    assert not [m for m in render("no-kong") if m["apiVersion"].startswith("configuration.konghq.com")]
+    assert not of_kind(render("no-kong"), "Ingress")
+
+
+def test_without_a_mesh_services_balance_over_the_headless_services_dns() -> None:
+    config = {m["metadata"]["name"]: m for m in of_kind(render("external-no-mesh"), "ConfigMap")}
+    assert config["tessera-orders"]["data"]["TESSERA_CATALOG_TARGET"] == (
+        "dns:///tessera-catalog-headless.shop.svc.cluster.local:50051"
+    )
+    assert config["tessera-catalog"]["data"]["TESSERA_REDIS_URL"] == "rediss://cache.example.internal:6380/0"
+    platform = json.loads(config["tessera-gateway"]["data"]["TESSERA_PLATFORM_TARGETS"])
+    assert set(platform) == {"inventory", "payments", "saga"}
+
+
+def test_dashboards_and_alert_rules_ship_with_the_chart() -> None:
+    manifests = render("defaults")
+    dashboards = [m for m in of_kind(manifests, "ConfigMap") if "grafana_dashboard" in m["metadata"]["labels"]]
+    assert len(dashboards) == len(SERVICES) + 1
+    (rule,) = of_kind(manifests, "PrometheusRule")
+    assert sum(len(group["rules"]) for group in rule["spec"]["groups"]) == 7
+
+
+def test_helm_lint_passes() -> None:
+    linted = subprocess.run(
+        [install.helm(), "lint", str(CHART), "--strict"], capture_output=True, text=True, check=False
+    )
+    assert linted.returncode == 0, linted.stdout + linted.stderr
+
+
+def _report(value_set: str, objects: int, kinds: dict[str, int]) -> None:
+    line = json.dumps({"value_set": value_set, "objects": objects, "valid": True, "kinds": kinds})
+    print(line)
+    directory = os.environ.get("TESSERA_REPORT_DIR")
+    if directory:
+        Path(directory).mkdir(parents=True, exist_ok=True)
+        with (Path(directory) / "helm.jsonl").open("a") as out:
+            out.write(line + "\n")
