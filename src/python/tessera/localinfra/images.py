@@ -1,0 +1,83 @@
+"""Building and running the service images without a Docker engine: buildah and podman (Debian's packages).
+
+No registry is reachable here, so the base image is made locally: a minimal Debian bookworm (whose python3 is
+CPython 3.11, what the PEXes are built for) by debootstrap, imported once as `localhost/tessera-base:bookworm`.
+Users with a registry build the same Dockerfile on `python:3.11-slim` (its default base).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+from tessera.localinfra.install import _apt_install, _file_lock, cache_dir
+from tessera.localinfra.process import InfraError
+
+BASE_IMAGE = "localhost/tessera-base:bookworm"
+DEBIAN_MIRROR = os.environ.get("TESSERA_DEBIAN_MIRROR", "http://deb.debian.org/debian")
+
+
+@dataclass(frozen=True)
+class Containers:
+    """buildah and podman on one private storage (vfs: works without overlay support or a daemon)."""
+
+    root: Path
+
+    @classmethod
+    def prepare(cls) -> Containers:
+        if not all(shutil.which(tool) for tool in ("buildah", "podman", "debootstrap", "runc")):
+            _apt_install("buildah", "podman", "debootstrap", "runc")
+        return cls(cache_dir() / "containers")
+
+    def _storage(self) -> list[str]:
+        # podman refuses run roots longer than ~50 characters: keep it short.
+        return ["--storage-driver", "vfs", "--root", str(self.root / "storage"), "--runroot", str(self.root / "run")]
+
+    def buildah(self, *args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(["buildah", *self._storage(), *args], capture_output=True, text=True, check=False)
+
+    def podman(self, *args: str) -> subprocess.CompletedProcess[str]:
+        runtime = ["--runtime", "runc", "--cgroup-manager", "cgroupfs"]
+        return subprocess.run(
+            ["podman", *self._storage(), *runtime, *args], capture_output=True, text=True, check=False
+        )
+
+    def ensure_base(self) -> str:
+        """The local base image (debootstrap once, ~1 min; then reused from the cache)."""
+        with _file_lock("base-image"):
+            if self.buildah("inspect", "--type", "image", BASE_IMAGE).returncode == 0:
+                return BASE_IMAGE
+            rootfs = cache_dir() / "bookworm-rootfs"
+            if not (rootfs / "usr" / "bin" / "python3").exists():
+                shutil.rmtree(rootfs, ignore_errors=True)
+                made = subprocess.run(
+                    ["debootstrap", "--variant=minbase", "--include=python3", "bookworm", str(rootfs), DEBIAN_MIRROR],
+                    capture_output=True, text=True, check=False,
+                )  # fmt: skip
+                if made.returncode != 0:
+                    raise InfraError(f"debootstrap failed: {made.stdout[-1500:]}{made.stderr[-1500:]}")
+            container = _checked(self.buildah("from", "scratch")).strip()
+            try:
+                _checked(self.buildah("copy", container, str(rootfs), "/"))
+                _checked(self.buildah("commit", "-q", container, BASE_IMAGE))
+            finally:
+                self.buildah("rm", container)
+        return BASE_IMAGE
+
+    def build(self, context: Path, dockerfile: Path, tag: str, build_args: dict[str, str]) -> str:
+        """Builds like `docker build` (RUN steps in a chroot); returns the image id."""
+        args = [f"--build-arg={key}={value}" for key, value in build_args.items()]
+        built = _checked(
+            self.buildah("bud", "--isolation", "chroot", "--pull=never", "-q", *args, "-t", tag, "-f", str(dockerfile),
+                         str(context))
+        )  # fmt: skip
+        return built.strip().splitlines()[-1]
+
+
+def _checked(result: subprocess.CompletedProcess[str]) -> str:
+    if result.returncode != 0:
+        raise InfraError(f"{' '.join(result.args[:6])}... failed: {result.stderr[-2000:]}")
+    return result.stdout
