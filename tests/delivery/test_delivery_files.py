@@ -12,6 +12,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import check_jsonschema
 import pytest
 import yaml
 
@@ -52,7 +53,7 @@ def test_actionlint_does_catch_a_broken_workflow(tmp_path: Path) -> None:
 )
 def test_files_match_their_published_schemas(schema: str, files: list[str]) -> None:
     checked = subprocess.run(
-        [sys.executable, "-m", "check_jsonschema", "--builtin-schema", schema, *files],
+        [sys.executable, "-m", check_jsonschema.__name__, "--builtin-schema", schema, *files],
         capture_output=True, text=True, check=False,
     )  # fmt: skip
     assert checked.returncode == 0, checked.stdout + checked.stderr

@@ -99,8 +99,10 @@ class LocalInfra:
         return self.endpoints
 
     def stop(self) -> None:
-        for server in (self.kafka, self.redis, self.postgres):
-            server.stop()
+        self.kafka.stop()
+        self.redis.stop()
+        # Fast: disconnect whoever is still connected, rather than wait for them (a smart shutdown can hang).
+        self.postgres.stop(fast=True)
         if self._owns_dir:
             shutil.rmtree(self.base_dir, ignore_errors=True)
 
