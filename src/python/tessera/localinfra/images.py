@@ -81,3 +81,12 @@ def _checked(result: subprocess.CompletedProcess[str]) -> str:
     if result.returncode != 0:
         raise InfraError(f"{' '.join(result.args[:6])}... failed: {result.stderr[-2000:]}")
     return result.stdout
+
+
+def main() -> None:
+    """Prints the local base image's name, making it first if needed: `BASE_IMAGE=$(... base-image)`."""
+    print(Containers.prepare().ensure_base())
+
+
+if __name__ == "__main__":
+    main()
