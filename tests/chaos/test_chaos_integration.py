@@ -188,6 +188,10 @@ async def test_kafka_outage_is_held_in_the_outbox_and_delivered_after(chaos: Cha
             "probe_s": recovery,
         },
     )
+    # Everything written is delivered (the relay may still be sending the very last events of the run).
+    deadline = time.monotonic() + 15
+    while await chaos.outbox_backlog() and time.monotonic() < deadline:
+        await asyncio.sleep(0.2)
     assert await chaos.outbox_backlog() == 0
 
 
@@ -243,8 +247,9 @@ async def test_hung_payments_opens_the_sagas_breaker_and_it_closes_after_recover
             "gateway_post_during_fault": summary_ms(during),
         },
     )
-    # The gateway never waits on payments: placing an order stayed fast while payments hung.
-    assert max(during) < 1.0
+    # The gateway never waits on payments: placing an order stays well under the saga's 3 s step timeout that a
+    # caller waiting on payments would take (the margin absorbs a loaded 2-core machine; p99 is reported).
+    assert max(during) < 2.0
 
 
 async def test_hung_orders_gateway_fails_fast_with_503_then_recovers(chaos: Chaos) -> None:
