@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,7 +18,11 @@ def _write(path: Path, default: str, targeting: dict[str, object] | None = None)
     flag: dict[str, object] = {"state": "ENABLED", "variants": {"on": True, "off": False}, "defaultVariant": default}
     if targeting:
         flag["targeting"] = targeting
+    previous = path.stat().st_mtime if path.exists() else 0.0
     path.write_text(json.dumps({"flags": {"demo.enabled": flag}}))
+    # The provider reloads on a newer mtime: two writes within one timestamp tick would look like one.
+    newer = max(path.stat().st_mtime, previous + 1.0)
+    os.utime(path, (newer, newer))
 
 
 @pytest.fixture(autouse=True)
