@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
@@ -81,6 +81,13 @@ class Clients:
             timeout,
         )
 
+    async def settled(self, *order_ids: str, timeout: float = 60.0) -> list[orders_pb2.Order]:
+        """The orders in their final status once their sagas have finished too: confirming the order is the saga's
+        pivot, so capturing the payment and committing the stock come after the order already reads CONFIRMED."""
+        finals = await asyncio.gather(*(self.final(order_id, timeout) for order_id in order_ids))
+        await wait_for(lambda: self.sagas_unfinished(order_ids), lambda n: n == 0, timeout)
+        return list(finals)
+
     async def customer_orders(self, customer_id: str) -> list[readmodels_pb2.OrderSummary]:
         reply = await self.readmodels.ListCustomerOrders(
             readmodels_pb2.ListCustomerOrdersRequest(customer_id=customer_id, page_size=100)
@@ -90,10 +97,17 @@ class Clients:
     async def stock(self, product_id: str) -> inventory_pb2.StockLevel:
         return await self.inventory.GetStock(inventory_pb2.GetStockRequest(product_id=product_id))
 
-    async def sagas_unfinished(self) -> int:
+    async def sagas_unfinished(self, order_ids: Sequence[str] | None = None) -> int:
+        """Sagas not finished yet: of these orders, or of all when none are named."""
         conn = await self.db("saga")
         try:
-            return int(await conn.fetchval("SELECT count(*) FROM sagas WHERE finished_at IS NULL"))
+            return int(
+                await conn.fetchval(
+                    "SELECT count(*) FROM sagas"
+                    " WHERE finished_at IS NULL AND ($1::text[] IS NULL OR order_id = ANY($1))",
+                    None if order_ids is None else list(order_ids),
+                )
+            )
         finally:
             await conn.close()
 

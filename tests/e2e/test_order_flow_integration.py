@@ -31,7 +31,7 @@ async def test_an_order_is_confirmed_stock_leaves_and_payment_is_captured(client
     customer = f"happy-{uuid.uuid4().hex[:6]}"
     placed = await clients.place(product, quantity=2, customer=customer)
     assert placed.status == orders_pb2.ORDER_STATUS_PENDING
-    order = await clients.final(placed.order_id)
+    (order,) = await clients.settled(placed.order_id)
     assert order.status == CONFIRMED, order.reject_reason
     level = await clients.stock(product)
     assert (level.on_hand, level.reserved) == (3, 0)
@@ -72,14 +72,14 @@ async def test_the_same_idempotency_key_places_one_order(clients: Clients) -> No
     product = await clients.product(stock=5)
     first, second = await asyncio.gather(*(clients.place(product, key="twice") for _ in range(2)))
     assert first.order_id == second.order_id
-    await clients.final(first.order_id)
+    await clients.settled(first.order_id)
     assert (await clients.stock(product)).on_hand == 4
 
 
 async def test_fifty_orders_racing_for_ten_units(clients: Clients) -> None:
     product = await clients.product(stock=10)
     placed = await asyncio.gather(*(clients.place(product) for _ in range(50)))
-    finals = await asyncio.gather(*(clients.final(o.order_id, timeout=120) for o in placed))
+    finals = await clients.settled(*(o.order_id for o in placed), timeout=120)
     statuses = [o.status for o in finals]
     assert statuses.count(CONFIRMED) == 10
     assert statuses.count(REJECTED) == 40

@@ -17,7 +17,7 @@ from e2e.platform_fixtures import Clients, platform_clients
 from orders.v1 import orders_pb2
 
 from tessera.localinfra import InfraEndpoints
-from tessera.testing.otlp import TraceCollector, otlp_receiver
+from tessera.testing.otlp import ReceivedSpan, TraceCollector, otlp_receiver
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="module")]
 
@@ -45,12 +45,13 @@ async def test_one_order_is_one_trace_across_every_hop(traced: tuple[Clients, Tr
     async with httpx.AsyncClient(base_url=clients.platform.http_url("gateway"), timeout=10) as api:
         placed = await api.post("/v1/orders", json=body, headers=headers)
         assert placed.status_code == 202, placed.text
-    order = await clients.final(placed.json()["order_id"])
+    (order,) = await clients.settled(placed.json()["order_id"])
     assert order.status == orders_pb2.ORDER_STATUS_CONFIRMED
 
-    # Spans arrive in batches (every 0.5 s per service); the projection is the last hop to finish.
+    # Spans arrive in batches (every 0.5 s per service, each its own), so a server span can be in before the client
+    # span that is its parent: wait (bounded) until every service is in and only the gateway's span is a root.
     deadline = time.monotonic() + 20
-    while {s.service for s in collector.of_trace(trace_id)} != SERVICES and time.monotonic() < deadline:
+    while not _complete(collector.of_trace(trace_id)) and time.monotonic() < deadline:
         await asyncio.sleep(0.5)
     spans = collector.of_trace(trace_id)
     assert {s.service for s in spans} == SERVICES
@@ -65,8 +66,7 @@ async def test_one_order_is_one_trace_across_every_hop(traced: tuple[Clients, Tr
     assert any(s.attribute("db.system") == "postgresql" for s in spans)  # asyncpg in the services
     assert any(s.attribute("db.system") == "redis" for s in spans)  # the catalog's cache, pricing the order
     # One trace, one root: the gateway's server span, child of the caller's traceparent.
-    span_ids = {s.span.span_id for s in spans}
-    roots = [s for s in spans if s.span.parent_span_id not in span_ids]
+    roots = _roots(spans)
     assert [r.service for r in roots] == ["gateway"], [(r.service, r.span.name) for r in roots]
 
     # The logs of work done for this order carry its trace id, as JSON lines ready for Fluent Bit.
@@ -75,6 +75,15 @@ async def test_one_order_is_one_trace_across_every_hop(traced: tuple[Clients, Tr
     assert all("service" in record and "timestamp" in record for record in records)
     mine = [r for r in records if r.get("trace_id") == trace_id]
     assert any(r["event"] == "saga finished" and r["order_id"] == order.order_id for r in mine)
+
+
+def _roots(spans: list[ReceivedSpan]) -> list[ReceivedSpan]:
+    span_ids = {s.span.span_id for s in spans}
+    return [s for s in spans if s.span.parent_span_id not in span_ids]
+
+
+def _complete(spans: list[ReceivedSpan]) -> bool:
+    return {s.service for s in spans} == SERVICES and [r.service for r in _roots(spans)] == ["gateway"]
 
 
 async def test_gateway_shows_the_whole_platform_and_each_service_its_dependencies(
