@@ -9,7 +9,6 @@ objects are checked for the fields Kong's controller requires, and `helm lint` p
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 from collections import Counter
 from collections.abc import Iterator
@@ -23,6 +22,7 @@ import pytest
 import yaml
 
 from tessera.localinfra import install
+from tessera.testing.figures import record
 
 CHART = Path("helm/tessera")
 KUBERNETES_VERSION = "1.30.0"
@@ -247,10 +247,4 @@ def test_helm_lint_passes() -> None:
 
 
 def _report(value_set: str, objects: int, kinds: dict[str, int]) -> None:
-    line = json.dumps({"value_set": value_set, "objects": objects, "valid": True, "kinds": kinds})
-    print(line)
-    directory = os.environ.get("TESSERA_REPORT_DIR")
-    if directory:
-        Path(directory).mkdir(parents=True, exist_ok=True)
-        with (Path(directory) / "helm.jsonl").open("a") as out:
-            out.write(line + "\n")
+    record("helm", {"value_set": value_set, "objects": objects, "valid": True, "kinds": kinds})

@@ -34,6 +34,9 @@ OUTAGE_ERRORS = (
     asyncpg.PostgresConnectionError,
     asyncpg.InterfaceError,
     asyncpg.exceptions.OperatorInterventionError,  # admin shutdown, cannot connect now (starting up)
+    # Seen when the server goes away while a pooled connection is mid-protocol ("cannot switch to state 12; another
+    # operation is in progress"): that connection is broken and the pool drops it, so a retry gets a fresh one.
+    asyncpg.InternalClientError,
 )
 
 

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import asyncio
 import signal
+import sys
 import time
 from collections.abc import Awaitable, Callable
 from contextlib import AsyncExitStack
+from contextvars import ContextVar
 from typing import TypeVar
 
 from tessera.kit import dependencies
@@ -24,8 +26,23 @@ log = get_logger(__name__)
 
 SettingsT = TypeVar("SettingsT", bound=ServiceSettings)
 
+# How the running service is made to stop with a failure; set by `run_service`, inherited by the tasks its start
+# creates.
+_stop_with_failure: ContextVar[Callable[[str], None] | None] = ContextVar("stop_with_failure", default=None)
 
-async def run_service(settings: ServiceSettings, start: Callable[[AsyncExitStack], Awaitable[object]]) -> None:
+
+def fail_service(reason: str) -> None:
+    """Stops the running service with exit code 1, for a part that cannot recover by itself (a crashed stream
+    processor): its supervisor (Kubernetes, the local stack) then sees the failure, where a process left up would
+    pass its probes while doing nothing."""
+    stop = _stop_with_failure.get()
+    if stop is None:
+        raise RuntimeError(f"no running service to stop ({reason})")
+    stop(reason)
+
+
+async def run_service(settings: ServiceSettings, start: Callable[[AsyncExitStack], Awaitable[object]]) -> int:
+    """Runs the service until a signal (exit code 0) or until a part calls `fail_service` (exit code 1)."""
     began = time.monotonic()
     configure_logging(settings.service_name, level=settings.log_level, json=settings.log_json)
     dependencies.checks.service_name = settings.service_name
@@ -36,6 +53,14 @@ async def run_service(settings: ServiceSettings, start: Callable[[AsyncExitStack
         port = serve_metrics(settings.metrics_port)
         log.info("metrics endpoint started", port=port)
     stopping = asyncio.Event()
+    failures: list[str] = []
+
+    def stop_with_failure(reason: str) -> None:
+        log.error("service failed; stopping", reason=reason)
+        failures.append(reason)
+        stopping.set()
+
+    _stop_with_failure.set(stop_with_failure)
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stopping.set)
@@ -46,7 +71,8 @@ async def run_service(settings: ServiceSettings, start: Callable[[AsyncExitStack
         log.info("service stopping")
     await shutdown_flags()
     await shutdown_tracing()
-    log.info("service stopped")
+    log.info("service stopped", failed=bool(failures))
+    return 1 if failures else 0
 
 
 def serve(settings_type: type[SettingsT], start: Callable[[SettingsT, AsyncExitStack], Awaitable[object]]) -> None:
@@ -56,4 +82,4 @@ def serve(settings_type: type[SettingsT], start: Callable[[SettingsT, AsyncExitS
     async def start_on(stack: AsyncExitStack) -> None:
         await start(settings, stack)
 
-    asyncio.run(run_service(settings, start_on))
+    sys.exit(asyncio.run(run_service(settings, start_on)))

@@ -7,6 +7,9 @@ rebalances); agents dedupe by event id instead (`outbox.processed_event`).
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+from contextlib import AsyncExitStack
 from typing import Any
 
 import faust
@@ -14,6 +17,7 @@ import faust
 from events.v1 import envelope_pb2
 from tessera.kit import dependencies, tracing
 from tessera.kit.config import KafkaSettings
+from tessera.kit.runtime import fail_service
 
 
 def create_faust_app(app_id: str, kafka: KafkaSettings, *, web_port: int | None = None, **overrides: Any) -> faust.App:
@@ -38,6 +42,27 @@ def create_faust_app(app_id: str, kafka: KafkaSettings, *, web_port: int | None 
     settings.update(overrides)
     dependencies.checks.add_kafka(kafka.kafka_bootstrap)
     return faust.App(f"{kafka.kafka_topic_prefix}{app_id}", **settings)
+
+
+async def start_stream_app(app: faust.App, stack: AsyncExitStack) -> None:
+    """Runs a faust app for the service's lifetime. If the app crashes (faust does so on an error it does not
+    handle, e.g. in a timer), the service fails: faust would leave the process up, consuming nothing."""
+    await app.start()
+    stack.push_async_callback(app.stop)
+    watcher = asyncio.create_task(_fail_on_crash(app), name=f"watch-{app.conf.id}")
+    stack.push_async_callback(_cancel, watcher)  # unwinds first: stopping the app on purpose is no crash
+
+
+async def _fail_on_crash(app: faust.App) -> None:
+    await app.wait_until_stopped()
+    if app.crashed:
+        fail_service(f"stream processor {app.conf.id} crashed: {app.crash_reason!r}")
+
+
+async def _cancel(task: asyncio.Task[None]) -> None:
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
 
 
 def traceparent_of(stream: faust.StreamT[Any], envelope: envelope_pb2.EventEnvelope) -> str:

@@ -9,6 +9,7 @@ from readmodels.v1 import readmodels_pb2, readmodels_pb2_grpc
 from tessera.kit.grpc_server import GrpcServer, GrpcService
 from tessera.kit.kafka import ensure_topics
 from tessera.kit.resources import open_postgres, start_grpc_server, start_lag_monitor
+from tessera.kit.streams import start_stream_app
 from tessera.projections import migrations
 from tessera.projections.config import ProjectionsSettings
 from tessera.projections.entrypoints.grpc_api import ReadModelGrpcApi
@@ -25,8 +26,7 @@ async def start_projections(settings: ProjectionsSettings, stack: AsyncExitStack
         replication=settings.kafka_replication,
     )
     app = build_projection_app(settings, pool)
-    await app.start()
-    stack.push_async_callback(app.stop)
+    await start_stream_app(app, stack)
     start_lag_monitor(settings, stack, app.conf.id)
     api = ReadModelGrpcApi(pool)
     descriptor = readmodels_pb2.DESCRIPTOR.services_by_name["ReadModelService"]

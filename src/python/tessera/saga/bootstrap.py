@@ -14,6 +14,7 @@ from payments.v1 import payments_pb2
 from tessera.kit.grpc_server import GrpcServer
 from tessera.kit.kafka import ensure_topics
 from tessera.kit.resources import open_channel, open_postgres, start_grpc_server, start_lag_monitor
+from tessera.kit.streams import start_stream_app
 from tessera.saga import migrations
 from tessera.saga.adapters.participants import GrpcParticipants
 from tessera.saga.adapters.postgres import PostgresSagaRepository
@@ -50,8 +51,7 @@ async def start_saga(settings: SagaSettings, stack: AsyncExitStack) -> GrpcServe
         replication=settings.kafka_replication,
     )
     app = build_saga_app(settings, repository, runner, resume_every=settings.resume_every_seconds)
-    await app.start()
-    stack.push_async_callback(app.stop)
+    await start_stream_app(app, stack)
     start_lag_monitor(settings, stack, app.conf.id)
     # No API of its own: the gRPC server carries health (and reflection) for probes and the local stack.
     return await start_grpc_server(settings, stack, [])

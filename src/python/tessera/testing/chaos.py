@@ -11,16 +11,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import os
 import statistics
 import time
 import uuid
-from dataclasses import asdict, dataclass, field
-from pathlib import Path
+from dataclasses import dataclass, field
 from typing import Any
 
 import asyncpg
 import httpx
+
+from tessera.testing.figures import record
 
 FINAL = {"CONFIRMED", "REJECTED", "CANCELLED"}
 
@@ -198,11 +198,5 @@ def summary_ms(values: list[float]) -> dict[str, float]:
 
 
 def report(name: str, figures: dict[str, Any]) -> None:
-    """Prints a test's figures and, if TESSERA_REPORT_DIR is set, keeps them there as JSON (CI prints them)."""
-    line = json.dumps({"test": name, **figures}, default=lambda o: asdict(o))
-    print(line)
-    directory = os.environ.get("TESSERA_REPORT_DIR")
-    if directory:
-        Path(directory).mkdir(parents=True, exist_ok=True)
-        with (Path(directory) / "chaos.jsonl").open("a") as out:
-            out.write(line + "\n")
+    """Prints a chaos test's figures and keeps them with CI's (see `figures.record`)."""
+    record("chaos", {"test": name, **figures})

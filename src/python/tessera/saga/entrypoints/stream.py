@@ -94,6 +94,11 @@ def build_saga_app(
         except OUTAGE_ERRORS as exc:
             log.warning("cannot look for sagas to resume; next round", error=str(exc))
             return
+        except Exception:
+            # A periodic sweep: an error in one round must not crash the processor (faust crashes the whole app on
+            # a timer's exception); the next round looks again.
+            log.exception("looking for sagas to resume failed; next round")
+            return
         for order_id in orphans:
             runner.spawn(order_id)
 
