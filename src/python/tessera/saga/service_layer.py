@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
-from typing import Protocol, TypeVar
+from typing import NamedTuple, Protocol, TypeVar
 
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_delay, wait_exponential_jitter
 
@@ -23,9 +23,17 @@ log = get_logger(__name__)
 T = TypeVar("T")
 
 
+class Orphan(NamedTuple):
+    """An unfinished saga that no worker holds (its worker died), and the trace it belongs to."""
+
+    order_id: str
+    traceparent: str
+
+
 class SagaRepository(Protocol):
-    async def start(self, saga: Saga, event_id: str) -> bool:
-        """Records a new saga once per event id and order id; False if either was seen before."""
+    async def start(self, saga: Saga, event_id: str, traceparent: str = "") -> bool:
+        """Records a new saga once per event id and order id, with the trace it belongs to; False if either was
+        seen before."""
 
     async def claim(self, order_id: str, owner: str, lease_seconds: float) -> Saga | None:
         """The saga, if unfinished and free (or already ours); it is then leased to `owner`."""
@@ -33,7 +41,7 @@ class SagaRepository(Protocol):
     async def save(self, saga: Saga, owner: str, lease_seconds: float) -> bool:
         """Stores the new state and renews the lease; False if the lease was lost to another worker."""
 
-    async def unfinished_and_free(self, limit: int) -> list[str]: ...
+    async def unfinished_and_free(self, limit: int) -> list[Orphan]: ...
 
 
 class Participants(Protocol):

@@ -144,7 +144,7 @@ async def test_breaker_opens_on_failures_fails_fast_and_closes_after_recovery(fl
         started = time.monotonic()
         with pytest.raises(grpc.aio.AioRpcError) as raised:
             await call(channel, GET, timeout=2)
-        assert time.monotonic() - started < 0.05  # failed fast, without reaching the server
+        assert time.monotonic() - started < 1.0  # failed at once, not after the 2 s deadline
         assert sum(flaky.calls.values()) == calls_before
         assert raised.value.code() == grpc.StatusCode.UNAVAILABLE
         assert resilience.is_breaker_open(raised.value)

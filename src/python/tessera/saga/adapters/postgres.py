@@ -9,6 +9,7 @@ import asyncpg
 
 from tessera.kit import outbox
 from tessera.saga.domain import TERMINAL, Line, Saga, State
+from tessera.saga.service_layer import Orphan
 
 CONSUMER = "order-saga"
 _COLUMNS = "order_id, state, lines, total_cents, currency, card_token, payment_id, reason, failed_step"
@@ -26,12 +27,12 @@ class PostgresSagaRepository:
     def __init__(self, pool: asyncpg.Pool) -> None:
         self._pool = pool
 
-    async def start(self, saga: Saga, event_id: str) -> bool:
+    async def start(self, saga: Saga, event_id: str, traceparent: str = "") -> bool:
         async with self._pool.acquire() as conn, conn.transaction():
             if not await outbox.processed_event(conn, CONSUMER, event_id):
                 return False  # a redelivered event
             status = await conn.execute(
-                f"""INSERT INTO sagas ({_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+                f"""INSERT INTO sagas ({_COLUMNS}, traceparent) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
                     ON CONFLICT (order_id) DO NOTHING""",
                 saga.order_id,
                 saga.state.value,
@@ -42,6 +43,7 @@ class PostgresSagaRepository:
                 saga.payment_id,
                 saga.reason,
                 saga.failed_step,
+                traceparent,
             )
             return bool(status == "INSERT 0 1")
 
@@ -76,10 +78,11 @@ class PostgresSagaRepository:
         )
         return bool(status == "UPDATE 1")
 
-    async def unfinished_and_free(self, limit: int) -> list[str]:
+    async def unfinished_and_free(self, limit: int) -> list[Orphan]:
         rows = await self._pool.fetch(
-            f"""SELECT order_id FROM sagas WHERE {_UNFINISHED} AND (lease_until IS NULL OR lease_until < now())
+            f"""SELECT order_id, traceparent FROM sagas
+                WHERE {_UNFINISHED} AND (lease_until IS NULL OR lease_until < now())
                 ORDER BY started_at LIMIT $1""",
             limit,
         )
-        return [row["order_id"] for row in rows]
+        return [Orphan(row["order_id"], row["traceparent"]) for row in rows]

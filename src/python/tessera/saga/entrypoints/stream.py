@@ -34,8 +34,16 @@ class SagaRunner:
         self._slots = asyncio.Semaphore(concurrency)
         self._running: dict[str, asyncio.Task[None]] = {}
 
-    def spawn(self, order_id: str) -> None:
-        if order_id not in self._running:
+    def spawn(self, order_id: str, traceparent: str | None = None) -> None:
+        """Drives the saga unless it runs already. Its calls join the current trace, or `traceparent`'s (a saga
+        resumed from the database continues the trace of its order, as if it had never been interrupted)."""
+        if order_id in self._running:
+            return
+        if traceparent is None:
+            self._running[order_id] = asyncio.create_task(self._drive(order_id), name=f"saga-{order_id}")
+            return
+        with tracing.continued(traceparent, "saga resumed") as span:
+            span.set_attribute("order.id", order_id)
             self._running[order_id] = asyncio.create_task(self._drive(order_id), name=f"saga-{order_id}")
 
     async def _drive(self, order_id: str) -> None:
@@ -83,7 +91,9 @@ def build_saga_app(
             with tracing.consuming(orders.get_topic_name(), traceparent_of(stream, envelope), app.conf.id):
                 async for attempt in retrying_through_outages():
                     with attempt:
-                        started = await repository.start(saga_from(placed), envelope.event_id)
+                        started = await repository.start(
+                            saga_from(placed), envelope.event_id, tracing.current_traceparent()
+                        )
                 if started:
                     runner.spawn(placed.order_id)
 
@@ -99,7 +109,7 @@ def build_saga_app(
             # a timer's exception); the next round looks again.
             log.exception("looking for sagas to resume failed; next round")
             return
-        for order_id in orphans:
-            runner.spawn(order_id)
+        for orphan in orphans:
+            runner.spawn(orphan.order_id, orphan.traceparent)
 
     return app

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field, replace
 import pytest
 
 from tessera.saga.domain import Line, Saga, State, StepFailed, TransientError
-from tessera.saga.service_layer import SagaDriver
+from tessera.saga.service_layer import Orphan, SagaDriver
 
 
 class FakeRepository:
@@ -17,7 +17,7 @@ class FakeRepository:
         self.sagas: dict[str, Saga] = {}
         self.leases: dict[str, tuple[str, float]] = {}
 
-    async def start(self, saga, event_id):
+    async def start(self, saga, event_id, traceparent=""):
         if saga.order_id in self.sagas:
             return False
         self.sagas[saga.order_id] = saga
@@ -41,7 +41,7 @@ class FakeRepository:
         return True
 
     async def unfinished_and_free(self, limit):
-        return [k for k, s in self.sagas.items() if not s.finished]
+        return [Orphan(k, "") for k, s in self.sagas.items() if not s.finished]
 
 
 @dataclass
@@ -182,12 +182,12 @@ async def test_a_worker_that_dies_is_replaced_once_its_lease_expires():
     repository = FakeRepository()
     await repository.start(SAGA, "e-1")
     # Worker 1 reserved stock, saved, then died holding a short lease.
-    repository.leases["o-1"] = ("w-1", time.monotonic() + 0.2)
+    repository.leases["o-1"] = ("w-1", time.monotonic() + 1.0)
     repository.sagas["o-1"] = replace(SAGA, state=State.STOCK_RESERVED)
     participants.reserved.add("o-1")
     second = SagaDriver(repository, participants, owner="w-2", step_timeout_seconds=0.3)
     assert await second.drive("o-1") is None  # still leased to the dead worker
-    await asyncio.sleep(0.25)
+    await asyncio.sleep(1.05)
     assert await second.drive("o-1") is State.COMPLETED
     assert "reserve_stock" not in participants.calls  # resumed where it stood, not from the start
 
