@@ -18,5 +18,6 @@ event_store  append-only event streams with optimistic concurrency
 uow          the unit-of-work base for Postgres
 streams      faust app factory for stream processors
 resources    opening a service's resources on its exit stack, the same way everywhere
-runtime      runs a service's long-lived parts until SIGTERM
+runtime      runs a service's long-lived parts until SIGTERM (or until one fails)
+tasks        cancelling background tasks cleanly
 """

@@ -19,6 +19,7 @@ from events.v1 import envelope_pb2
 from tessera.kit.events import parse
 from tessera.kit.logs import get_logger
 from tessera.kit.metrics import KAFKA_CONSUMER_LAG
+from tessera.kit.tasks import cancel_and_wait
 
 log = get_logger(__name__)
 
@@ -141,10 +142,7 @@ class ConsumerLagMonitor:
         self._task = asyncio.create_task(self._run(), name=f"lag-{self._group}")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await cancel_and_wait(self._task)
 
     async def _run(self) -> None:
         while True:

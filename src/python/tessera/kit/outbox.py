@@ -25,6 +25,7 @@ from tessera.kit.db import Connection
 from tessera.kit.events import parse
 from tessera.kit.logs import get_logger
 from tessera.kit.metrics import OUTBOX_BACKLOG, OUTBOX_PUBLISHED
+from tessera.kit.tasks import cancel_and_wait
 
 log = get_logger(__name__)
 
@@ -91,10 +92,7 @@ class OutboxRelay:
 
     async def stop(self) -> None:
         for task in (self._task, self._gauge_task):
-            if task is not None:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+            await cancel_and_wait(task)
         self._task = self._gauge_task = None
 
     async def _measure_backlog(self, every_seconds: float = 5.0) -> None:

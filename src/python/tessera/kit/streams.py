@@ -8,7 +8,6 @@ rebalances); agents dedupe by event id instead (`outbox.processed_event`).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from contextlib import AsyncExitStack
 from typing import Any
 
@@ -18,6 +17,7 @@ from events.v1 import envelope_pb2
 from tessera.kit import dependencies, tracing
 from tessera.kit.config import KafkaSettings
 from tessera.kit.runtime import fail_service
+from tessera.kit.tasks import cancel_and_wait
 
 
 def create_faust_app(app_id: str, kafka: KafkaSettings, *, web_port: int | None = None, **overrides: Any) -> faust.App:
@@ -50,19 +50,13 @@ async def start_stream_app(app: faust.App, stack: AsyncExitStack) -> None:
     await app.start()
     stack.push_async_callback(app.stop)
     watcher = asyncio.create_task(_fail_on_crash(app), name=f"watch-{app.conf.id}")
-    stack.push_async_callback(_cancel, watcher)  # unwinds first: stopping the app on purpose is no crash
+    stack.push_async_callback(cancel_and_wait, watcher)  # unwinds first: stopping the app on purpose is no crash
 
 
 async def _fail_on_crash(app: faust.App) -> None:
     await app.wait_until_stopped()
     if app.crashed:
         fail_service(f"stream processor {app.conf.id} crashed: {app.crash_reason!r}")
-
-
-async def _cancel(task: asyncio.Task[None]) -> None:
-    task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await task
 
 
 def traceparent_of(stream: faust.StreamT[Any], envelope: envelope_pb2.EventEnvelope) -> str:

@@ -7,6 +7,7 @@ offset moves on at once; the saga's own state and lease make it survive a crash 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 
 import faust
 from orders.v1 import events_pb2
@@ -39,11 +40,11 @@ class SagaRunner:
         resumed from the database continues the trace of its order, as if it had never been interrupted)."""
         if order_id in self._running:
             return
-        if traceparent is None:
-            self._running[order_id] = asyncio.create_task(self._drive(order_id), name=f"saga-{order_id}")
-            return
-        with tracing.continued(traceparent, "saga resumed") as span:
-            span.set_attribute("order.id", order_id)
+        with contextlib.ExitStack() as trace_scope:
+            if traceparent is not None:
+                resumed = trace_scope.enter_context(tracing.continued(traceparent, "saga resumed"))
+                resumed.set_attribute("order.id", order_id)
+            # The task takes the current span with it: its calls join that trace.
             self._running[order_id] = asyncio.create_task(self._drive(order_id), name=f"saga-{order_id}")
 
     async def _drive(self, order_id: str) -> None:
