@@ -23,11 +23,12 @@ class KafkaServer:
     port: int = field(default_factory=free_port)
     controller_port: int = field(default_factory=free_port)
     heap: str = "512m"
+    host: str = "127.0.0.1"
     _proc: subprocess.Popen[bytes] | None = None
 
     @property
     def bootstrap_servers(self) -> str:
-        return f"127.0.0.1:{self.port}"
+        return f"{self.host}:{self.port}"
 
     @property
     def log_file(self) -> Path:
@@ -38,9 +39,9 @@ class KafkaServer:
             [
                 "process.roles=broker,controller",
                 "node.id=1",
-                f"controller.quorum.voters=1@127.0.0.1:{self.controller_port}",
-                f"listeners=PLAINTEXT://127.0.0.1:{self.port},CONTROLLER://127.0.0.1:{self.controller_port}",
-                f"advertised.listeners=PLAINTEXT://127.0.0.1:{self.port}",
+                f"controller.quorum.voters=1@{self.host}:{self.controller_port}",
+                f"listeners=PLAINTEXT://{self.host}:{self.port},CONTROLLER://{self.host}:{self.controller_port}",
+                f"advertised.listeners=PLAINTEXT://{self.host}:{self.port}",
                 "controller.listener.names=CONTROLLER",
                 "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
                 "inter.broker.listener.name=PLAINTEXT",
@@ -100,7 +101,7 @@ class KafkaServer:
         proc = self._proc
         try:
             return wait_until(
-                lambda: port_open(self.port), timeout=timeout, what="Kafka", alive=lambda: proc.poll() is None
+                lambda: port_open(self.port, self.host), timeout=timeout, what="Kafka", alive=lambda: proc.poll() is None
             )
         except InfraError as exc:
             raise InfraError(f"{exc}\n{tail(self.log_file)}") from exc

@@ -32,6 +32,9 @@ def _as_postgres_user() -> list[str]:
 class PostgresServer:
     base_dir: Path
     port: int = field(default_factory=free_port)
+    # The address it listens on; clients from `client_network` (e.g. a cluster's pods) are trusted as well.
+    host: str = "127.0.0.1"
+    client_network: str | None = None
     _proc: subprocess.Popen[bytes] | None = None
 
     @property
@@ -43,7 +46,7 @@ class PostgresServer:
         return self.base_dir / "postgres.log"
 
     def dsn(self, database: str = "postgres") -> str:
-        return f"postgresql://{SUPERUSER}@127.0.0.1:{self.port}/{database}"
+        return f"postgresql://{SUPERUSER}@{self.host}:{self.port}/{database}"
 
     def _chown_for_postgres(self) -> None:
         """As root, hand the server's directory to 'postgres' and let it traverse the (often 0700) parents."""
@@ -75,9 +78,19 @@ class PostgresServer:
         if result.returncode != 0:
             raise InfraError(f"initdb failed: {result.stderr[-2000:]}")
 
+    def _trust_clients(self) -> None:
+        if self.client_network is None:
+            return
+        hba = self.data_dir / "pg_hba.conf"
+        line = f"host all all {self.client_network} trust"
+        if line not in hba.read_text().splitlines():
+            with hba.open("a") as handle:
+                handle.write(line + "\n")
+
     def start(self, timeout: float = 30.0) -> float:
         """Starts the server and returns the seconds until it accepted connections."""
         self.initialize()
+        self._trust_clients()
         bin_dir = install.postgres_bin_dir()
         socket_dir = self.base_dir / "sock"
         socket_dir.mkdir(exist_ok=True)
@@ -85,7 +98,7 @@ class PostgresServer:
         self._proc = spawn(
             [
                 *_as_postgres_user(), str(bin_dir / "postgres"), "-D", str(self.data_dir),
-                "-h", "127.0.0.1", "-p", str(self.port), "-k", str(socket_dir),
+                "-h", self.host, "-p", str(self.port), "-k", str(socket_dir),
                 # Throwaway servers: durability off for speed; the tests never rely on surviving a host crash.
                 "-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off",
                 "-c", "max_connections=300",
@@ -95,7 +108,7 @@ class PostgresServer:
         pg_isready = str(bin_dir / "pg_isready")
 
         def ready() -> bool:
-            probe = ["-h", "127.0.0.1", "-p", str(self.port), "-U", SUPERUSER, "-d", "postgres", "-q"]
+            probe = ["-h", self.host, "-p", str(self.port), "-U", SUPERUSER, "-d", "postgres", "-q"]
             return subprocess.run([pg_isready, *probe], check=False).returncode == 0
 
         try:

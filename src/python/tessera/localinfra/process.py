@@ -15,10 +15,10 @@ class InfraError(RuntimeError):
     """A server could not be installed, started or reached."""
 
 
-def free_port() -> int:
-    """A port that was free a moment ago on 127.0.0.1 (the caller retries if another process takes it)."""
+def free_port(host: str = "127.0.0.1") -> int:
+    """A port that was free a moment ago on `host` (the caller retries if another process takes it)."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
+        sock.bind((host, 0))
         return int(sock.getsockname()[1])
 
 

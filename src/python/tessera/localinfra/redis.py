@@ -14,11 +14,12 @@ from tessera.localinfra.process import InfraError, free_port, port_open, spawn, 
 class RedisServer:
     base_dir: Path
     port: int = field(default_factory=free_port)
+    host: str = "127.0.0.1"
     _proc: subprocess.Popen[bytes] | None = None
 
     @property
     def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
+        return f"redis://{self.host}:{self.port}/0"
 
     @property
     def log_file(self) -> Path:
@@ -28,7 +29,7 @@ class RedisServer:
         self.base_dir.mkdir(parents=True, exist_ok=True)
         self._proc = spawn(
             [
-                install.redis_server(), "--bind", "127.0.0.1", "--port", str(self.port),
+                install.redis_server(), "--bind", self.host, "--port", str(self.port),
                 "--dir", str(self.base_dir), "--save", "", "--appendonly", "no", "--protected-mode", "yes",
             ],
             log_file=self.log_file,
@@ -36,7 +37,7 @@ class RedisServer:
         proc = self._proc
         try:
             return wait_until(
-                lambda: port_open(self.port), timeout=timeout, what="Redis", alive=lambda: proc.poll() is None
+                lambda: port_open(self.port, self.host), timeout=timeout, what="Redis", alive=lambda: proc.poll() is None
             )
         except InfraError as exc:
             raise InfraError(f"{exc}\n{tail(self.log_file)}") from exc

@@ -51,16 +51,31 @@ class LocalInfra:
     Usage: `with LocalInfra() as infra: infra.endpoints ...`.
     """
 
-    def __init__(self, base_dir: Path | None = None, *, ports: dict[str, int] | None = None) -> None:
+    def __init__(
+        self,
+        base_dir: Path | None = None,
+        *,
+        ports: dict[str, int] | None = None,
+        host: str = "127.0.0.1",
+        client_network: str | None = None,
+    ) -> None:
+        """`host`: the address the servers listen on (127.0.0.1; a cluster's bridge address for its pods), and
+        `client_network` the network PostgreSQL trusts besides the loopback."""
         self._owns_dir = base_dir is None
         self.base_dir = base_dir or Path(tempfile.mkdtemp(prefix="tessera-infra-"))
         ports = ports or {}
-        self.postgres = PostgresServer(self.base_dir / "postgres", port=ports.get("postgres") or free_port())
-        self.redis = RedisServer(self.base_dir / "redis", port=ports.get("redis") or free_port())
+        self.postgres = PostgresServer(
+            self.base_dir / "postgres",
+            port=ports.get("postgres") or free_port(host),
+            host=host,
+            client_network=client_network,
+        )
+        self.redis = RedisServer(self.base_dir / "redis", port=ports.get("redis") or free_port(host), host=host)
         self.kafka = KafkaServer(
             self.base_dir / "kafka",
-            port=ports.get("kafka") or free_port(),
-            controller_port=ports.get("kafka_controller") or free_port(),
+            port=ports.get("kafka") or free_port(host),
+            controller_port=ports.get("kafka_controller") or free_port(host),
+            host=host,
         )
         self.startup_seconds: dict[str, float] = {}
 
@@ -97,6 +112,11 @@ class LocalInfra:
             self.startup_seconds[name] = future.result()
         self.startup_seconds["all"] = time.monotonic() - began
         return self.endpoints
+
+    def pids(self) -> dict[str, int]:
+        """The servers' process ids (each leads its process group), for a stop by another process."""
+        servers = {"postgres": self.postgres, "redis": self.redis, "kafka": self.kafka}
+        return {name: server._proc.pid for name, server in servers.items() if server._proc is not None}
 
     def stop(self) -> None:
         self.kafka.stop()
