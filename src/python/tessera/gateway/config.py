@@ -20,5 +20,5 @@ class GatewaySettings(ServiceSettings, ClientSettings, RedisSettings):
     platform_targets: dict[str, str] = {
         "inventory": "127.0.0.1:50052",
         "payments": "127.0.0.1:50053",
-        "order-saga": "127.0.0.1:50055",
+        "saga": "127.0.0.1:50055",
     }

@@ -19,6 +19,9 @@ class ServiceSettings(BaseSettings):
     model_config = _CONFIG
 
     service_name: str
+    # The release running (the image tag in Kubernetes): on every span, log line and the service_info metric,
+    # so a canary's traces, logs and metrics can be told from the stable version's.
+    service_version: str = "dev"
     environment: str = "local"
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_json: bool = True

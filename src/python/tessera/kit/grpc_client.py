@@ -26,6 +26,9 @@ _KEEPALIVE_OPTIONS = [
     ("grpc.initial_reconnect_backoff_ms", 200),
     ("grpc.min_reconnect_backoff_ms", 200),
     ("grpc.max_reconnect_backoff_ms", 2_000),
+    # A replica that goes away (a rolling update, a scale-down) makes the channel resolve its DNS name again; by
+    # default no sooner than 30 s after the last time, so the replacements stayed unknown that long.
+    ("grpc.dns_min_time_between_resolutions_ms", 1_000),
 ]
 
 

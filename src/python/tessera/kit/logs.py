@@ -16,13 +16,13 @@ import structlog
 from tessera.kit import tracing
 
 
-def configure_logging(service_name: str, *, level: str = "INFO", json: bool = True) -> None:
+def configure_logging(service_name: str, *, version: str = "dev", level: str = "INFO", json: bool = True) -> None:
     shared: list[structlog.types.Processor] = [
         structlog.contextvars.merge_contextvars,
         structlog.stdlib.add_log_level,
         structlog.stdlib.add_logger_name,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
-        _add_service(service_name),
+        _add_service(service_name, version),
         _add_trace_ids,
         structlog.processors.StackInfoRenderer(),
         structlog.processors.format_exc_info,
@@ -51,9 +51,10 @@ def configure_logging(service_name: str, *, level: str = "INFO", json: bool = Tr
         logging.getLogger(name).setLevel(max(logging.WARNING, root.level))
 
 
-def _add_service(service_name: str) -> structlog.types.Processor:
+def _add_service(service_name: str, version: str) -> structlog.types.Processor:
     def processor(_: Any, __: str, event: structlog.types.EventDict) -> structlog.types.EventDict:
         event.setdefault("service", service_name)
+        event.setdefault("version", version)
         return event
 
     return processor

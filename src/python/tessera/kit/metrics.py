@@ -34,6 +34,8 @@ EVENTS_CONSUMED = Counter(
     ["consumer", "event_type", "outcome"],
 )
 
+SERVICE_INFO = Gauge("service_info", "Always 1: the service and the version (release) it runs.", ["service", "version"])
+
 KAFKA_CONSUMER_LAG = Gauge(
     "kafka_consumer_lag", "Messages a consumer group has not committed yet.", ["group", "topic", "partition"]
 )

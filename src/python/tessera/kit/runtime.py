@@ -19,7 +19,7 @@ from tessera.kit import dependencies
 from tessera.kit.config import ServiceSettings, load_settings
 from tessera.kit.flags import configure_flags, shutdown_flags
 from tessera.kit.logs import configure_logging, get_logger
-from tessera.kit.metrics import serve_metrics
+from tessera.kit.metrics import SERVICE_INFO, serve_metrics
 from tessera.kit.tracing import configure_tracing, shutdown_tracing
 
 log = get_logger(__name__)
@@ -44,10 +44,18 @@ def fail_service(reason: str) -> None:
 async def run_service(settings: ServiceSettings, start: Callable[[AsyncExitStack], Awaitable[object]]) -> int:
     """Runs the service until a signal (exit code 0) or until a part calls `fail_service` (exit code 1)."""
     began = time.monotonic()
-    configure_logging(settings.service_name, level=settings.log_level, json=settings.log_json)
+    configure_logging(
+        settings.service_name, version=settings.service_version, level=settings.log_level, json=settings.log_json
+    )
     dependencies.checks.service_name = settings.service_name
+    SERVICE_INFO.labels(service=settings.service_name, version=settings.service_version).set(1)
     if settings.kit_middleware:
-        configure_tracing(settings.service_name, otlp_endpoint=settings.otlp_endpoint, environment=settings.environment)
+        configure_tracing(
+            settings.service_name,
+            version=settings.service_version,
+            otlp_endpoint=settings.otlp_endpoint,
+            environment=settings.environment,
+        )
     configure_flags(settings.flags_file, poll_ms=settings.flags_poll_ms)
     if settings.metrics_port is not None:
         port = serve_metrics(settings.metrics_port)

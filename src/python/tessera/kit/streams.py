@@ -8,7 +8,9 @@ rebalances); agents dedupe by event id instead (`outbox.processed_event`).
 from __future__ import annotations
 
 import asyncio
+import tempfile
 from contextlib import AsyncExitStack
+from pathlib import Path
 from typing import Any
 
 import faust
@@ -21,13 +23,16 @@ from tessera.kit.tasks import cancel_and_wait
 
 
 def create_faust_app(app_id: str, kafka: KafkaSettings, *, web_port: int | None = None, **overrides: Any) -> faust.App:
+    full_id = f"{kafka.kafka_topic_prefix}{app_id}"
     settings: dict[str, Any] = {
         "broker": f"kafka://{kafka.kafka_bootstrap}",
         "store": "memory://",
+        # faust's default data directory is relative to the working directory, which is read-only in a pod.
+        "datadir": str(Path(tempfile.gettempdir()) / "faust" / full_id),
         "topic_allow_declare": True,
         "topic_disable_leader": True,
-        "topic_partitions": 4,
-        "topic_replication_factor": 1,
+        "topic_partitions": kafka.kafka_partitions,
+        "topic_replication_factor": kafka.kafka_replication,
         "broker_session_timeout": 6.0,
         "broker_heartbeat_interval": 1.5,
         "broker_rebalance_timeout": 10.0,
@@ -41,7 +46,7 @@ def create_faust_app(app_id: str, kafka: KafkaSettings, *, web_port: int | None 
     }
     settings.update(overrides)
     dependencies.checks.add_kafka(kafka.kafka_bootstrap)
-    return faust.App(f"{kafka.kafka_topic_prefix}{app_id}", **settings)
+    return faust.App(full_id, **settings)
 
 
 async def start_stream_app(app: faust.App, stack: AsyncExitStack) -> None:

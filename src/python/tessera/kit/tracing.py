@@ -31,13 +31,17 @@ _tracer = trace.get_tracer("tessera.kit")
 _configured = False
 
 
-def configure_tracing(service_name: str, *, otlp_endpoint: str | None = None, environment: str = "local") -> None:
+def configure_tracing(
+    service_name: str, *, version: str = "dev", otlp_endpoint: str | None = None, environment: str = "local"
+) -> None:
     """Installs the process's tracer provider (once) and the asyncpg and redis instrumentations."""
     global _configured  # noqa: PLW0603 - the OpenTelemetry provider is process-wide by design
     if _configured:
         return
     _configured = True
-    resource = Resource.create({"service.name": service_name, "deployment.environment": environment})
+    resource = Resource.create(
+        {"service.name": service_name, "service.version": version, "deployment.environment": environment}
+    )
     provider = TracerProvider(resource=resource)
     if otlp_endpoint:
         # Imported only when used: the exporter pulls in its own gRPC machinery.

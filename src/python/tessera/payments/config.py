@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pydantic import Field
+
 from tessera.kit.config import KafkaSettings, PostgresSettings, ServiceSettings
 
 PAYMENT_TOPIC = "payments.payment.v1"
@@ -9,3 +11,5 @@ PAYMENT_TOPIC = "payments.payment.v1"
 
 class PaymentsSettings(ServiceSettings, PostgresSettings, KafkaSettings):
     service_name: str = "payments"
+    # Its own default port, the one its callers' default targets name (the chart sets every port itself).
+    grpc_port: int = Field(default=50053, ge=0, le=65535)

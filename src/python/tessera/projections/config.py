@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from pydantic import Field
+
 from tessera.kit.config import KafkaSettings, PostgresSettings, ServiceSettings
 
 
 class ProjectionsSettings(ServiceSettings, PostgresSettings, KafkaSettings):
     service_name: str = "projections"
+    # Its own default port, the one its callers' default targets name (the chart sets every port itself).
+    grpc_port: int = Field(default=50056, ge=0, le=65535)
