@@ -29,6 +29,12 @@ KUBERNETES_VERSION = "1.30.0"
 SERVICES = ["catalog", "inventory", "payments", "orders", "saga", "projections", "gateway"]
 VALUE_SETS = {
     "defaults": [],
+    # One service's settings and the feature flags changed: only that service's pods may roll.
+    "orders-settings-and-flags-changed": [
+        "--set", "services.orders.calls.EXTRA_TARGET=payments",
+        "--set", "featureFlags.flags.orders\\.placement-enabled.defaultVariant=off",
+    ],
+    "orders-own-tag": ["--set", "image.tag=1.0.0", "--set", "services.orders.imageTag=1.1.0"],
     "canary": ["--values", str(CHART / "ci" / "canary-values.yaml")],
     "flagger": ["--values", str(CHART / "ci" / "flagger-values.yaml")],
     "no-kong": ["--set", "kong.enabled=false"],
@@ -237,6 +243,65 @@ def test_dashboards_and_alert_rules_ship_with_the_chart() -> None:
     assert len(dashboards) == len(SERVICES) + 1
     (rule,) = of_kind(manifests, "PrometheusRule")
     assert sum(len(group["rules"]) for group in rule["spec"]["groups"]) == 7
+
+
+def _checksums(value_set: str) -> dict[str, str]:
+    return {
+        d["metadata"]["name"]: d["spec"]["template"]["metadata"]["annotations"]["checksum/config"]
+        for d in of_kind(render(value_set), "Deployment")
+    }
+
+
+def test_a_settings_change_rolls_only_its_service_and_a_flag_change_rolls_none() -> None:
+    before, after = _checksums("defaults"), _checksums("orders-settings-and-flags-changed")
+    assert {name for name in before if before[name] != after[name]} == {"tessera-orders"}
+    flags = {m["metadata"]["name"]: m for m in of_kind(render("orders-settings-and-flags-changed"), "ConfigMap")}
+    assert '"defaultVariant":"off"' in flags["tessera-feature-flags"]["data"]["flags.json"]
+
+
+def test_each_pod_knows_the_version_it_runs_and_one_service_can_run_its_own_tag() -> None:
+    for name, container in containers(render("orders-own-tag")):
+        env = {e["name"]: e.get("value") for e in container["env"]}
+        tag = "1.1.0" if name == "tessera-orders" else "1.0.0"
+        assert container["image"].endswith(f":{tag}") and env["TESSERA_SERVICE_VERSION"] == tag, name
+
+
+def test_the_mesh_retries_only_what_never_reached_a_service() -> None:
+    """Istio must not repeat a call that may have run (`reset`, `unavailable`): the kit retries idempotent
+    methods itself; the mesh only refused connections and streams, which no service saw."""
+    for service in of_kind(render("defaults"), "VirtualService"):
+        for route in service["spec"]["http"]:
+            retry_on = set(route["retries"]["retryOn"].split(","))
+            assert retry_on <= {"connect-failure", "refused-stream"}, (service["metadata"]["name"], retry_on)
+
+
+def test_default_targets_name_each_service_s_default_port() -> None:
+    from tessera.catalog.config import CatalogSettings
+    from tessera.gateway.config import GatewaySettings
+    from tessera.inventory.config import InventorySettings
+    from tessera.orders.config import OrdersSettings
+    from tessera.payments.config import PaymentsSettings
+    from tessera.projections.config import ProjectionsSettings
+    from tessera.saga.config import SagaSettings
+
+    def port(settings: type[Any]) -> int:
+        return int(settings.model_fields["grpc_port"].default)
+
+    gateway, saga = GatewaySettings.model_fields, SagaSettings.model_fields
+    targets = {
+        gateway["catalog_target"].default: port(CatalogSettings),
+        OrdersSettings.model_fields["catalog_target"].default: port(CatalogSettings),
+        gateway["orders_target"].default: port(OrdersSettings),
+        saga["orders_target"].default: port(OrdersSettings),
+        gateway["readmodels_target"].default: port(ProjectionsSettings),
+        saga["inventory_target"].default: port(InventorySettings),
+        saga["payments_target"].default: port(PaymentsSettings),
+        **{t: port(SagaSettings) for n, t in gateway["platform_targets"].default.items() if n == "saga"},
+    }
+    for target, expected in targets.items():
+        assert int(target.rsplit(":", 1)[1]) == expected, target
+    assert set(gateway["platform_targets"].default) == {"inventory", "payments", "saga"}
+    assert SagaSettings.model_fields["service_name"].default == "saga"
 
 
 def test_helm_lint_passes() -> None:

@@ -41,8 +41,57 @@ dns:///{{ include "tessera.fullname" (list $root $name) }}-headless.{{ $root.Rel
 {{- end -}}
 {{- end -}}
 
+{{/* The tag a pod runs: the canary's own, else image.tag, else the chart's appVersion. (list $ canaryTag) */}}
+{{- define "tessera.imageTag" -}}
+{{- $root := index . 0 -}}
+{{- index . 1 | default $root.Values.image.tag | default $root.Chart.AppVersion -}}
+{{- end -}}
+
 {{- define "tessera.image" -}}
 {{- $root := index . 0 -}}
-{{- $tag := index . 2 | default $root.Values.image.tag | default $root.Chart.AppVersion -}}
-{{ $root.Values.image.registry }}/{{ index . 1 }}:{{ $tag }}
+{{ $root.Values.image.registry }}/{{ index . 1 }}:{{ include "tessera.imageTag" (list $root (index . 2)) }}
+{{- end -}}
+
+{{/* A service's settings (its ConfigMap's data). The Deployment hashes it, so a settings change rolls that
+     service's pods, and nothing else does: the feature flags live in their own ConfigMap, which the services
+     re-read at run time without a restart. Call with (list $root name). */}}
+{{- define "tessera.settings" -}}
+{{- $root := index . 0 -}}
+{{- $name := index . 1 -}}
+{{- $svc := include "tessera.config" (list $root $name) | fromYaml -}}
+TESSERA_SERVICE_NAME: {{ $name | quote }}
+TESSERA_ENVIRONMENT: {{ $root.Values.environment | quote }}
+TESSERA_LOG_LEVEL: {{ $root.Values.logLevel | quote }}
+TESSERA_GRPC_HOST: "0.0.0.0"
+TESSERA_GRPC_PORT: {{ $svc.grpcPort | quote }}
+TESSERA_METRICS_PORT: {{ $svc.metricsPort | quote }}
+TESSERA_FLAGS_FILE: /etc/tessera/flags/flags.json
+{{- with $root.Values.tracing.otlpEndpoint }}
+TESSERA_OTLP_ENDPOINT: {{ . | quote }}
+{{- end }}
+{{- if $svc.http }}
+TESSERA_HTTP_HOST: "0.0.0.0"
+TESSERA_HTTP_PORT: {{ $svc.http.port | quote }}
+{{- end }}
+{{- if $svc.uses.redis }}
+TESSERA_REDIS_URL: {{ $root.Values.infrastructure.redis.url | quote }}
+{{- end }}
+{{- if $svc.uses.kafka }}
+TESSERA_KAFKA_BOOTSTRAP: {{ $root.Values.infrastructure.kafka.bootstrap | quote }}
+TESSERA_KAFKA_PARTITIONS: {{ $root.Values.infrastructure.kafka.partitions | quote }}
+TESSERA_KAFKA_REPLICATION: {{ $root.Values.infrastructure.kafka.replication | quote }}
+TESSERA_KAFKA_TOPIC_PREFIX: {{ $root.Values.infrastructure.kafka.topicPrefix | quote }}
+{{- end }}
+{{- range $key, $callee := $svc.calls }}
+TESSERA_{{ $key }}: {{ include "tessera.target" (list $root $callee) | quote }}
+{{- end }}
+{{- if eq $name "gateway" }}
+{{- $others := dict }}
+{{- range $other, $_ := $root.Values.services }}
+{{- if and (ne $other "gateway") (not (has $other (values $svc.calls))) }}
+{{- $_ := set $others $other (include "tessera.target" (list $root $other)) }}
+{{- end }}
+{{- end }}
+TESSERA_PLATFORM_TARGETS: {{ toJson $others | quote }}
+{{- end }}
 {{- end -}}

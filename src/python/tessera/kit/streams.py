@@ -28,7 +28,7 @@ def create_faust_app(app_id: str, kafka: KafkaSettings, *, web_port: int | None 
         "broker": f"kafka://{kafka.kafka_bootstrap}",
         "store": "memory://",
         # faust's default data directory is relative to the working directory, which is read-only in a pod.
-        "datadir": str(Path(tempfile.gettempdir()) / "faust" / full_id),
+        "datadir": str(Path(tempfile.gettempdir()) / f"faust-{full_id}"),
         "topic_allow_declare": True,
         "topic_disable_leader": True,
         "topic_partitions": kafka.kafka_partitions,

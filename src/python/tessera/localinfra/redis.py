@@ -30,7 +30,10 @@ class RedisServer:
         self._proc = spawn(
             [
                 install.redis_server(), "--bind", self.host, "--port", str(self.port),
-                "--dir", str(self.base_dir), "--save", "", "--appendonly", "no", "--protected-mode", "yes",
+                "--dir", str(self.base_dir), "--save", "", "--appendonly", "no",
+                # Protected mode refuses every client but the loopback's; off only when bound to a private
+                # address of our own on purpose (a cluster's bridge, for its pods).
+                "--protected-mode", "yes" if self.host.startswith("127.") else "no",
             ],
             log_file=self.log_file,
         )  # fmt: skip

@@ -1,0 +1,253 @@
+"""The cluster's binaries: Kubernetes, CoreDNS, Helm and metrics-server, built once from the Go module proxy.
+
+None of them is packaged by Debian or PyPI, and no release download is reachable here, but all are Go modules.
+They are built together in one module of our own, so the Kubernetes libraries they share (client-go,
+apimachinery, ...) compile once: the versions are chosen so that they all stand on Kubernetes 1.34 (1.35's
+kubelet refuses the hybrid cgroup v1 of these machines). A binary already on PATH at the right version is
+used as it is.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import shutil
+import subprocess
+import time
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+from tessera.localinfra.install import _apt_install, _file_lock, cache_dir
+from tessera.localinfra.process import InfraError
+
+KUBERNETES_VERSION = "1.34.4"
+HELM_VERSION = "3.19.5"  # the last Helm 3 line built on client-go 0.34
+COREDNS_VERSION = "1.13.1"  # likewise
+METRICS_SERVER_VERSION = "0.8.0"
+
+KUBE_COMPONENTS = (
+    "kube-apiserver",
+    "kube-controller-manager",
+    "kube-scheduler",
+    "kubelet",
+    "kube-proxy",
+    "kubectl",
+)
+
+_MODULE = "tessera.local/clustertools"
+_STAGING_REPLACE = re.compile(r"^\s*(k8s\.io/[\w.-]+)\s+=>\s+\./staging/", re.MULTILINE)
+# tools.go pins the main packages we build from other modules, so `go mod tidy` keeps their requirements.
+_TOOLS_GO = """//go:build tools
+
+package tools
+
+import (
+\t_ "helm.sh/helm/v3/cmd/helm"
+\t_ "sigs.k8s.io/metrics-server/cmd/metrics-server"
+)
+"""
+
+
+# Tools Debian packages (by package name): etcd 3.4 still serves Kubernetes 1.34's API server.
+DEBIAN_TOOLS = {
+    "etcd": "etcd-server",
+    "containerd": "containerd",
+    "ctr": "containerd",
+    "runc": "runc",
+    "conntrack": "conntrack",
+    "iptables": "iptables",
+    "socat": "socat",
+    "openssl": "openssl",
+}
+
+
+@dataclass(frozen=True)
+class Binaries:
+    """Paths of the cluster's executables."""
+
+    directory: Path
+
+    def __getitem__(self, name: str) -> str:
+        if name in DEBIAN_TOOLS:
+            found = shutil.which(name, path=_SEARCH_PATH)
+            if found is None:
+                raise InfraError(f"{name} is missing: apt-get install {DEBIAN_TOOLS[name]}")
+            return found
+        on_path = _on_path_at_version(name)
+        return on_path or str(self.directory / name)
+
+
+def install_debian_tools() -> None:
+    """Installs the Debian packages the cluster needs that the machine lacks."""
+    missing = {package for tool, package in DEBIAN_TOOLS.items() if not shutil.which(tool, path=_SEARCH_PATH)}
+    if not _has_cni_plugins():
+        missing.add("containernetworking-plugins")
+    if missing:
+        _apt_install(*sorted(missing))
+
+
+_SEARCH_PATH = os.pathsep.join([os.environ.get("PATH", ""), "/usr/sbin", "/sbin"])
+CNI_DIRS = ("/usr/lib/cni", "/opt/cni/bin")
+
+
+def cni_bin_dir() -> str:
+    """Debian keeps the CNI plugins in /usr/lib/cni (not /opt/cni/bin)."""
+    for directory in CNI_DIRS:
+        if all(Path(directory, plugin).exists() for plugin in ("bridge", "host-local", "portmap", "loopback")):
+            return directory
+    raise InfraError("the CNI plugins are missing: apt-get install containernetworking-plugins")
+
+
+def _has_cni_plugins() -> bool:
+    try:
+        cni_bin_dir()
+    except InfraError:
+        return False
+    return True
+
+
+def _go_env() -> dict[str, str]:
+    return {
+        **os.environ,
+        "GOPATH": str(cache_dir() / "gopath"),
+        "GOCACHE": str(cache_dir() / "go-build"),
+        "GOTOOLCHAIN": "local",  # never fetch another Go toolchain
+        "CGO_ENABLED": "0",
+        "GOFLAGS": "-mod=mod",
+    }
+
+
+def _go(*args: str, cwd: Path | None = None) -> str:
+    if shutil.which("go") is None:
+        raise InfraError("Go is needed to build the cluster's binaries: install it (https://go.dev/doc/install)")
+    result = subprocess.run(["go", *args], cwd=cwd, env=_go_env(), capture_output=True, text=True, check=False)
+    if result.returncode != 0:
+        raise InfraError(f"go {' '.join(args[:3])} failed:\n{result.stderr[-4000:]}")
+    return result.stdout
+
+
+def _expected_version(name: str) -> str:
+    if name == "helm":
+        return f"v{HELM_VERSION}"
+    if name == "coredns":
+        return COREDNS_VERSION
+    if name == "metrics-server":
+        return ""  # reports no usable version: always ours
+    return f"v{KUBERNETES_VERSION}"
+
+
+def _on_path_at_version(name: str) -> str | None:
+    found = shutil.which(name)
+    expected = _expected_version(name)
+    if found is None or not expected:
+        return None
+    flag = ["version", "--client"] if name in ("kubectl",) else (["version"] if name == "helm" else ["--version"])
+    if name == "coredns":
+        flag = ["-version"]
+    try:
+        shown = subprocess.run([found, *flag], capture_output=True, text=True, timeout=20, check=False)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return found if expected in shown.stdout + shown.stderr else None
+
+
+def _sources() -> dict[str, str]:
+    """Our own Go sources (the multi-call Kubernetes binary, the slim CoreDNS), shipped beside this module."""
+    root = resources.files("tessera.localcluster") / "gosrc"
+    return {f"cmd/{name}/main.go": (root / name / "main.go").read_text() for name in ("kube", "coredns")}
+
+
+def _staging_modules() -> list[str]:
+    """Kubernetes' staging modules, read off its own go.mod (it replaces each with a local directory)."""
+    shown = json.loads(_go("mod", "download", "-json", f"k8s.io/kubernetes@v{KUBERNETES_VERSION}"))
+    return _STAGING_REPLACE.findall(Path(shown["GoMod"]).read_text())
+
+
+def _go_mod(staging: list[str]) -> str:
+    staging_version = "v0." + KUBERNETES_VERSION.split(".", 1)[1]
+    lines = [
+        f"module {_MODULE}",
+        "",
+        "go 1.24.0",
+        "",
+        "godebug default=go1.24",  # as Kubernetes' own go.mod: its code relies on these defaults
+        "",
+        "require (",
+        f"\tk8s.io/kubernetes v{KUBERNETES_VERSION}",
+        f"\tgithub.com/coredns/coredns v{COREDNS_VERSION}",
+        f"\thelm.sh/helm/v3 v{HELM_VERSION}",
+        f"\tsigs.k8s.io/metrics-server v{METRICS_SERVER_VERSION}",
+        ")",
+        "",
+        "replace (",
+        *(f"\t{module} => {module} {staging_version}" for module in staging),
+        ")",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def _ldflags() -> str:
+    major, minor, _ = KUBERNETES_VERSION.split(".")
+    stamped = {
+        "gitVersion": f"v{KUBERNETES_VERSION}",
+        "gitMajor": major,
+        "gitMinor": minor,
+        "gitTreeState": "clean",
+        "buildDate": "1970-01-01T00:00:00Z",
+    }
+    # Without these every binary says v0.0.0-master, and helm's and kubectl's version-skew checks read them.
+    flags = [
+        f"-X {package}.{key}={value}"
+        for package in ("k8s.io/component-base/version", "k8s.io/client-go/pkg/version")
+        for key, value in stamped.items()
+    ]
+    flags.append(f"-X helm.sh/helm/v3/internal/version.version=v{HELM_VERSION}")
+    flags.append(f"-X github.com/coredns/coredns/coremain.GitCommit=v{COREDNS_VERSION}")
+    return " ".join(["-s", "-w", *flags])
+
+
+def _build_key() -> str:
+    text = json.dumps([KUBERNETES_VERSION, HELM_VERSION, COREDNS_VERSION, METRICS_SERVER_VERSION, _sources()])
+    return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
+def prepare(log: object = print) -> Binaries:
+    """The binaries, building them first if they are not in the cache (cold: ~20 min on 2 cores)."""
+    target = cache_dir() / "cluster" / f"bin-{_build_key()}"
+    if (target / ".complete").exists():
+        return Binaries(target)
+    with _file_lock("cluster-binaries"):
+        if (target / ".complete").exists():
+            return Binaries(target)
+        started = time.monotonic()
+        assert callable(log)
+        log(f"building Kubernetes {KUBERNETES_VERSION}, CoreDNS, Helm and metrics-server from the Go module proxy")
+        log("(once, into the cache; about 20 minutes on 2 cores)")
+        work = cache_dir() / "cluster" / "gomodule"
+        shutil.rmtree(work, ignore_errors=True)
+        work.mkdir(parents=True)
+        (work / "go.mod").write_text(_go_mod(_staging_modules()))
+        (work / "tools.go").write_text(_TOOLS_GO)
+        for relative, text in _sources().items():
+            (work / relative).parent.mkdir(parents=True, exist_ok=True)
+            (work / relative).write_text(text)
+        _go("mod", "tidy", cwd=work)
+        staging = target.with_name(target.name + ".partial")
+        shutil.rmtree(staging, ignore_errors=True)
+        staging.mkdir(parents=True)
+        _go(
+            "build", "-trimpath", "-ldflags", _ldflags(), "-o", str(staging) + "/",
+            "./cmd/kube", "./cmd/coredns", "helm.sh/helm/v3/cmd/helm", "sigs.k8s.io/metrics-server/cmd/metrics-server",
+            cwd=work,
+        )  # fmt: skip
+        for component in KUBE_COMPONENTS:
+            (staging / component).symlink_to("kube")
+        (staging / ".complete").write_text(f"built in {time.monotonic() - started:.0f} s\n")
+        shutil.rmtree(target, ignore_errors=True)
+        staging.rename(target)
+        log(f"built in {time.monotonic() - started:.0f} s: {target}")
+    return Binaries(target)

@@ -1,0 +1,128 @@
+"""What a cluster changes on its host, recorded before it starts and put back when it stops.
+
+kubelet sets vm.overcommit_memory, kernel.panic and kernel.panic_on_oops and adds iptables chains; kube-proxy
+sets route_localnet and adds its chains; pod networking needs ip_forward. The record is a JSON file in the
+state directory, so `down` restores the host even after the process that started the cluster died.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shlex
+import shutil
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+from tessera.localinfra.process import InfraError
+
+SYSCTLS = (
+    "net/ipv4/ip_forward",
+    "net/ipv4/conf/all/route_localnet",
+    "net/bridge/bridge-nf-call-iptables",
+    "vm/overcommit_memory",
+    "kernel/panic",
+    "kernel/panic_on_oops",
+)
+TABLES = ("filter", "nat", "mangle")
+# Chains our cluster's components add: kubelet and kube-proxy (KUBE-*), the CNI plugins (CNI-*).
+_OURS = re.compile(r"^(KUBE-|CNI-)")
+
+
+def _read_sysctl(name: str) -> str | None:
+    try:
+        return Path("/proc/sys", name).read_text().strip()
+    except OSError:
+        return None
+
+
+def write_sysctl(name: str, value: str) -> None:
+    Path("/proc/sys", name).write_text(value)
+
+
+def _chains(binary: str, table: str) -> set[str]:
+    listed = subprocess.run([binary, "-t", table, "-S"], capture_output=True, text=True, check=False)
+    return {line.split()[1] for line in listed.stdout.splitlines() if line.startswith("-N ")}
+
+
+@dataclass(frozen=True)
+class HostRecord:
+    path: Path
+
+    def save(self, bridge: str) -> None:
+        """Records the host's settings, unless a record of an earlier run not yet restored is there."""
+        if self.path.exists():
+            return
+        record = {
+            "sysctls": {name: _read_sysctl(name) for name in SYSCTLS},
+            "chains": {
+                binary: {table: sorted(_chains(binary, table)) for table in TABLES}
+                for binary in ("iptables", "ip6tables")
+                if shutil.which(binary)
+            },
+            "bridge": bridge,
+        }
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.path.write_text(json.dumps(record, indent=1))
+
+    def restore(self) -> list[str]:
+        """Puts back the sysctls, removes the chains and bridge the cluster added; returns what it did."""
+        if not self.path.exists():
+            return []
+        record = json.loads(self.path.read_text())
+        done = []
+        for name, value in record["sysctls"].items():
+            if value is not None and _read_sysctl(name) != value:
+                write_sysctl(name, value)
+                done.append(f"{name.replace('/', '.')}={value}")
+        for binary, tables in record["chains"].items():
+            for table, before in tables.items():
+                removed = _remove_chains(binary, table, keep=set(before))
+                done.extend(f"{binary} -t {table} -X {chain}" for chain in removed)
+        bridge = record.get("bridge")
+        if bridge and Path("/sys/class/net", bridge).exists():
+            subprocess.run(["ip", "link", "delete", bridge], check=False, capture_output=True)
+            done.append(f"ip link delete {bridge}")
+        self.path.unlink()
+        return done
+
+
+def _remove_chains(binary: str, table: str, keep: set[str]) -> list[str]:
+    added = sorted(chain for chain in _chains(binary, table) - keep if _OURS.match(chain))
+    if not added:
+        return []
+    # First the rules of other chains that jump into ours, then ours (flushed, then deleted).
+    rules = subprocess.run([binary, "-t", table, "-S"], capture_output=True, text=True, check=False).stdout
+    for line in rules.splitlines():
+        parts = shlex.split(line)  # comments are quoted
+        if parts[:1] == ["-A"] and parts[1] not in added and any(chain in parts for chain in added):
+            subprocess.run([binary, "-t", table, "-D", *parts[1:]], check=False, capture_output=True)
+    for chain in added:
+        subprocess.run([binary, "-t", table, "-F", chain], check=False, capture_output=True)
+    for chain in added:
+        subprocess.run([binary, "-t", table, "-X", chain], check=False, capture_output=True)
+    return added
+
+
+def require_root() -> None:
+    if os.geteuid() != 0:
+        raise InfraError(
+            "the local cluster must run as root: it starts a kubelet and containerd and changes iptables "
+            "(they are restored when it stops)"
+        )
+    try:
+        write_sysctl("net/ipv4/ip_forward", _read_sysctl("net/ipv4/ip_forward") or "0")
+    except OSError as exc:
+        raise InfraError(f"cannot write sysctls here ({exc}): the cluster needs CAP_NET_ADMIN and CAP_SYS_ADMIN") from exc
+
+
+def ensure_bridge(name: str, gateway_cidr: str) -> None:
+    """The pods' bridge, made before any pod so the data stores can listen on its address from the start."""
+    if not Path("/sys/class/net", name).exists():
+        subprocess.run(["ip", "link", "add", name, "type", "bridge"], check=True, capture_output=True)
+    shown = subprocess.run(["ip", "-4", "addr", "show", "dev", name], capture_output=True, text=True, check=True)
+    if gateway_cidr.split("/")[0] not in shown.stdout:
+        subprocess.run(["ip", "addr", "add", gateway_cidr, "dev", name], check=True, capture_output=True)
+    subprocess.run(["ip", "link", "set", name, "up"], check=True, capture_output=True)

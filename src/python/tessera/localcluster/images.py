@@ -1,0 +1,127 @@
+"""Images for a cluster with no registry: built with buildah, exported as archives, imported into containerd.
+
+Pods then use them with `imagePullPolicy: Never` (or IfNotPresent on a fixed tag): nothing is ever pulled.
+The cluster's own images (pause, CoreDNS, metrics-server) are a static binary on an empty base.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from tessera.localcluster import binaries as cluster_binaries
+from tessera.localcluster.binaries import Binaries
+from tessera.localinfra.images import Containers
+from tessera.localinfra.install import _apt_install, _file_lock, cache_dir
+from tessera.localinfra.process import InfraError
+
+COREDNS_IMAGE = f"registry.k8s.io/coredns/coredns:v{cluster_binaries.COREDNS_VERSION}"
+METRICS_SERVER_IMAGE = f"registry.k8s.io/metrics-server/metrics-server:v{cluster_binaries.METRICS_SERVER_VERSION}"
+# The registry the chart's images are named under here: never pulled, only loaded.
+SERVICE_REGISTRY = "tessera.local"
+
+
+def _pause_binary() -> Path:
+    """The pause container's program, from the C source in Kubernetes' module (gcc -static)."""
+    target = cache_dir() / "cluster" / f"pause-{cluster_binaries.KUBERNETES_VERSION}"
+    if target.exists():
+        return target
+    if shutil.which("gcc") is None:
+        _apt_install("gcc", "libc6-dev")
+    shown = json.loads(
+        cluster_binaries._go("mod", "download", "-json", f"k8s.io/kubernetes@v{cluster_binaries.KUBERNETES_VERSION}")
+    )
+    source = Path(shown["Dir"]) / "build" / "pause" / "linux" / "pause.c"
+    version = cluster_binaries.KUBERNETES_VERSION
+    built = subprocess.run(
+        ["gcc", "-Os", "-static", "-Wall", f'-DVERSION="{version}"', "-o", str(target), str(source)],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    if built.returncode != 0:
+        raise InfraError(f"building pause failed: {built.stderr[-1500:]}")
+    return target
+
+
+@dataclass(frozen=True)
+class ImageLoader:
+    binaries: Binaries
+    containerd_socket: Path
+    work_dir: Path
+
+    def _ctr(self, *args: str, check: bool = True) -> str:
+        result = subprocess.run(
+            [self.binaries["ctr"], "-a", str(self.containerd_socket), "-n", "k8s.io", *args],
+            capture_output=True, text=True, check=False, timeout=600,
+        )  # fmt: skip
+        if check and result.returncode != 0:
+            raise InfraError(f"ctr {' '.join(args[:3])} failed: {result.stderr.strip()[-1500:]}")
+        return result.stdout
+
+    def present(self) -> set[str]:
+        return set(self._ctr("images", "ls", "-q").split())
+
+    def import_archive(self, archive: Path) -> None:
+        self._ctr("images", "import", "--no-unpack=false", str(archive))
+
+    def load_from_storage(self, containers: Containers, local_name: str, name: str) -> None:
+        """Exports an image of buildah's storage under `name` and imports it into the cluster."""
+        self.work_dir.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(dir=self.work_dir) as scratch:
+            archive = Path(scratch) / "image.tar"
+            pushed = containers.buildah("push", "-q", local_name, f"docker-archive:{archive}:{name}")
+            if pushed.returncode != 0:
+                raise InfraError(f"exporting {local_name} failed: {pushed.stderr[-1500:]}")
+            self.import_archive(archive)
+
+    def _static_image(self, containers: Containers, name: str, program: Path, args: list[str]) -> None:
+        """An image holding one static program on an empty base, running as nobody."""
+        local = "localhost/tessera-cluster/" + name.rsplit("/", 1)[-1]
+        with _file_lock("cluster-images"):
+            if containers.buildah("inspect", "--type", "image", local).returncode != 0:
+                container = containers.buildah("from", "scratch").stdout.strip()
+                try:
+                    steps = [
+                        ("copy", container, str(program), f"/{program.name}"),
+                        ("config", "--entrypoint", json.dumps([f"/{program.name}", *args]), "--user", "65534:65534",
+                         container),
+                        ("commit", "-q", container, local),
+                    ]  # fmt: skip
+                    for step in steps:
+                        done = containers.buildah(*step)
+                        if done.returncode != 0:
+                            raise InfraError(f"buildah {step[0]} for {name} failed: {done.stderr[-1500:]}")
+                finally:
+                    containers.buildah("rm", container)
+        self.load_from_storage(containers, local, name)
+
+    def load_system_images(self, pause_image: str) -> None:
+        """pause, CoreDNS and metrics-server, unless containerd has them from an earlier run."""
+        present = self.present()
+        wanted = {
+            pause_image: (_pause_binary(), []),
+            COREDNS_IMAGE: (Path(self.binaries["coredns"]), []),
+            METRICS_SERVER_IMAGE: (Path(self.binaries["metrics-server"]), []),
+        }
+        missing = {name: spec for name, spec in wanted.items() if name not in present}
+        if not missing:
+            return
+        containers = Containers.prepare()
+        for name, (program, args) in missing.items():
+            self._static_image(containers, name, program.resolve(), args)
+
+    def kill(self, container_id: str) -> None:
+        self._ctr("tasks", "kill", "-s", "SIGKILL", container_id)
+
+    def remove_all_containers(self) -> None:
+        """Kills and removes every container of the cluster (pods' sandboxes included), so none outlives it."""
+        tasks = self._ctr("tasks", "ls", "-q", check=False).split()
+        for task in tasks:
+            self._ctr("tasks", "kill", "-s", "SIGKILL", task, check=False)
+        for task in tasks:
+            self._ctr("tasks", "delete", "-f", task, check=False)
+        for container in self._ctr("containers", "ls", "-q", check=False).split():
+            self._ctr("containers", "delete", container, check=False)

@@ -1,0 +1,181 @@
+"""The chart on the local cluster: images loaded, the data stores' Secret, `helm install/upgrade/rollback`, and
+waiting until every Deployment is Available (printing the failing pods' events and logs when one is not).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from tessera.localcluster.cluster import LocalCluster
+from tessera.localcluster.images import SERVICE_REGISTRY, ImageLoader
+from tessera.localinfra import InfraEndpoints
+from tessera.localinfra.images import Containers
+from tessera.localinfra.process import InfraError
+from tessera.localstack.platform import ensure_database
+from tessera.localstack.services import SERVICES
+
+RELEASE = "tessera"
+NAMESPACE = "tessera"
+POSTGRES_SECRET = "tessera-postgres"
+POSTGRES_SERVICES = ("catalog", "inventory", "payments", "orders", "saga", "projections")
+
+
+def built_image(service: str) -> str:
+    """The name `./pants package src/python/tessera:<service>-image` gives the image in the podman storage."""
+    return f"localhost/tessera/{service}:latest"
+
+
+@dataclass
+class Release:
+    cluster: LocalCluster
+    infra: InfraEndpoints
+    chart: Path
+    name: str = RELEASE
+    namespace: str = NAMESPACE
+
+    def helm(self, *args: str, timeout: float = 600) -> str:
+        result = subprocess.run(
+            [self.cluster.binaries["helm"], "--kubeconfig", str(self.cluster.kubeconfig), "-n", self.namespace,
+             *args],
+            capture_output=True, text=True, timeout=timeout, check=False,
+        )  # fmt: skip
+        if result.returncode != 0:
+            raise InfraError(f"helm {' '.join(args[:2])} failed: {result.stderr.strip()[-3000:]}")
+        return result.stdout
+
+    # --- images --------------------------------------------------------------------------------------------
+    def load_images(self, tag: str | None = None) -> str:
+        """Loads every service's built image into the cluster under one tag (by default, one derived from the
+        images' ids, so a rebuild gives a new tag); returns the tag."""
+        containers = Containers.prepare()
+        ids = {}
+        for spec in SERVICES:
+            shown = containers.buildah("inspect", "--type", "image", "--format", "{{.FromImageID}}", built_image(spec.name))
+            if shown.returncode != 0:
+                raise InfraError(
+                    f"no image {built_image(spec.name)}: build the images first with `./pants package "
+                    f"src/python/tessera:{spec.name}-image` (BASE_IMAGE=$(./pants run "
+                    "src/python/tessera/localinfra:base-image) where no registry is reachable)"
+                )
+            ids[spec.name] = shown.stdout.strip()
+        tag = tag or "local-" + hashlib.sha256(json.dumps(ids, sort_keys=True).encode()).hexdigest()[:10]
+        loader = ImageLoader(self.cluster.binaries, self.cluster.containerd_socket, self.cluster.state_dir / "images")
+        present = loader.present()
+        for spec in SERVICES:
+            name = f"{SERVICE_REGISTRY}/{spec.name}:{tag}"
+            if name not in present:
+                loader.load_from_storage(containers, built_image(spec.name), name)
+        return tag
+
+    # --- values and secrets --------------------------------------------------------------------------------
+    def values(self, tag: str, **overrides: Any) -> dict[str, Any]:
+        """Values for this cluster: local images, the data stores on the node's address, no mesh or edge."""
+        values: dict[str, Any] = {
+            "image": {"registry": SERVICE_REGISTRY, "tag": tag, "pullPolicy": "Never"},
+            "environment": "local-cluster",
+            "infrastructure": {
+                "postgres": {"existingSecret": POSTGRES_SECRET},
+                "redis": {"url": self.infra.redis_url},
+                "kafka": {"bootstrap": self.infra.kafka_bootstrap, "partitions": 4, "replication": 1},
+            },
+            "tracing": {"otlpEndpoint": ""},
+            # One replica each on two cores; the HPA adds more on CPU (no custom-metrics adapter runs here, and
+            # with these small memory requests the steady footprint alone would hold replicas).
+            "serviceDefaults": {
+                "autoscaling": {"minReplicas": 1, "customMetrics": False, "memoryUtilization": None},
+                "resources": {"requests": {"cpu": "50m", "memory": "160Mi"}},
+            },
+            "istio": {"enabled": False},
+            "kong": {"enabled": False},
+            "flagger": {"enabled": False},
+            "monitoring": {"serviceMonitor": {"enabled": False}, "prometheusRule": {"enabled": False}},
+            "fluentBit": {"enabled": False},
+        }
+        return _merge(values, overrides)
+
+    def write_values(self, values: dict[str, Any]) -> Path:
+        path = self.cluster.state_dir / "values.json"
+        path.write_text(json.dumps(values, indent=1))
+        return path
+
+    def ensure_namespace_and_secret(self) -> None:
+        """The namespace, and the Secret with one DSN per service (a database each), as a secret manager would."""
+        if self.namespace not in self.cluster.kubectl("get", "namespaces", "-o", "name"):
+            self.cluster.kubectl("create", "namespace", self.namespace)
+        dsns = {}
+        for service in POSTGRES_SERVICES:
+            dsns[f"{service}-dsn"] = asyncio.run(ensure_database(self.infra.postgres_dsn, f"tessera_{service}"))
+        manifest = {
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "metadata": {"name": POSTGRES_SECRET, "namespace": self.namespace},
+            "stringData": dsns,
+        }
+        subprocess.run(
+            [self.cluster.binaries["kubectl"], "--kubeconfig", str(self.cluster.kubeconfig), "apply", "-f", "-"],
+            input=json.dumps(manifest), capture_output=True, text=True, check=True,
+        )  # fmt: skip
+
+    # --- releases ------------------------------------------------------------------------------------------
+    def install(self, values: dict[str, Any], timeout: float = 600) -> None:
+        """`helm upgrade --install`, then waits until every Deployment is Available."""
+        self.ensure_namespace_and_secret()
+        path = self.write_values(values)
+        self.helm("upgrade", "--install", self.name, str(self.chart), "-f", str(path), timeout=timeout)
+        self.wait_available(timeout)
+
+    def rollback(self, revision: int | None = None, timeout: float = 600) -> None:
+        self.helm("rollback", self.name, *([str(revision)] if revision else []), "--wait",
+                  f"--timeout={int(timeout)}s", timeout=timeout + 30)  # fmt: skip
+        self.wait_available(timeout)
+
+    def history(self) -> list[dict[str, Any]]:
+        return list(json.loads(self.helm("history", self.name, "-o", "json")))
+
+    def wait_available(self, timeout: float = 600) -> None:
+        result = subprocess.run(
+            [self.cluster.binaries["kubectl"], "--kubeconfig", str(self.cluster.kubeconfig), "-n", self.namespace,
+             "rollout", "status", "deployment", f"--timeout={int(timeout)}s"],
+            capture_output=True, text=True, timeout=timeout + 30, check=False,
+        )  # fmt: skip
+        if result.returncode != 0:
+            raise InfraError(f"the release did not become Available:\n{result.stderr[-1000:]}\n{self.diagnose()}")
+
+    def diagnose(self) -> str:
+        """Events and logs of every pod that is not ready: what a user needs to see why a release failed."""
+        pods = json.loads(self.cluster.kubectl("get", "pods", "-n", self.namespace, "-o", "json", check=False) or "{}")
+        report = []
+        for pod in pods.get("items", []):
+            statuses = pod.get("status", {}).get("containerStatuses", [])
+            if statuses and all(s.get("ready") for s in statuses):
+                continue
+            name = pod["metadata"]["name"]
+            report.append(f"--- pod {name}: {json.dumps(statuses)[:1500]}")
+            report.append(self.cluster.kubectl("get", "events", "-n", self.namespace, "--field-selector",
+                                               f"involvedObject.name={name}", check=False)[-2000:])  # fmt: skip
+            report.append(self.cluster.kubectl("logs", "-n", self.namespace, name, "--tail=40", "--all-containers",
+                                               check=False)[-4000:])  # fmt: skip
+        return "\n".join(report) or "(every pod is ready)"
+
+    def service_url(self, service: str, port_name: str = "http") -> str:
+        """http://<ClusterIP>:<port> of a service: the host reaches ClusterIPs through kube-proxy's rules."""
+        shown = json.loads(self.cluster.kubectl("get", "service", f"{self.name}-{service}", "-n", self.namespace,
+                                                "-o", "json"))  # fmt: skip
+        port = next(p["port"] for p in shown["spec"]["ports"] if p["name"] == port_name)
+        return f"http://{shown['spec']['clusterIP']}:{port}"
+
+
+def _merge(base: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in overrides.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged

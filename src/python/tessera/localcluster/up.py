@@ -1,0 +1,181 @@
+"""`./pants run src/python/tessera/localcluster:up`: Tessera on a real single-node Kubernetes, until Ctrl-C.
+
+Prepares the binaries once (cache), starts the cluster and the data stores (PostgreSQL, Redis, Kafka on the
+node's address, as the chart's external endpoints), builds every service image with `pants package`, loads them
+into the cluster, installs the chart and waits until every Deployment is Available. Ctrl-C, or
+`./pants run src/python/tessera/localcluster:down`, removes everything and restores the host's settings.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from tessera.localcluster import binaries as cluster_binaries
+from tessera.localcluster import host
+from tessera.localcluster.cluster import CLUSTER_CIDR, NODE_IP, LocalCluster, stop_process_group
+from tessera.localcluster.release import Release
+from tessera.localinfra import LocalInfra
+from tessera.localinfra.images import Containers
+from tessera.localinfra.process import InfraError
+from tessera.localstack.services import SERVICES
+
+CHART = Path("helm/tessera")
+DEFAULT_STATE_DIR = Path(".tessera/cluster")
+
+
+def log(message: str) -> None:
+    print(message, flush=True)
+
+
+@dataclass
+class ClusterPlatform:
+    """The cluster, the data stores and the release: one object to bring up and take down."""
+
+    state_dir: Path
+    chart: Path = CHART
+    cluster: LocalCluster | None = None
+    infra: LocalInfra | None = None
+    release: Release | None = None
+
+    @property
+    def endpoints_file(self) -> Path:
+        return self.state_dir / "endpoints.json"
+
+    @property
+    def infra_pids(self) -> Path:
+        return self.state_dir / "infra-pids.json"
+
+    def start(self, *, build: bool, build_root: Path | None = None) -> dict[str, str]:
+        began = time.monotonic()
+        host.require_root()
+        cluster_binaries.install_debian_tools()
+        binaries = cluster_binaries.prepare(log)
+        prepared = time.monotonic()
+        self.cluster = LocalCluster(self.state_dir / "k8s", binaries, log=log)
+        log("starting the cluster (etcd, control plane, containerd, kubelet, kube-proxy, CoreDNS, metrics-server)")
+        self.cluster.start()
+        log(f"cluster ready in {self.cluster.timings['cluster ready']:.1f} s")
+        self.infra = LocalInfra(self.state_dir / "infra", host=NODE_IP, client_network=CLUSTER_CIDR)
+        self.infra.start()
+        self.infra_pids.write_text(json.dumps(self.infra.pids()))
+        if build:
+            build_images(build_root or Path.cwd())
+        self.release = Release(self.cluster, self.infra.endpoints, self.chart)
+        tag = self.release.load_images()
+        installed = time.monotonic()
+        log(f"helm install (images tagged {tag})")
+        self.release.install(self.release.values(tag))
+        endpoints = {
+            "gateway": self.release.service_url("gateway"),
+            "kubeconfig": str(self.cluster.kubeconfig.resolve()),
+            "namespace": self.release.namespace,
+            "release": self.release.name,
+            "image_tag": tag,
+            "postgres": self.infra.endpoints.postgres_dsn,
+            "redis": self.infra.endpoints.redis_url,
+            "kafka": self.infra.endpoints.kafka_bootstrap,
+        }
+        self.endpoints_file.write_text(json.dumps(endpoints, indent=2))
+        timings = {
+            "binaries (cached after the first run)": prepared - began,
+            **{f"cluster: {k}": v for k, v in self.cluster.timings.items()},
+            "helm install -> all Available": time.monotonic() - installed,
+            "total": time.monotonic() - began,
+        }
+        (self.state_dir / "timings.json").write_text(json.dumps(timings, indent=2))
+        return endpoints
+
+    def stop(self) -> None:
+        """Stops everything this state directory holds, even if another process started it."""
+        if self.infra is not None:
+            self.infra.stop()
+        elif self.infra_pids.exists():
+            # Started by another process (up --detach, or one that died): SIGINT is PostgreSQL's fast shutdown.
+            for pid in json.loads(self.infra_pids.read_text()).values():
+                stop_process_group(pid, first=signal.SIGINT)
+        self.infra_pids.unlink(missing_ok=True)
+        cluster = self.cluster or LocalCluster(self.state_dir / "k8s", cluster_binaries.prepare(log), log=log)
+        cluster.stop()
+        self.endpoints_file.unlink(missing_ok=True)
+
+
+def build_images(build_root: Path) -> None:
+    """Every service image, built by Pants (on the local Debian base where no registry is reachable)."""
+    pants = build_root / "pants"
+    if not pants.exists():
+        raise InfraError(f"{pants} not found: run this from the repository's root")
+    base = os.environ.get("BASE_IMAGE") or Containers.prepare().ensure_base()
+    targets = [f"src/python/tessera:{spec.name}-image" for spec in SERVICES]
+    log(f"building {len(targets)} images with pants package (base {base})")
+    built = subprocess.run(
+        [str(pants), "--no-pantsd", "package", *targets], cwd=build_root, env={**os.environ, "BASE_IMAGE": base},
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    if built.returncode != 0:
+        raise InfraError(f"pants package failed:\n{built.stdout[-2000:]}\n{built.stderr[-4000:]}")
+
+
+@contextlib.contextmanager
+def _stop_on_signals() -> Iterator[threading.Event]:
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    yield stop
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--state-dir", type=Path, default=DEFAULT_STATE_DIR, help="the cluster's state (removed)")
+    parser.add_argument("--no-build", action="store_true", help="use the images already built by pants package")
+    parser.add_argument("--detach", action="store_true", help="leave it running; stop it with the down target")
+    args = parser.parse_args()
+    platform = ClusterPlatform(args.state_dir.resolve())
+    try:
+        with _stop_on_signals() as stop:
+            endpoints = platform.start(build=not args.no_build)
+            timings = json.loads((platform.state_dir / "timings.json").read_text())
+            log(f"\nTessera runs on Kubernetes ({timings['total']:.0f} s):")
+            log(f"  gateway     {endpoints['gateway']}  (REST /v1, docs /docs, GraphQL /graphql)")
+            log(f"  kubeconfig  {endpoints['kubeconfig']}")
+            log(f"  kubectl     {platform.cluster.binaries['kubectl'] if platform.cluster else 'kubectl'} "
+                f"--kubeconfig {endpoints['kubeconfig']} -n {endpoints['namespace']} get pods")  # fmt: skip
+            log(f"  endpoints   {platform.endpoints_file}")
+            if args.detach:
+                log("left running; stop it with ./pants run src/python/tessera/localcluster:down")
+                return
+            log("Press Ctrl-C to stop and remove it.")
+            stop.wait()
+    except InfraError as exc:
+        log(f"error: {exc}")
+        log("removing what was started...")
+        platform.stop()
+        sys.exit(1)
+    except BaseException:
+        platform.stop()
+        raise
+    log("stopping...")
+    platform.stop()
+    log("stopped; the host's settings are restored.")
+
+
+def down() -> None:
+    parser = argparse.ArgumentParser(description="Stops the local cluster and restores the host's settings.")
+    parser.add_argument("--state-dir", type=Path, default=DEFAULT_STATE_DIR)
+    args = parser.parse_args()
+    ClusterPlatform(args.state_dir.resolve()).stop()
+    log("stopped; the host's settings are restored.")
+
+
+if __name__ == "__main__":
+    main()

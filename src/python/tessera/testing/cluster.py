@@ -1,0 +1,100 @@
+"""One real single-node Kubernetes for a test session, with the chart installed on it (tests/kubernetes).
+
+The service images must have been built (`./pants package src/python/tessera::`, as .ci/run does first); the
+cluster's binaries are built into the cache on first use. Everything is removed, and the host's settings
+restored, when the session ends.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import shutil
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import grpc
+import httpx
+import pytest
+from inventory.v1 import inventory_pb2, inventory_pb2_grpc
+
+from catalog.v1 import catalog_pb2, catalog_pb2_grpc
+from tessera.localcluster.release import Release
+from tessera.localcluster.up import ClusterPlatform
+from tessera.testing.figures import record
+
+CHART = Path("helm/tessera")
+FINAL = {"CONFIRMED", "REJECTED", "CANCELLED"}
+
+
+@dataclass
+class Shop:
+    """The installed release and what the tests do through it."""
+
+    platform: ClusterPlatform
+    release: Release
+    tag: str
+    figures: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def gateway(self) -> str:
+        return self.release.service_url("gateway")
+
+    def grpc_target(self, service: str) -> str:
+        return self.release.service_url(service, "grpc").removeprefix("http://")
+
+    def kubectl(self, *args: str, check: bool = True) -> str:
+        return self.release.cluster.kubectl("-n", self.release.namespace, *args, check=check)
+
+    async def product(self, stock: int = 1000, price_cents: int = 1500) -> str:
+        async with grpc.aio.insecure_channel(self.grpc_target("catalog")) as channel:
+            created = await catalog_pb2_grpc.CatalogServiceStub(channel).CreateProduct(
+                catalog_pb2.CreateProductRequest(
+                    sku=f"K8S-{uuid.uuid4().hex[:10]}", name="Cluster thing", price_cents=price_cents, currency="EUR"
+                ),
+                timeout=10,
+            )
+        async with grpc.aio.insecure_channel(self.grpc_target("inventory")) as channel:
+            await inventory_pb2_grpc.InventoryServiceStub(channel).SetStock(
+                inventory_pb2.SetStockRequest(product_id=created.product_id, on_hand=stock), timeout=10
+            )
+        return str(created.product_id)
+
+    async def final_order(self, order_id: str, timeout: float = 60.0) -> dict[str, Any]:
+        """The order once its status is final (bounded wait)."""
+        deadline = time.monotonic() + timeout
+        async with httpx.AsyncClient(base_url=self.gateway, timeout=5) as client:
+            while True:
+                order = (await client.get(f"/v1/orders/{order_id}")).json()
+                if order.get("status", "").upper() in FINAL or time.monotonic() > deadline:
+                    return dict(order)
+                await asyncio.sleep(0.3)
+
+    def orders_dsn(self) -> str:
+        admin = self.platform.infra.endpoints.postgres_dsn if self.platform.infra else ""
+        return f"{admin.rpartition('/')[0]}/tessera_orders"
+
+    def pods(self, service: str) -> list[dict[str, Any]]:
+        shown = json.loads(self.kubectl("get", "pods", "-l", f"app.kubernetes.io/name={service}", "-o", "json"))
+        return [p for p in shown["items"] if not p["metadata"].get("deletionTimestamp")]
+
+    def record(self, name: str, figures: dict[str, Any]) -> None:
+        record("kubernetes", {"test": name, **figures})
+
+
+@pytest.fixture(scope="session")
+def shop() -> Iterator[Shop]:
+    state = Path(tempfile.mkdtemp(prefix="tessera-k8s-"))
+    platform = ClusterPlatform(state, chart=CHART)
+    try:
+        endpoints = platform.start(build=False)
+        assert platform.release is not None
+        yield Shop(platform, platform.release, endpoints["image_tag"])
+    finally:
+        platform.stop()
+        shutil.rmtree(state, ignore_errors=True)

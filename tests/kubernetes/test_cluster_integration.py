@@ -1,0 +1,266 @@
+"""Tessera on a real Kubernetes: the chart installed, orders through the in-cluster gateway, a flag change without
+restarts, rolling updates under load, `helm rollback`, and pods replaced after they die.
+
+The tests share one cluster and one release, and run in this file's order; each leaves the release Available.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import time
+import uuid
+from typing import Any
+
+import httpx
+import pytest
+
+from tessera.localcluster.images import SERVICE_REGISTRY
+from tessera.localstack.services import SERVICES
+from tessera.testing.chaos import OrderLoad, settle
+from tessera.testing.cluster import Shop
+
+pytestmark = [pytest.mark.integration, pytest.mark.kubernetes]
+
+
+def _deployments(shop: Shop) -> dict[str, dict[str, Any]]:
+    shown = json.loads(shop.kubectl("get", "deployments", "-o", "json"))
+    return {d["metadata"]["labels"]["app.kubernetes.io/name"]: d for d in shown["items"]}
+
+
+def _available(deployment: dict[str, Any]) -> bool:
+    conditions = {c["type"]: c["status"] for c in deployment["status"].get("conditions", [])}
+    status = deployment["status"]
+    return (
+        conditions.get("Available") == "True"
+        and status.get("updatedReplicas") == status.get("replicas")
+        and status.get("readyReplicas") == status.get("replicas")
+    )
+
+
+async def _place(client: httpx.AsyncClient, product_id: str, card: str = "tok_visa") -> httpx.Response:
+    body = {"customer_id": "c-k8s", "items": [{"product_id": product_id, "quantity": 1}], "card_token": card}
+    return await client.post("/v1/orders", json=body, headers={"Idempotency-Key": str(uuid.uuid4())})
+
+
+async def _eventually(check: Any, timeout: float, what: str) -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        result = await check()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what}: not within {timeout:.0f} s")
+        await asyncio.sleep(0.5)
+
+
+async def test_installed_release_confirms_an_order(shop: Shop) -> None:
+    deployments = _deployments(shop)
+    assert set(deployments) == {spec.name for spec in SERVICES}
+    assert all(_available(d) for d in deployments.values()), shop.release.diagnose()
+    for name, deployment in deployments.items():
+        image = deployment["spec"]["template"]["spec"]["containers"][0]["image"]
+        assert image == f"{SERVICE_REGISTRY}/{name}:{shop.tag}"
+    began = time.monotonic()
+    product = await shop.product()
+    async with httpx.AsyncClient(base_url=shop.gateway, timeout=10) as client:
+        placed = await _place(client, product)
+        assert placed.status_code == 202, placed.text
+        order = await shop.final_order(placed.json()["order_id"])
+        assert order["status"].upper() == "CONFIRMED", order
+        health = (await client.get("/v1/platform/health")).json()
+    timings = json.loads((shop.platform.state_dir / "timings.json").read_text())
+    shop.record(
+        "install",
+        {
+            **{k: round(v, 1) for k, v in timings.items()},
+            "first order placed -> confirmed (s)": round(time.monotonic() - began, 2),
+        },
+    )
+    # The gateway's view of the platform, through the cluster's DNS: every service and every data store answers.
+    assert set(health["services"]) == {spec.name for spec in SERVICES}
+    assert health["healthy"] is True, health
+
+
+async def test_flag_change_reaches_the_services_without_a_restart(shop: Shop) -> None:
+    before = {p["metadata"]["name"]: _restarts(p) for s in SERVICES for p in shop.pods(s.name)}
+    product = await shop.product()
+    flags = json.loads(shop.kubectl("get", "configmap", "tessera-feature-flags", "-o", "json"))["data"]["flags.json"]
+
+    def set_placement(variant: str) -> None:
+        changed = json.loads(flags)
+        changed["flags"]["orders.placement-enabled"]["defaultVariant"] = variant
+        patch = {"data": {"flags.json": json.dumps(changed)}}
+        shop.kubectl("patch", "configmap", "tessera-feature-flags", "--type", "merge", "-p", json.dumps(patch))
+
+    async with httpx.AsyncClient(base_url=shop.gateway, timeout=10) as client:
+        began = time.monotonic()
+        set_placement("off")
+        refused = await _eventually(
+            lambda: _answer_is(client, product, 409), 90, "placement switched off by the ConfigMap"
+        )
+        switched_off = time.monotonic() - began
+        assert "switched off" in refused.text
+        began = time.monotonic()
+        set_placement("on")
+        await _eventually(lambda: _answer_is(client, product, 202), 90, "placement switched on again")
+        switched_on = time.monotonic() - began
+    after = {p["metadata"]["name"]: _restarts(p) for s in SERVICES for p in shop.pods(s.name)}
+    assert after == before, "a flag change must not restart or replace any pod"
+    shop.record("flags", {"off after (s)": round(switched_off, 1), "on after (s)": round(switched_on, 1)})
+
+
+async def _answer_is(client: httpx.AsyncClient, product: str, status: int) -> httpx.Response | None:
+    answer = await _place(client, product)
+    return answer if answer.status_code == status else None
+
+
+def _restarts(pod: dict[str, Any]) -> int:
+    return sum(int(s.get("restartCount", 0)) for s in pod["status"].get("containerStatuses", []))
+
+
+async def test_rolling_updates_under_load_lose_nothing(shop: Shop) -> None:
+    """orders, then the saga, move to a new image tag while 4 orders/s flow: every order ends, no 5xx."""
+    new_tag = f"{shop.tag}-r2"
+    shop.release.load_images(new_tag)
+    product = await shop.product(stock=100_000)
+    rollouts: dict[str, float] = {}
+    async with OrderLoad(shop.gateway, product, rate=4.0) as load:
+        await asyncio.sleep(5)
+        overrides: dict[str, Any] = {"services": {}}
+        for service in ("orders", "saga"):
+            overrides["services"][service] = {"imageTag": new_tag}
+            began = time.monotonic()
+            await asyncio.to_thread(shop.release.install, shop.release.values(shop.tag, **overrides))
+            rollouts[service] = round(time.monotonic() - began, 1)
+            image = _deployments(shop)[service]["spec"]["template"]["spec"]["containers"][0]["image"]
+            assert image.endswith(f":{new_tag}")
+            await asyncio.sleep(5)
+    outcome = await settle(load, shop.orders_dsn())
+    failures = [a.status for a in load.attempts if a.status >= 500 or a.status == 0]
+    shop.record(
+        "rolling update (orders, then saga) under 4 orders/s",
+        {
+            "sent": outcome.sent,
+            "confirmed": outcome.confirmed,
+            "compensated": outcome.compensated,
+            "lost": outcome.lost,
+            "gateway 5xx or no answer": len(failures),
+            "rollout seconds": rollouts,
+        },
+    )
+    assert outcome.lost == 0 and outcome.never_accepted == 0, outcome
+    assert outcome.confirmed + outcome.compensated == outcome.sent
+    assert failures == [], f"the gateway failed {len(failures)} requests during the rollout: {failures[:10]}"
+
+
+async def test_helm_rollback_restores_the_previous_revision(shop: Shop) -> None:
+    history = shop.release.history()
+    assert len(history) >= 2, history
+    revision = history[0]["revision"]  # the first install
+    began = time.monotonic()
+    await asyncio.to_thread(shop.release.rollback, revision)
+    seconds = time.monotonic() - began
+    deployments = _deployments(shop)
+    for name, deployment in deployments.items():
+        image = deployment["spec"]["template"]["spec"]["containers"][0]["image"]
+        assert image == f"{SERVICE_REGISTRY}/{name}:{shop.tag}", (name, image)
+        assert _available(deployment)
+    assert shop.release.history()[-1]["description"] == f"Rollback to {revision}"
+    product = await shop.product()
+    async with httpx.AsyncClient(base_url=shop.gateway, timeout=10) as client:
+        placed = await _place(client, product)
+        assert placed.status_code == 202, placed.text
+    assert (await shop.final_order(placed.json()["order_id"]))["status"].upper() == "CONFIRMED"
+    shop.record("rollback", {"helm rollback -> all Available (s)": round(seconds, 1)})
+
+
+async def test_killed_and_deleted_pods_are_replaced_and_no_order_is_lost(shop: Shop) -> None:
+    product = await shop.product(stock=100_000)
+    deleted = shop.pods("orders")[0]["metadata"]["name"]
+    payments = shop.pods("payments")[0]
+    restarts_before = _restarts(payments)
+    async with OrderLoad(shop.gateway, product, rate=4.0) as load:
+        await asyncio.sleep(3)
+        began = time.monotonic()
+        shop.kubectl("delete", "pod", deleted, "--wait=false")
+        container = payments["status"]["containerStatuses"][0]["containerID"].removeprefix("containerd://")
+        shop.release.cluster.kill_container(container)
+
+        async def healed() -> bool:
+            orders = shop.pods("orders")
+            payment_pods = shop.pods("payments")
+            return (
+                bool(orders)
+                and all(p["metadata"]["name"] != deleted for p in orders)
+                and all(_ready(p) for p in orders + payment_pods)
+                and any(_restarts(p) > restarts_before for p in payment_pods)
+            )
+
+        await _eventually(healed, 120, "the deleted pod replaced and the killed container restarted")
+        healed_after = time.monotonic() - began
+        await asyncio.sleep(5)
+    outcome = await settle(load, shop.orders_dsn())
+    shop.record(
+        "self-healing: orders pod deleted, payments container killed, under 4 orders/s",
+        {
+            "sent": outcome.sent,
+            "confirmed": outcome.confirmed,
+            "compensated": outcome.compensated,
+            "lost": outcome.lost,
+            "healed after (s)": round(healed_after, 1),
+        },
+    )
+    assert outcome.lost == 0 and outcome.never_accepted == 0, outcome
+
+
+def _ready(pod: dict[str, Any]) -> bool:
+    statuses = pod["status"].get("containerStatuses", [])
+    return bool(statuses) and all(s.get("ready") for s in statuses)
+
+
+async def test_the_gateway_scales_out_on_cpu_under_load_and_back_in_after(shop: Shop) -> None:
+    """The HPA on metrics-server's CPU figures: reads hammer the gateway until it has more replicas, then stop."""
+    overrides = {"services": {"gateway": {"autoscaling": {"maxReplicas": 3, "scaleDownStabilizationSeconds": 15}}}}
+    await asyncio.to_thread(shop.release.install, shop.release.values(shop.tag, **overrides))
+    product = await shop.product()
+
+    def replicas() -> int:
+        status = json.loads(shop.kubectl("get", "hpa", "tessera-gateway", "-o", "json"))["status"]
+        return int(status.get("currentReplicas", 0))
+
+    assert replicas() == 1
+    stop = asyncio.Event()
+
+    async def reader() -> None:
+        async with httpx.AsyncClient(base_url=shop.gateway, timeout=10) as client:
+            while not stop.is_set():
+                with contextlib.suppress(httpx.HTTPError):
+                    await client.get(f"/v1/products/{product}")
+
+    began = time.monotonic()
+    readers = [asyncio.create_task(reader()) for _ in range(8)]
+    try:
+        await _eventually(lambda: _at_least(replicas, 2), 240, "the gateway scaled out under load")
+        scaled_out = time.monotonic() - began
+        peak = replicas()
+    finally:
+        stop.set()
+        await asyncio.gather(*readers)
+    began = time.monotonic()
+    await _eventually(lambda: _at_most(replicas, 1), 300, "the gateway scaled back in after the load")
+    scaled_in = time.monotonic() - began
+    shop.record(
+        "HPA (gateway, CPU via metrics-server)",
+        {"load start -> scaled out (s)": round(scaled_out, 1), "peak replicas": peak,
+         "load end -> back to 1 (s)": round(scaled_in, 1), "scale-down window (s)": 15},
+    )  # fmt: skip
+
+
+async def _at_least(count: Any, n: int) -> bool:
+    return bool(await asyncio.to_thread(count) >= n)
+
+
+async def _at_most(count: Any, n: int) -> bool:
+    return bool(await asyncio.to_thread(count) <= n)
