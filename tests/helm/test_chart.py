@@ -31,8 +31,10 @@ VALUE_SETS = {
     "defaults": [],
     # One service's settings and the feature flags changed: only that service's pods may roll.
     "orders-settings-and-flags-changed": [
-        "--set", "services.orders.calls.EXTRA_TARGET=payments",
-        "--set", "featureFlags.flags.orders\\.placement-enabled.defaultVariant=off",
+        "--set",
+        "services.orders.calls.EXTRA_TARGET=payments",
+        "--set",
+        "featureFlags.flags.orders\\.placement-enabled.defaultVariant=off",
     ],
     "orders-own-tag": ["--set", "image.tag=1.0.0", "--set", "services.orders.imageTag=1.1.0"],
     "canary": ["--values", str(CHART / "ci" / "canary-values.yaml")],

@@ -220,22 +220,11 @@ def apply(cluster: LocalCluster, *, dns_ip: str) -> None:
                                                  check=False), 60, "kube-system's default ServiceAccount")  # fmt: skip
     manifests = _COREDNS.replace("COREDNS_IMAGE", COREDNS_IMAGE).replace("DNS_IP", dns_ip)
     manifests += "---" + _METRICS_SERVER.replace("METRICS_SERVER_IMAGE", METRICS_SERVER_IMAGE)
-    _kubectl_apply(cluster, manifests)
+    cluster.apply(manifests)
     for name in ("coredns", "metrics-server"):
         cluster.kubectl("rollout", "status", f"deployment/{name}", "-n", "kube-system", "--timeout=180s", timeout=200)
     _wait(lambda: bool(cluster.kubectl("get", "--raw", "/apis/metrics.k8s.io/v1beta1/nodes", check=False)), 120,
           "the metrics API (metrics-server)")  # fmt: skip
-
-
-def _kubectl_apply(cluster: LocalCluster, manifests: str) -> None:
-    import subprocess
-
-    applied = subprocess.run(
-        [cluster.binaries["kubectl"], "--kubeconfig", str(cluster.kubeconfig), "apply", "-f", "-"],
-        input=manifests, capture_output=True, text=True, check=False, timeout=120,
-    )  # fmt: skip
-    if applied.returncode != 0:
-        raise InfraError(f"applying the add-ons failed: {applied.stderr[-2000:]}")
 
 
 def _wait(ready: object, timeout: float, what: str) -> None:

@@ -86,6 +86,15 @@ class LocalCluster:
             raise InfraError(f"kubectl {' '.join(args[:4])} failed: {result.stderr.strip()[-2000:]}")
         return result.stdout
 
+    def apply(self, manifests: str) -> None:
+        """`kubectl apply` of YAML manifests."""
+        applied = subprocess.run(
+            [self.binaries["kubectl"], "--kubeconfig", str(self.kubeconfig), "apply", "-f", "-"],
+            input=manifests, capture_output=True, text=True, check=False, timeout=120,
+        )  # fmt: skip
+        if applied.returncode != 0:
+            raise InfraError(f"kubectl apply failed: {applied.stderr.strip()[-2000:]}")
+
     # --- start ---------------------------------------------------------------------------------------------
     def start(self) -> None:
         host.require_root()
@@ -108,9 +117,7 @@ class LocalCluster:
         self.timings["apiserver ready"] = time.monotonic() - began
         self._start_controllers()
         self._start_containerd()
-        ImageLoader(self.binaries, self.containerd_socket, self.state_dir / "images").load_system_images(
-            PAUSE_IMAGE
-        )
+        ImageLoader(self.binaries, self.containerd_socket, self.state_dir / "images").load_system_images(PAUSE_IMAGE)
         self._start_kubelet()
         self._wait(lambda: "True" in self.kubectl(
             "get", "node", self.node_name, "-o", "jsonpath={.status.conditions[?(@.type=='Ready')].status}",
@@ -135,7 +142,9 @@ class LocalCluster:
         try:
             wait_until(ready, timeout=timeout, what=what, alive=alive)
         except InfraError as exc:
-            logs = f"\n--- {component.name} log ---\n{tail(self.logs / f'{component.name}.log', 40)}" if component else ""
+            logs = (
+                f"\n--- {component.name} log ---\n{tail(self.logs / f'{component.name}.log', 40)}" if component else ""
+            )
             raise InfraError(f"{exc}{logs}") from exc
 
     def _start_etcd(self) -> None:

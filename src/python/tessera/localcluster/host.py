@@ -115,7 +115,9 @@ def require_root() -> None:
     try:
         write_sysctl("net/ipv4/ip_forward", _read_sysctl("net/ipv4/ip_forward") or "0")
     except OSError as exc:
-        raise InfraError(f"cannot write sysctls here ({exc}): the cluster needs CAP_NET_ADMIN and CAP_SYS_ADMIN") from exc
+        raise InfraError(
+            f"cannot write sysctls here ({exc}): the cluster needs CAP_NET_ADMIN and CAP_SYS_ADMIN"
+        ) from exc
 
 
 def ensure_bridge(name: str, gateway_cidr: str) -> None:

@@ -101,7 +101,7 @@ class ImageLoader:
     def load_system_images(self, pause_image: str) -> None:
         """pause, CoreDNS and metrics-server, unless containerd has them from an earlier run."""
         present = self.present()
-        wanted = {
+        wanted: dict[str, tuple[Path, list[str]]] = {
             pause_image: (_pause_binary(), []),
             COREDNS_IMAGE: (Path(self.binaries["coredns"]), []),
             METRICS_SERVER_IMAGE: (Path(self.binaries["metrics-server"]), []),

@@ -82,7 +82,9 @@ class Pki:
                   "IP:127.0.0.1"],
             usage="serverAuth",
         )  # fmt: skip
-        self._issue("kubelet-serving", f"/CN={node_name}", sans=[f"DNS:{node_name}", f"IP:{node_ip}"], usage="serverAuth")
+        self._issue(
+            "kubelet-serving", f"/CN={node_name}", sans=[f"DNS:{node_name}", f"IP:{node_ip}"], usage="serverAuth"
+        )
         self._issue("kubelet", f"/O=system:nodes/CN=system:node:{node_name}", sans=[], usage="clientAuth")
         for stem, (common_name, organisation) in _CLIENTS.items():
             subject = (f"/O={organisation}" if organisation else "") + f"/CN={common_name}"

@@ -56,7 +56,9 @@ class Release:
         containers = Containers.prepare()
         ids = {}
         for spec in SERVICES:
-            shown = containers.buildah("inspect", "--type", "image", "--format", "{{.FromImageID}}", built_image(spec.name))
+            shown = containers.buildah(
+                "inspect", "--type", "image", "--format", "{{.FromImageID}}", built_image(spec.name)
+            )
             if shown.returncode != 0:
                 raise InfraError(
                     f"no image {built_image(spec.name)}: build the images first with `./pants package "

@@ -101,7 +101,10 @@ class KafkaServer:
         proc = self._proc
         try:
             return wait_until(
-                lambda: port_open(self.port, self.host), timeout=timeout, what="Kafka", alive=lambda: proc.poll() is None
+                lambda: port_open(self.port, self.host),
+                timeout=timeout,
+                what="Kafka",
+                alive=lambda: proc.poll() is None,
             )
         except InfraError as exc:
             raise InfraError(f"{exc}\n{tail(self.log_file)}") from exc

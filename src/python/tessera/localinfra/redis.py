@@ -40,7 +40,10 @@ class RedisServer:
         proc = self._proc
         try:
             return wait_until(
-                lambda: port_open(self.port, self.host), timeout=timeout, what="Redis", alive=lambda: proc.poll() is None
+                lambda: port_open(self.port, self.host),
+                timeout=timeout,
+                what="Redis",
+                alive=lambda: proc.poll() is None,
             )
         except InfraError as exc:
             raise InfraError(f"{exc}\n{tail(self.log_file)}") from exc

@@ -115,8 +115,8 @@ class LocalInfra:
 
     def pids(self) -> dict[str, int]:
         """The servers' process ids (each leads its process group), for a stop by another process."""
-        servers = {"postgres": self.postgres, "redis": self.redis, "kafka": self.kafka}
-        return {name: server._proc.pid for name, server in servers.items() if server._proc is not None}
+        procs = {"postgres": self.postgres._proc, "redis": self.redis._proc, "kafka": self.kafka._proc}
+        return {name: proc.pid for name, proc in procs.items() if proc is not None}
 
     def stop(self) -> None:
         self.kafka.stop()
