@@ -77,6 +77,8 @@ class ClusterPlatform:
         available = time.monotonic()
         endpoints = {
             "gateway": self.release.service_url("gateway"),
+            "catalog_grpc": self.release.service_url("catalog", "grpc").removeprefix("http://"),
+            "inventory_grpc": self.release.service_url("inventory", "grpc").removeprefix("http://"),
             "kubeconfig": str(self.cluster.kubeconfig.resolve()),
             "namespace": self.release.namespace,
             "release": self.release.name,

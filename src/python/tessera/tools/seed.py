@@ -1,6 +1,7 @@
 """Adds products with stock to a running platform, through the services' gRPC APIs.
 
 ./pants run src/python/tessera/tools:seed -- --products 5      (on the stack of the README's first command)
+./pants run src/python/tessera/tools:seed -- --cluster         (on the local Kubernetes: localcluster:up)
 """
 
 from __future__ import annotations
@@ -47,14 +48,17 @@ def main() -> None:
     parser.add_argument("--products", type=int, default=5)
     parser.add_argument("--stock", type=int, default=100)
     parser.add_argument("--state-dir", type=Path, default=Path(".tessera"), help="the local stack's state directory")
+    parser.add_argument("--cluster", action="store_true", help="seed the local cluster (its endpoints.json)")
     args = parser.parse_args()
-    ports = json.loads((args.state_dir / "ports.json").read_text())
-    ids = asyncio.run(
-        seed_products(
-            f"127.0.0.1:{ports['catalog_grpc']}", f"127.0.0.1:{ports['inventory_grpc']}", args.products, args.stock
-        )
-    )
-    print(f"gateway: http://127.0.0.1:{ports['gateway_http']}")
+    if args.cluster:
+        endpoints = json.loads((args.state_dir / "cluster" / "endpoints.json").read_text())
+        catalog, inventory, gateway = endpoints["catalog_grpc"], endpoints["inventory_grpc"], endpoints["gateway"]
+    else:
+        ports = json.loads((args.state_dir / "ports.json").read_text())
+        catalog, inventory = f"127.0.0.1:{ports['catalog_grpc']}", f"127.0.0.1:{ports['inventory_grpc']}"
+        gateway = f"http://127.0.0.1:{ports['gateway_http']}"
+    ids = asyncio.run(seed_products(catalog, inventory, args.products, args.stock))
+    print(f"gateway: {gateway}")
     for product_id in ids:
         print(f"product {product_id}  stock {args.stock}")
 
