@@ -63,6 +63,7 @@ class HostRecord:
                 if shutil.which(binary)
             },
             "bridge": bridge,
+            "cgroups": sorted(str(path) for path in _kubelet_cgroups()),
         }
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.path.write_text(json.dumps(record, indent=1))
@@ -81,6 +82,9 @@ class HostRecord:
             for table, before in tables.items():
                 removed = _remove_chains(binary, table, keep=set(before))
                 done.extend(f"{binary} -t {table} -X {chain}" for chain in removed)
+        for path in _kubelet_cgroups() - {Path(p) for p in record.get("cgroups", [])}:
+            if _remove_cgroup_tree(path):
+                done.append(f"rmdir {path}")
         bridge = record.get("bridge")
         if bridge and Path("/sys/class/net", bridge).exists():
             subprocess.run(["ip", "link", "delete", bridge], check=False, capture_output=True)
@@ -104,6 +108,21 @@ def _remove_chains(binary: str, table: str, keep: set[str]) -> list[str]:
     for chain in added:
         subprocess.run([binary, "-t", table, "-X", chain], check=False, capture_output=True)
     return added
+
+
+def _kubelet_cgroups() -> set[Path]:
+    """The kubelet's cgroup trees (cgroupfs driver, cgroup v1: one per controller)."""
+    return set(Path("/sys/fs/cgroup").glob("*/kubepods"))
+
+
+def _remove_cgroup_tree(root: Path) -> bool:
+    """Removes an emptied cgroup tree, deepest first (a cgroup is removed by rmdir once it has no processes)."""
+    for directory, _, _ in sorted(os.walk(root), key=lambda entry: len(entry[0]), reverse=True):
+        try:
+            os.rmdir(directory)
+        except OSError:
+            return False
+    return True
 
 
 def require_root() -> None:
