@@ -7,11 +7,10 @@ Their manifests follow the upstream ones (RBAC, the metrics.k8s.io APIService), 
 
 from __future__ import annotations
 
-import time
 from typing import TYPE_CHECKING
 
 from tessera.localcluster.images import COREDNS_IMAGE, METRICS_SERVER_IMAGE
-from tessera.localinfra.process import InfraError
+from tessera.localinfra.process import wait_until
 
 if TYPE_CHECKING:
     from tessera.localcluster.cluster import LocalCluster
@@ -216,22 +215,16 @@ spec:
 def apply(cluster: LocalCluster, *, dns_ip: str) -> None:
     """Applies both add-ons and waits until DNS resolves and the metrics API answers."""
     # A bare object right after the namespace's creation is refused until its default ServiceAccount exists.
-    _wait(lambda: "default" in cluster.kubectl("get", "serviceaccounts", "-n", "kube-system", "-o", "name",
-                                                 check=False), 60, "kube-system's default ServiceAccount")  # fmt: skip
+    wait_until(
+        lambda: "default" in cluster.kubectl("get", "serviceaccounts", "-n", "kube-system", "-o", "name", check=False),
+        timeout=60, what="kube-system's default ServiceAccount", interval=1,
+    )  # fmt: skip
     manifests = _COREDNS.replace("COREDNS_IMAGE", COREDNS_IMAGE).replace("DNS_IP", dns_ip)
     manifests += "---" + _METRICS_SERVER.replace("METRICS_SERVER_IMAGE", METRICS_SERVER_IMAGE)
     cluster.apply(manifests)
     for name in ("coredns", "metrics-server"):
         cluster.kubectl("rollout", "status", f"deployment/{name}", "-n", "kube-system", "--timeout=180s", timeout=200)
-    _wait(lambda: bool(cluster.kubectl("get", "--raw", "/apis/metrics.k8s.io/v1beta1/nodes", check=False)), 120,
-          "the metrics API (metrics-server)")  # fmt: skip
-
-
-def _wait(ready: object, timeout: float, what: str) -> None:
-    assert callable(ready)
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if ready():
-            return
-        time.sleep(1)
-    raise InfraError(f"{what}: not ready after {timeout:.0f} s")
+    wait_until(
+        lambda: bool(cluster.kubectl("get", "--raw", "/apis/metrics.k8s.io/v1beta1/nodes", check=False)),
+        timeout=120, what="the metrics API (metrics-server)", interval=1,
+    )  # fmt: skip

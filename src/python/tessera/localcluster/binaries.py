@@ -9,6 +9,7 @@ used as it is.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -16,6 +17,7 @@ import re
 import shutil
 import subprocess
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -139,16 +141,20 @@ def _expected_version(name: str) -> str:
     return f"v{KUBERNETES_VERSION}"
 
 
+_VERSION_FLAGS = {"kubectl": ["version", "--client"], "helm": ["version"], "coredns": ["-version"]}
+
+
+@functools.cache
 def _on_path_at_version(name: str) -> str | None:
+    """A binary on PATH reporting the version we build (asked once per process: kubectl is called often)."""
     found = shutil.which(name)
     expected = _expected_version(name)
     if found is None or not expected:
         return None
-    flag = ["version", "--client"] if name in ("kubectl",) else (["version"] if name == "helm" else ["--version"])
-    if name == "coredns":
-        flag = ["-version"]
     try:
-        shown = subprocess.run([found, *flag], capture_output=True, text=True, timeout=20, check=False)
+        shown = subprocess.run(
+            [found, *_VERSION_FLAGS.get(name, ["--version"])], capture_output=True, text=True, timeout=20, check=False
+        )
     except (OSError, subprocess.TimeoutExpired):
         return None
     return found if expected in shown.stdout + shown.stderr else None
@@ -160,10 +166,15 @@ def _sources() -> dict[str, str]:
     return {f"cmd/{name}/main.go": (root / name / "main.go").read_text() for name in ("kube", "coredns")}
 
 
+def kubernetes_module() -> Path:
+    """Kubernetes' module, fetched from the Go module proxy (its go.mod, and sources such as pause.c)."""
+    shown = json.loads(_go("mod", "download", "-json", f"k8s.io/kubernetes@v{KUBERNETES_VERSION}"))
+    return Path(shown["Dir"])
+
+
 def _staging_modules() -> list[str]:
     """Kubernetes' staging modules, read off its own go.mod (it replaces each with a local directory)."""
-    shown = json.loads(_go("mod", "download", "-json", f"k8s.io/kubernetes@v{KUBERNETES_VERSION}"))
-    return _STAGING_REPLACE.findall(Path(shown["GoMod"]).read_text())
+    return _STAGING_REPLACE.findall((kubernetes_module() / "go.mod").read_text())
 
 
 def _go_mod(staging: list[str]) -> str:
@@ -215,7 +226,7 @@ def _build_key() -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:12]
 
 
-def prepare(log: object = print) -> Binaries:
+def prepare(log: Callable[[str], None] = print) -> Binaries:
     """The binaries, building them first if they are not in the cache (cold: ~20 min on 2 cores)."""
     target = cache_dir() / "cluster" / f"bin-{_build_key()}"
     if (target / ".complete").exists():
@@ -224,7 +235,6 @@ def prepare(log: object = print) -> Binaries:
         if (target / ".complete").exists():
             return Binaries(target)
         started = time.monotonic()
-        assert callable(log)
         log(f"building Kubernetes {KUBERNETES_VERSION}, CoreDNS, Helm and metrics-server from the Go module proxy")
         log("(once, into the cache; about 20 minutes on 2 cores)")
         work = cache_dir() / "cluster" / "gomodule"

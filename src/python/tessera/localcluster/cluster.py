@@ -121,7 +121,7 @@ class LocalCluster:
         self._start_kubelet()
         self._wait(lambda: "True" in self.kubectl(
             "get", "node", self.node_name, "-o", "jsonpath={.status.conditions[?(@.type=='Ready')].status}",
-            check=False), 120, "the node to be Ready")  # fmt: skip
+            check=False), 120, "the node to be Ready", interval=1)  # fmt: skip
         self.timings["node ready"] = time.monotonic() - began
         self._start_kube_proxy()
         addons.apply(self, dns_ip=DNS_SERVICE_IP)
@@ -134,13 +134,20 @@ class LocalCluster:
         self.components.append(component)
         return component
 
-    def _wait(self, ready: Callable[[], bool], timeout: float, what: str, component: Component | None = None) -> None:
+    def _wait(
+        self,
+        ready: Callable[[], bool],
+        timeout: float,
+        what: str,
+        component: Component | None = None,
+        interval: float = 0.05,
+    ) -> None:
         alive = None
         if component is not None and component.proc is not None:
             proc = component.proc
             alive = lambda: proc.poll() is None  # noqa: E731
         try:
-            wait_until(ready, timeout=timeout, what=what, alive=alive)
+            wait_until(ready, timeout=timeout, what=what, alive=alive, interval=interval)
         except InfraError as exc:
             logs = (
                 f"\n--- {component.name} log ---\n{tail(self.logs / f'{component.name}.log', 40)}" if component else ""

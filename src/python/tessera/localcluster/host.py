@@ -42,7 +42,7 @@ def write_sysctl(name: str, value: str) -> None:
     Path("/proc/sys", name).write_text(value)
 
 
-def _chains(binary: str, table: str) -> set[str]:
+def chains(binary: str, table: str) -> set[str]:
     listed = subprocess.run([binary, "-t", table, "-S"], capture_output=True, text=True, check=False)
     return {line.split()[1] for line in listed.stdout.splitlines() if line.startswith("-N ")}
 
@@ -58,7 +58,7 @@ class HostRecord:
         record = {
             "sysctls": {name: _read_sysctl(name) for name in SYSCTLS},
             "chains": {
-                binary: {table: sorted(_chains(binary, table)) for table in TABLES}
+                binary: {table: sorted(chains(binary, table)) for table in TABLES}
                 for binary in ("iptables", "ip6tables")
                 if shutil.which(binary)
             },
@@ -94,7 +94,7 @@ class HostRecord:
 
 
 def _remove_chains(binary: str, table: str, keep: set[str]) -> list[str]:
-    added = sorted(chain for chain in _chains(binary, table) - keep if _OURS.match(chain))
+    added = sorted(chain for chain in chains(binary, table) - keep if _OURS.match(chain))
     if not added:
         return []
     # First the rules of other chains that jump into ours, then ours (flushed, then deleted).

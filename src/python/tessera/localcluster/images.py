@@ -32,10 +32,7 @@ def _pause_binary() -> Path:
         return target
     if shutil.which("gcc") is None:
         _apt_install("gcc", "libc6-dev")
-    shown = json.loads(
-        cluster_binaries._go("mod", "download", "-json", f"k8s.io/kubernetes@v{cluster_binaries.KUBERNETES_VERSION}")
-    )
-    source = Path(shown["Dir"]) / "build" / "pause" / "linux" / "pause.c"
+    source = cluster_binaries.kubernetes_module() / "build" / "pause" / "linux" / "pause.c"
     version = cluster_binaries.KUBERNETES_VERSION
     built = subprocess.run(
         ["gcc", "-Os", "-static", "-Wall", f'-DVERSION="{version}"', "-o", str(target), str(source)],

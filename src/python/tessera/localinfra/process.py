@@ -31,7 +31,12 @@ def port_open(port: int, host: str = "127.0.0.1") -> bool:
 
 
 def wait_until(
-    ready: Callable[[], bool], *, timeout: float, what: str, alive: Callable[[], bool] | None = None
+    ready: Callable[[], bool],
+    *,
+    timeout: float,
+    what: str,
+    alive: Callable[[], bool] | None = None,
+    interval: float = 0.05,
 ) -> float:
     """Polls `ready` until it is true; returns the seconds it took. Fails fast if `alive` turns false."""
     started = time.monotonic()
@@ -40,7 +45,7 @@ def wait_until(
             return time.monotonic() - started
         if alive is not None and not alive():
             raise InfraError(f"{what} exited before it was ready")
-        time.sleep(0.05)
+        time.sleep(interval)
     raise InfraError(f"{what} was not ready after {timeout:.0f} s")
 
 

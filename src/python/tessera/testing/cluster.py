@@ -25,6 +25,8 @@ import pytest
 from inventory.v1 import inventory_pb2, inventory_pb2_grpc
 
 from catalog.v1 import catalog_pb2, catalog_pb2_grpc
+from tessera.localcluster import host
+from tessera.localcluster.cluster import BRIDGE
 from tessera.localcluster.release import Release
 from tessera.localcluster.up import ClusterPlatform
 from tessera.testing.figures import record
@@ -94,6 +96,7 @@ def shop() -> Iterator[Shop]:
         pytest.skip("the local cluster runs a kubelet and containerd and changes iptables: run the tests as root")
     state = Path(tempfile.mkdtemp(prefix="tessera-k8s-"))
     platform = ClusterPlatform(state, chart=CHART)
+    host_before = _host_state()
     try:
         endpoints = platform.start(build=False)
         assert platform.release is not None
@@ -101,3 +104,15 @@ def shop() -> Iterator[Shop]:
     finally:
         platform.stop()
         shutil.rmtree(state, ignore_errors=True)
+    # The machine is as it was: other tests must not inherit the kubelet's or kube-proxy's changes.
+    assert _host_state() == host_before
+
+
+def _host_state() -> dict[str, Any]:
+    """The host settings a cluster changes: sysctls, iptables chains, the bridge, the kubelet's cgroups."""
+    return {
+        "sysctls": {name: Path("/proc/sys", name).read_text().strip() for name in host.SYSCTLS},
+        "chains": {table: sorted(host.chains("iptables", table)) for table in host.TABLES},
+        "bridge": Path("/sys/class/net", BRIDGE).exists(),
+        "cgroups": sorted(str(p) for p in Path("/sys/fs/cgroup").glob("*/kubepods")),
+    }
