@@ -7,9 +7,11 @@ import json
 from pathlib import Path
 
 import grpc
+import httpx
 import pytest
 
 from catalog.v1 import catalog_pb2, catalog_pb2_grpc
+from tessera.localinfra.jaeger import JAEGER
 from tessera.localinfra.process import port_open
 from tessera.localstack.stack import run
 
@@ -36,8 +38,21 @@ async def _catalog_stub(port: int) -> tuple[grpc.aio.Channel, catalog_pb2_grpc.C
     return channel, catalog_pb2_grpc.CatalogServiceStub(channel)
 
 
+async def _traced_operations(jaeger_port: int, service: str) -> set[str]:
+    """The operations of the service's traces in the stack's Jaeger, once it has any (spans are batched)."""
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{jaeger_port}", timeout=5) as client:
+        async with asyncio.timeout(30):
+            while True:
+                reply = (await client.get("/api/traces", params={"service": service, "limit": 20})).json()
+                operations = {span["operationName"] for trace in reply["data"] or [] for span in trace["spans"]}
+                if operations:
+                    return operations
+                await asyncio.sleep(0.5)
+
+
 async def test_stack_serves_stops_cleanly_and_keeps_its_data_across_runs(tmp_path: Path) -> None:
     state_dir = tmp_path / "stack"
+    await asyncio.to_thread(JAEGER.path)  # built once into the cache on a fresh machine (minutes), not timed here
     task, stop, ports = await _run_until_up(state_dir)
     channel, stub = await _catalog_stub(ports["catalog_grpc"])
     created = await stub.CreateProduct(
@@ -45,9 +60,12 @@ async def test_stack_serves_stops_cleanly_and_keeps_its_data_across_runs(tmp_pat
         wait_for_ready=True,
     )
     await channel.close()
+    assert any(
+        "CreateProduct" in operation for operation in await _traced_operations(ports["jaeger_query_http"], "catalog")
+    )
     stop.set()
     await asyncio.wait_for(task, 60)
-    for name in ("postgres", "redis", "kafka", "prometheus", "catalog_grpc", "gateway_http"):
+    for name in ("postgres", "redis", "kafka", "prometheus", "jaeger_query_http", "catalog_grpc", "gateway_http"):
         assert not port_open(ports[name]), f"{name} still listening after stop"
     assert json.loads((state_dir / "flags.json").read_text())["flags"]  # the flag file services follow
 

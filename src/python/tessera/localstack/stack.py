@@ -3,7 +3,7 @@
 State lives in a directory (default ./.tessera): Postgres data, Kafka's log and the ports chosen on the first run
 are reused, so a second run starts fast and finds its data again. The feature flags are `flags.json` there (edit
 it while the stack runs: services pick changes up within a second). A Prometheus scrapes every service with the
-alert rules of the chart.
+alert rules of the chart, and a Jaeger keeps every service's traces (in memory).
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 
 from tessera.localinfra import LocalInfra
+from tessera.localinfra.jaeger import JaegerPorts, JaegerServer
 from tessera.localinfra.process import free_port
 from tessera.localinfra.prometheus import PrometheusServer
 from tessera.localstack.platform import Platform
@@ -22,7 +23,8 @@ from tessera.localstack.services import SERVICES
 from tessera.orders.service_layer import PLACEMENT_FLAG
 from tessera.tools.dashboards import alert_rules
 
-INFRA_PORTS = ("postgres", "redis", "kafka", "kafka_controller", "prometheus")
+JAEGER_PORTS = tuple(f"jaeger_{name}" for name in JaegerPorts.__dataclass_fields__)
+INFRA_PORTS = ("postgres", "redis", "kafka", "kafka_controller", "prometheus", *JAEGER_PORTS)
 
 # The flags a new stack starts with, in flagd's format (see kit.flags).
 DEFAULT_FLAGS = {
@@ -50,12 +52,14 @@ async def run(state_dir: Path, stop: asyncio.Event) -> None:
     if not flags.exists():
         flags.write_text(json.dumps(DEFAULT_FLAGS, indent=2))
     infra = LocalInfra(state_dir / "infra", ports=ports)
+    jaeger = JaegerServer(state_dir / "jaeger", JaegerPorts(*(ports[name] for name in JAEGER_PORTS)))
     await asyncio.to_thread(infra.start)
+    await asyncio.to_thread(jaeger.start)
     platform = Platform(
         infra.endpoints,
         state_dir / "logs",
         ports={k: v for k, v in ports.items() if k not in INFRA_PORTS},
-        extra_env={"TESSERA_FLAGS_FILE": str(flags.resolve())},
+        extra_env={"TESSERA_FLAGS_FILE": str(flags.resolve()), "TESSERA_OTLP_ENDPOINT": jaeger.otlp_endpoint},
     )
     rules = state_dir / "prometheus" / "alerts.json"
     rules.parent.mkdir(parents=True, exist_ok=True)
@@ -84,6 +88,7 @@ async def run(state_dir: Path, stop: asyncio.Event) -> None:
             else:
                 print(f"  {spec.name:<11} grpc {platform.grpc_target(spec.name)}  {metrics}")
         print(f"  prometheus {prometheus.url}  (alerts {prometheus.url}/alerts)")
+        print(f"  jaeger     {jaeger.url}  (traces: {jaeger.url}/api/traces?service=gateway)")
         print(f"  health     {platform.http_url('gateway')}/v1/platform/health")
         print(f"  flags      {flags.resolve()}  (edit it: services follow within a second)")
         print(f"  logs       {platform.log_dir}/\nPress Ctrl-C to stop.", flush=True)
@@ -97,5 +102,6 @@ async def run(state_dir: Path, stop: asyncio.Event) -> None:
         print("stopping...", flush=True)
         await asyncio.to_thread(prometheus.stop)
         await platform.stop_all()
+        await asyncio.to_thread(jaeger.stop)
         await asyncio.to_thread(infra.stop)
         print("stopped.", flush=True)

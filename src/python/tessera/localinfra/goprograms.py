@@ -1,0 +1,90 @@
+"""Programs built once from the Go module proxy into the user's cache: Jaeger, Prometheus, Flagger.
+
+None of them is packaged by Debian or PyPI at a usable version, and no release download is reachable here, but
+each is a Go module with a main package. Each is built in a module of its own (their dependency graphs differ);
+the Go build cache is shared, so libraries they have in common compile once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tessera.localinfra.install import _file_lock, cache_dir
+from tessera.localinfra.process import InfraError
+
+
+def go_env() -> dict[str, str]:
+    return {
+        **os.environ,
+        "GOPATH": str(cache_dir() / "gopath"),
+        "GOCACHE": str(cache_dir() / "go-build"),
+        "GOTOOLCHAIN": "local",  # never fetch another Go toolchain
+        "CGO_ENABLED": "0",
+        "GOFLAGS": "-mod=mod",
+    }
+
+
+def go(*args: str, cwd: Path | None = None) -> str:
+    if shutil.which("go") is None:
+        raise InfraError("Go is needed to build this program: install it (https://go.dev/doc/install)")
+    result = subprocess.run(["go", *args], cwd=cwd, env=go_env(), capture_output=True, text=True, check=False)
+    if result.returncode != 0:
+        raise InfraError(f"go {' '.join(args[:3])} failed:\n{result.stderr[-4000:]}")
+    return result.stdout
+
+
+def module_dir(module: str, version: str) -> Path:
+    """A module's files, fetched from the Go module proxy (manifests and configs ship in them too)."""
+    return Path(json.loads(go("mod", "download", "-json", f"{module}@{version}"))["Dir"])
+
+
+@dataclass(frozen=True)
+class GoProgram:
+    """One main package of a module, at a pinned version."""
+
+    name: str
+    module: str
+    version: str
+    package: str
+    tags: tuple[str, ...] = ()
+    stamps: dict[str, str] = field(default_factory=dict)  # -X package.variable=value
+
+    def _key(self) -> str:
+        text = json.dumps([self.module, self.version, self.package, self.tags, self.stamps], sort_keys=True)
+        return hashlib.sha256(text.encode()).hexdigest()[:10]
+
+    def path(self, log: Callable[[str], None] = print) -> Path:
+        """The built program, building it first if the cache lacks it."""
+        target = cache_dir() / "go-programs" / f"{self.name}-{self.version}-{self._key()}"
+        if target.exists():
+            return target
+        with _file_lock(f"go-program-{self.name}"):
+            if not target.exists():
+                self._build(target, log)
+        return target
+
+    def _build(self, target: Path, log: Callable[[str], None]) -> None:
+        started = time.monotonic()
+        log(f"building {self.name} {self.version} from the Go module proxy (once, into {target.parent})")
+        work = cache_dir() / "go-programs" / f"{self.name}.module"
+        shutil.rmtree(work, ignore_errors=True)
+        work.mkdir(parents=True)
+        (work / "go.mod").write_text(f"module tessera.local/build/{self.name}\n\ngo 1.24.0\n")
+        # tools.go pins the main package, so `go mod tidy` keeps its requirements.
+        (work / "tools.go").write_text(f'//go:build tools\n\npackage tools\n\nimport _ "{self.package}"\n')
+        go("get", f"{self.module}@{self.version}", cwd=work)
+        go("mod", "tidy", cwd=work)
+        ldflags = " ".join(["-s", "-w", *(f"-X {variable}={value}" for variable, value in self.stamps.items())])
+        partial = target.with_name(target.name + ".partial")
+        go("build", "-trimpath", "-tags", ",".join(self.tags), "-ldflags", ldflags, "-o", str(partial), self.package,
+           cwd=work)  # fmt: skip
+        partial.rename(target)
+        log(f"built {self.name} in {time.monotonic() - started:.0f} s")
