@@ -7,7 +7,7 @@ import uuid
 from collections.abc import Awaitable, Callable
 
 import grpc
-from fastapi import FastAPI, Request, Response
+from fastapi import Depends, FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
@@ -17,6 +17,7 @@ from tessera.gateway.adapters.backends import Backends, http_status_of
 from tessera.gateway.entrypoints.graphql import graphql_router
 from tessera.gateway.entrypoints.rest import router
 from tessera.kit import resilience
+from tessera.kit.faults import FAULT_DETAIL, FaultInjector
 from tessera.kit.grpc_server import REQUEST_ID_HEADER
 from tessera.kit.logs import bind_request_context, clear_request_context, get_logger
 from tessera.kit.metrics import LATENCY_BUCKETS
@@ -29,7 +30,19 @@ HTTP_SECONDS = Histogram(
 )
 
 
-def create_app(backends: Backends, *, kit_middleware: bool = True) -> FastAPI:
+class _FaultInjected(Exception):
+    """A request the fault drill fails (kit.faults)."""
+
+
+def _fault_drill(faults: FaultInjector) -> Callable[[], Awaitable[None]]:
+    async def drill() -> None:
+        if faults.strikes():
+            raise _FaultInjected
+
+    return drill
+
+
+def create_app(backends: Backends, *, kit_middleware: bool = True, faults: FaultInjector | None = None) -> FastAPI:
     app = FastAPI(
         title="Tessera API",
         version="1",
@@ -53,9 +66,15 @@ def create_app(backends: Backends, *, kit_middleware: bool = True) -> FastAPI:
     if kit_middleware:
         app.middleware("http")(request_context)
 
-    app.include_router(router)
-    app.include_router(graphql_router(), prefix="")
+    # The drill fails API calls only (routed, so counted under their route), never the probes or /metrics.
+    drill = [Depends(_fault_drill(faults))] if faults is not None and faults.percent > 0 else []
+    app.include_router(router, dependencies=drill)
+    app.include_router(graphql_router(), prefix="", dependencies=drill)
     app.mount("/metrics", make_asgi_app())
+
+    @app.exception_handler(_FaultInjected)
+    async def injected(_: Request, exc: _FaultInjected) -> JSONResponse:
+        return JSONResponse({"status": 503, "error": "unavailable", "detail": FAULT_DETAIL}, status_code=503)
 
     @app.exception_handler(grpc.aio.AioRpcError)
     async def from_grpc(_: Request, exc: grpc.aio.AioRpcError) -> JSONResponse:

@@ -16,6 +16,7 @@ from tessera.gateway.adapters.backends import Backends
 from tessera.gateway.app import create_app
 from tessera.gateway.config import GatewaySettings
 from tessera.kit.cache import CacheAside
+from tessera.kit.faults import FaultInjector
 from tessera.kit.grpc_client import create_channel
 from tessera.kit.resources import open_channel, open_redis
 
@@ -51,7 +52,11 @@ async def start_gateway(settings: GatewaySettings, stack: AsyncExitStack) -> uvi
         stack.push_async_callback(channel.close)
     cache = CacheAside(open_redis(settings, stack), "gateway-catalog", settings.catalog_fallback_ttl_seconds)
     platform = {"catalog": catalog, "orders": orders, "projections": readmodels, **others}
-    app = create_app(Backends(catalog, orders, readmodels, cache, platform), kit_middleware=settings.kit_middleware)
+    app = create_app(
+        Backends(catalog, orders, readmodels, cache, platform),
+        kit_middleware=settings.kit_middleware,
+        faults=FaultInjector(settings.fault_percent),
+    )
     server = _EmbeddedServer(
         uvicorn.Config(
             app, host=settings.http_host, port=settings.http_port, log_config=None, access_log=False, lifespan="off"

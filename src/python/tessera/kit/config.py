@@ -37,6 +37,9 @@ class ServiceSettings(BaseSettings):
     # The kit's per-call middleware (tracing, metrics, request ids, breakers). Off only to measure its cost
     # (tools/kit_cost.py): a service without it is blind and unprotected.
     kit_middleware: bool = True
+    # A drill (kit.faults): this share of requests fails with UNAVAILABLE / 503 before its handler runs. Never
+    # set in production; a canary with it set must be rolled back by the analysis.
+    fault_percent: float = Field(default=0.0, ge=0, le=100)
 
 
 class PostgresSettings(BaseSettings):

@@ -15,6 +15,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from tessera.kit import db, errors, metrics, tracing
+from tessera.kit.faults import FaultInjector, FaultInterceptor
 from tessera.kit.logs import bind_request_context, clear_request_context, get_logger
 
 log = get_logger(__name__)
@@ -95,10 +96,15 @@ class GrpcServer:
         port: int,
         interceptors: Sequence[grpc.aio.ServerInterceptor] = (),
         observed: bool = True,
+        faults: FaultInjector | None = None,
     ) -> None:
         self._services = services
         self._address = f"{host}:{port}"
-        kit = [*tracing.server_interceptors(), ObservabilityInterceptor()] if observed else []
+        kit: list[grpc.aio.ServerInterceptor] = (
+            [*tracing.server_interceptors(), ObservabilityInterceptor()] if observed else []
+        )
+        if faults is not None and faults.percent > 0:
+            kit.append(FaultInterceptor(faults))  # inside the observability interceptor: counted as failures
         self._server = grpc.aio.server(interceptors=[*kit, *interceptors])
         self.health = health.aio.HealthServicer()
         self.port: int = 0

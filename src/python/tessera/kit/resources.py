@@ -17,6 +17,7 @@ from ops.v1 import dependencies_pb2_grpc
 from tessera.kit import db, dependencies, outbox, resilience
 from tessera.kit.cache import create_redis
 from tessera.kit.config import ClientSettings, KafkaSettings, PostgresSettings, RedisSettings, ServiceSettings
+from tessera.kit.faults import FaultInjector
 from tessera.kit.grpc_client import create_channel
 from tessera.kit.grpc_server import GrpcServer, GrpcService
 from tessera.kit.kafka import ConsumerLagMonitor, create_producer, ensure_topics
@@ -93,7 +94,11 @@ async def start_grpc_server(
         lambda server: dependencies_pb2_grpc.add_DependencyHealthServiceServicer_to_server(servicer, server),
     )
     server = GrpcServer(
-        [*services, report], host=settings.grpc_host, port=settings.grpc_port, observed=settings.kit_middleware
+        [*services, report],
+        host=settings.grpc_host,
+        port=settings.grpc_port,
+        observed=settings.kit_middleware,
+        faults=FaultInjector(settings.fault_percent),
     )
     await server.start()
     stack.push_async_callback(server.stop, settings.shutdown_grace_seconds)
