@@ -39,6 +39,7 @@ VALUE_SETS = {
     "orders-own-tag": ["--set", "image.tag=1.0.0", "--set", "services.orders.imageTag=1.1.0"],
     "canary": ["--values", str(CHART / "ci" / "canary-values.yaml")],
     "flagger": ["--values", str(CHART / "ci" / "flagger-values.yaml")],
+    "flagger-no-mesh": ["--values", str(CHART / "ci" / "flagger-no-mesh-values.yaml")],
     "no-kong": ["--set", "kong.enabled=false"],
     "external-no-mesh": ["--values", str(CHART / "ci" / "external-values.yaml")],
 }
@@ -217,6 +218,42 @@ def test_flagger_is_one_switch_and_owns_the_traffic_split_of_its_services() -> N
     assert len(of_kind(manifests, "MetricTemplate")) == 2
     (orders,) = (m for m in of_kind(manifests, "Canary") if m["metadata"]["name"] == "tessera-orders")
     assert orders["spec"]["analysis"]["threshold"] == 5  # failed checks before the automatic rollback
+
+
+def test_flagger_without_a_mesh_counts_passing_checks_and_the_services_reach_both_tracks() -> None:
+    manifests = render("flagger-no-mesh")
+    canaries = {m["metadata"]["name"]: m["spec"] for m in of_kind(manifests, "Canary")}
+    assert set(canaries) == {"tessera-gateway", "tessera-orders"}
+    gateway = canaries["tessera-gateway"]
+    assert gateway["provider"] == "kubernetes"
+    assert gateway["analysis"]["iterations"] == 4 and "stepWeight" not in gateway["analysis"]
+    assert "match" not in gateway["analysis"] and "trafficPolicy" not in gateway["service"]
+    # Flagger's Services get their own names; the chart's select the primary copy and the canary alike (Flagger
+    # renames app.kubernetes.io/name on the primary, not the component).
+    assert gateway["service"]["name"] == "tessera-gateway-flagger"
+    services = {m["metadata"]["name"]: m["spec"]["selector"] for m in of_kind(manifests, "Service")}
+    both_tracks = {"app.kubernetes.io/component": "gateway", "app.kubernetes.io/instance": "tessera"}
+    assert services["tessera-gateway"] == services["tessera-gateway-headless"] == both_tracks
+    assert services["tessera-catalog"] == {"app.kubernetes.io/name": "catalog", "app.kubernetes.io/instance": "tessera"}
+    budgets = {
+        m["metadata"]["name"]: m["spec"]["selector"]["matchLabels"] for m in of_kind(manifests, "PodDisruptionBudget")
+    }
+    assert budgets["tessera-orders"]["app.kubernetes.io/component"] == "orders"
+    deployments = {m["metadata"]["name"]: m for m in of_kind(manifests, "Deployment")}
+    pod_labels = deployments["tessera-gateway"]["spec"]["template"]["metadata"]["labels"]
+    assert both_tracks.items() <= pod_labels.items()
+    # The flags change at run time for every pod: Flagger neither copies them to a primary nor analyses a change.
+    (flags,) = (m for m in of_kind(manifests, "ConfigMap") if m["metadata"]["name"] == "tessera-feature-flags")
+    assert flags["metadata"]["annotations"]["flagger.app/config-tracking"] == "disabled"
+
+
+def test_a_fault_drill_is_set_per_service_and_off_by_default() -> None:
+    def settings(value_set: str) -> dict[str, dict[str, str]]:
+        return {m["metadata"]["name"]: m["data"] for m in of_kind(render(value_set), "ConfigMap") if "data" in m}
+
+    assert settings("flagger-no-mesh")["tessera-gateway"]["TESSERA_FAULT_PERCENT"] == "30"
+    assert "TESSERA_FAULT_PERCENT" not in settings("flagger-no-mesh")["tessera-orders"]
+    assert not any("TESSERA_FAULT_PERCENT" in data for data in settings("defaults").values())
 
 
 def test_kong_routes_the_api_with_jwt_rate_limits_and_cors_and_can_be_switched_off() -> None:

@@ -17,6 +17,7 @@ app.kubernetes.io/instance: {{ (index . 0).Release.Name }}
 
 {{- define "tessera.labels" -}}
 {{ include "tessera.selector" . }}
+app.kubernetes.io/component: {{ index . 1 }}
 app.kubernetes.io/part-of: tessera
 app.kubernetes.io/managed-by: {{ (index . 0).Release.Service }}
 helm.sh/chart: {{ printf "%s-%s" (index . 0).Chart.Name (index . 0).Chart.Version }}
@@ -26,6 +27,18 @@ helm.sh/chart: {{ printf "%s-%s" (index . 0).Chart.Name (index . 0).Chart.Versio
 {{- define "tessera.flagged" -}}
 {{- $root := index . 0 -}}
 {{- if and $root.Values.flagger.enabled (has (index . 1) $root.Values.flagger.services) -}}true{{- end -}}
+{{- end -}}
+
+{{/* The pods of a service, for its Services, disruption budget and policies. Under Flagger they are its primary
+     copy and the canary: Flagger renames the primary's app.kubernetes.io/name (<name>-primary), not its component,
+     so the chart's Services keep reaching both and the canary takes a share of real traffic. (list $ name) */}}
+{{- define "tessera.pods" -}}
+{{- if include "tessera.flagged" . -}}
+app.kubernetes.io/component: {{ index . 1 }}
+app.kubernetes.io/instance: {{ (index . 0).Release.Name }}
+{{- else -}}
+{{ include "tessera.selector" . }}
+{{- end -}}
 {{- end -}}
 
 {{/* The address another service calls: the mesh balances a ClusterIP Service; without a mesh, the kit's
@@ -68,6 +81,9 @@ TESSERA_METRICS_PORT: {{ $svc.metricsPort | quote }}
 TESSERA_FLAGS_FILE: /etc/tessera/flags/flags.json
 {{- with $root.Values.tracing.otlpEndpoint }}
 TESSERA_OTLP_ENDPOINT: {{ . | quote }}
+{{- end }}
+{{- if $svc.faultPercent }}
+TESSERA_FAULT_PERCENT: {{ $svc.faultPercent | quote }}
 {{- end }}
 {{- if $svc.http }}
 TESSERA_HTTP_HOST: "0.0.0.0"
