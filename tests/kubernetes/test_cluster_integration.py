@@ -1,5 +1,7 @@
-"""Tessera on a real Kubernetes: the chart installed, orders through the in-cluster gateway, a flag change without
-restarts, rolling updates under load, `helm rollback`, and pods replaced after they die.
+"""Tessera on a real Kubernetes: the chart installed, orders through the in-cluster gateway, their traces in the
+cluster's Jaeger and every pod's metrics in its Prometheus, a flag change without restarts, rolling updates under
+load, `helm rollback`, pods replaced after they die, CPU autoscaling, and Flagger's canaries: a failing version
+rolled back, a good one promoted.
 
 The tests share one cluster and one release, and run in this file's order; each leaves the release Available.
 """
@@ -11,12 +13,14 @@ import contextlib
 import json
 import time
 import uuid
+from collections import Counter
 from typing import Any
 
 import httpx
 import pytest
 
 from tessera.localcluster.images import SERVICE_REGISTRY
+from tessera.localcluster.release import merge_values
 from tessera.localstack.services import SERVICES
 from tessera.testing.chaos import OrderLoad, settle
 from tessera.testing.cluster import Shop
@@ -76,11 +80,48 @@ async def test_installed_release_confirms_an_order(shop: Shop) -> None:
         {
             **{k: round(v, 1) for k, v in timings.items()},
             "first order placed -> confirmed (s)": round(time.monotonic() - began, 2),
+            "memory (MiB)": shop.release.cluster.memory_mib(),
         },
     )
     # The gateway's view of the platform, through the cluster's DNS: every service and every data store answers.
     assert set(health["services"]) == {spec.name for spec in SERVICES}
     assert health["healthy"] is True, health
+
+
+async def test_jaeger_in_the_cluster_holds_the_order_s_trace_and_prometheus_scrapes_every_pod(shop: Shop) -> None:
+    product = await shop.product()
+    async with httpx.AsyncClient(base_url=shop.gateway, timeout=10) as client:
+        placed = await _place(client, product)
+        assert placed.status_code == 202, placed.text
+    order = await shop.final_order(placed.json()["order_id"])
+    assert order["status"].upper() == "CONFIRMED", order
+
+    async with httpx.AsyncClient(base_url=shop.endpoints["jaeger"], timeout=10) as jaeger:
+
+        async def order_trace() -> dict[str, Any] | None:
+            """The trace of the order's POST: the gateway's span and the orders service's, in one trace."""
+            reply = (await jaeger.get("/api/traces", params={"service": "gateway", "limit": 100})).json()
+            for trace in reply["data"] or []:
+                services = {process["serviceName"] for process in trace["processes"].values()}
+                posts = [s for s in trace["spans"] if s["operationName"] == "POST /v1/orders"]
+                if posts and {"gateway", "orders"} <= services:
+                    return dict(trace)
+            return None
+
+        trace = await _eventually(order_trace, 60, "the order's trace in Jaeger (gateway -> orders)")
+    services = sorted({process["serviceName"] for process in trace["processes"].values()})
+
+    async def every_pod_scraped() -> list[dict[str, Any]] | None:
+        up = await shop.query_prometheus(f'up{{job="tessera", namespace="{shop.release.namespace}"}} == 1')
+        return up if {series["metric"]["service"] for series in up} == {s.name for s in SERVICES} else None
+
+    up = await _eventually(every_pod_scraped, 60, "Prometheus scraping a pod of every service")
+    versions = await shop.query_prometheus(f'service_info{{namespace="{shop.release.namespace}"}}')
+    assert {series["metric"]["version"] for series in versions} == {shop.tag}  # what each pod says it runs
+    shop.record(
+        "observability in the cluster",
+        {"trace's services": services, "spans": len(trace["spans"]), "pods scraped": len(up)},
+    )
 
 
 async def test_flag_change_reaches_the_services_without_a_restart(shop: Shop) -> None:
@@ -264,3 +305,87 @@ async def _at_least(count: Any, n: int) -> bool:
 
 async def _at_most(count: Any, n: int) -> bool:
     return bool(await asyncio.to_thread(count) <= n)
+
+
+def _canary_phase(shop: Shop, name: str) -> str:
+    shown = json.loads(shop.kubectl("get", "canary", name, "-o", "json", check=False) or "{}")
+    return str(shown.get("status", {}).get("phase", ""))
+
+
+async def _phase_is(shop: Shop, name: str, phase: str) -> bool:
+    return await asyncio.to_thread(_canary_phase, shop, name) == phase
+
+
+async def test_flagger_rolls_a_failing_canary_back_and_promotes_a_good_one(shop: Shop) -> None:
+    """The gateway under Flagger (no mesh: its kubernetes provider), analysed on Prometheus' figures of the pods.
+
+    A version that fails 40 % of its requests (the kit's fault drill) is rolled back without anyone acting; a
+    good version (a new image tag) is promoted. Reads flow all along, through the gateway's Service, which
+    reaches the primary copy and the canary alike.
+    """
+    analysis = {"interval": "10s", "threshold": 3, "iterations": 4, "metricInterval": "30s"}
+    flagged = {
+        "flagger": {"enabled": True, "provider": "kubernetes", "services": ["gateway"], "analysis": analysis},
+        # Two cores: the readers below would otherwise scale the primary copy out on CPU.
+        "services": {"gateway": {"autoscaling": {"maxReplicas": 2}}},
+    }
+    await asyncio.to_thread(shop.release.install, shop.release.values(shop.tag, **flagged))
+    await _eventually(lambda: _phase_is(shop, "tessera-gateway", "Initialized"), 240, "Flagger took the gateway")
+    product = await shop.product()
+    answers: list[tuple[float, int]] = []
+    stop = asyncio.Event()
+
+    async def reader() -> None:
+        async with httpx.AsyncClient(base_url=shop.gateway, timeout=10) as client:
+            while not stop.is_set():
+                try:
+                    answers.append((time.monotonic(), (await client.get(f"/v1/products/{product}")).status_code))
+                except httpx.HTTPError:
+                    answers.append((time.monotonic(), 0))
+                await asyncio.sleep(0.1)
+
+    readers = [asyncio.create_task(reader()) for _ in range(2)]
+    try:
+        bad = merge_values(flagged, {"services": {"gateway": {"faultPercent": 40}}})
+        began = time.monotonic()
+        await asyncio.to_thread(shop.release.install, shop.release.values(shop.tag, **bad))
+        await _eventually(lambda: _phase_is(shop, "tessera-gateway", "Failed"), 420, "the failing canary rolled back")
+        rolled_back = time.monotonic() - began
+        during_bad = [status for at, status in answers if at >= began]
+        canary = json.loads(shop.kubectl("get", "deployment", "tessera-gateway", "-o", "json"))
+        assert canary["spec"]["replicas"] == 0  # the failing version no longer serves
+        primary = json.loads(shop.kubectl("get", "configmap", "tessera-gateway-primary", "-o", "json"))["data"]
+        assert "TESSERA_FAULT_PERCENT" not in primary  # the primary never ran the failing version
+        await _eventually(lambda: _no_canary_pods(shop), 120, "the failed canary's pods gone")
+        after_rollback = time.monotonic()
+        await asyncio.sleep(10)
+        since = [status for at, status in answers if at >= after_rollback]
+        assert since and all(status == 200 for status in since), f"errors after the rollback: {Counter(since)}"
+
+        new_tag = f"{shop.tag}-canary"
+        shop.release.load_images(new_tag)
+        good = merge_values(flagged, {"services": {"gateway": {"imageTag": new_tag}}})
+        began = time.monotonic()
+        await asyncio.to_thread(shop.release.install, shop.release.values(shop.tag, **good))
+        await _eventually(lambda: _phase_is(shop, "tessera-gateway", "Succeeded"), 420, "the good canary promoted")
+        promoted = time.monotonic() - began
+        during_good = [status for at, status in answers if at >= began]
+    finally:
+        stop.set()
+        await asyncio.gather(*readers)
+    primary_image = json.loads(shop.kubectl("get", "deployment", "tessera-gateway-primary", "-o", "json"))
+    assert primary_image["spec"]["template"]["spec"]["containers"][0]["image"].endswith(f"/gateway:{new_tag}")
+    # No server error while the good version is analysed and promoted (the primary rolls, the canary scales to
+    # zero); a keep-alive connection the client reuses just as a pod goes away may drop (0), as with any server.
+    assert not [status for status in during_good if status >= 500], Counter(during_good)
+    shop.record(
+        "canary (Flagger, kubernetes provider, gateway)",
+        {"failing version (40 % faults) -> rolled back (s)": round(rolled_back, 1),
+         "reads during the failing canary": dict(Counter(during_bad)),
+         "good version -> promoted (s)": round(promoted, 1),
+         "reads during the good canary": dict(Counter(during_good)), "analysis": analysis},
+    )  # fmt: skip
+
+
+async def _no_canary_pods(shop: Shop) -> bool:
+    return not await asyncio.to_thread(shop.pods, "gateway")  # the primary copy's are gateway-primary

@@ -7,6 +7,7 @@ the data stores listen on it, so pods reach them and nothing listens on the mach
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -94,6 +95,24 @@ class LocalCluster:
         )  # fmt: skip
         if applied.returncode != 0:
             raise InfraError(f"kubectl apply failed: {applied.stderr.strip()[-2000:]}")
+
+    def service_url(self, namespace: str, name: str, port_name: str) -> str:
+        """http://<ClusterIP>:<port> of a Service: the host reaches ClusterIPs through kube-proxy's rules."""
+        shown = json.loads(self.kubectl("get", "service", name, "-n", namespace, "-o", "json"))
+        port = next(p["port"] for p in shown["spec"]["ports"] if p["name"] == port_name)
+        return f"http://{shown['spec']['clusterIP']}:{port}"
+
+    def memory_mib(self) -> dict[str, float]:
+        """Resident memory of the cluster's own processes (etcd, control plane, containerd, kubelet, kube-proxy)
+        and of all its pods (the anonymous RSS of their cgroup, cgroup v1 as on these machines)."""
+        processes = sum(_rss_bytes(c.proc.pid) for c in self.components if c.proc and c.proc.poll() is None)
+        pods = 0
+        with contextlib.suppress(OSError):
+            stat = Path("/sys/fs/cgroup/memory/kubepods/memory.stat").read_text().split("\n")
+            pods = sum(int(line.split()[1]) for line in stat if line.startswith("total_rss "))
+        mib = 1024 * 1024
+        return {"cluster processes": round(processes / mib), "pods": round(pods / mib),
+                "total": round((processes + pods) / mib)}  # fmt: skip
 
     # --- start ---------------------------------------------------------------------------------------------
     def start(self) -> None:
@@ -356,6 +375,14 @@ state = "{base / 'containerd' / 'state'}"
         pid_file.unlink(missing_ok=True)
         if (took := time.monotonic() - began) > 3:
             self.log(f"{name} took {took:.0f} s to stop")
+
+
+def _rss_bytes(pid: int) -> int:
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return 0
+    return next((int(line.split()[1]) * 1024 for line in status.splitlines() if line.startswith("VmRSS:")), 0)
 
 
 def _port_free(port: int) -> bool:

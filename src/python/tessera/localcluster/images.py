@@ -1,7 +1,8 @@
 """Images for a cluster with no registry: built with buildah, exported as archives, imported into containerd.
 
 Pods then use them with `imagePullPolicy: Never` (or IfNotPresent on a fixed tag): nothing is ever pulled.
-The cluster's own images (pause, CoreDNS, metrics-server) are a static binary on an empty base.
+The cluster's own images (pause, CoreDNS, metrics-server) and the add-ons' (Jaeger, Prometheus, Flagger) are a
+static binary on an empty base, named as upstream names them (never pulled: only the tag must match).
 """
 
 from __future__ import annotations
@@ -21,6 +22,9 @@ from tessera.localinfra.process import InfraError
 
 COREDNS_IMAGE = f"registry.k8s.io/coredns/coredns:v{cluster_binaries.COREDNS_VERSION}"
 METRICS_SERVER_IMAGE = f"registry.k8s.io/metrics-server/metrics-server:v{cluster_binaries.METRICS_SERVER_VERSION}"
+JAEGER_IMAGE = f"docker.io/jaegertracing/jaeger:{cluster_binaries.JAEGER.version}"
+PROMETHEUS_IMAGE = f"quay.io/prometheus/prometheus:{cluster_binaries.PROMETHEUS.version}"
+FLAGGER_IMAGE = f"ghcr.io/fluxcd/flagger:{cluster_binaries.FLAGGER.version}"
 # The registry the chart's images are named under here: never pulled, only loaded.
 SERVICE_REGISTRY = "tessera.local"
 
@@ -77,13 +81,14 @@ class ImageLoader:
     def _static_image(self, containers: Containers, name: str, program: Path, args: list[str]) -> None:
         """An image holding one static program on an empty base, running as nobody."""
         local = "localhost/tessera-cluster/" + name.rsplit("/", 1)[-1]
+        command = "/" + local.rsplit("/", 1)[-1].split(":")[0]
         with _file_lock("cluster-images"):
             if containers.buildah("inspect", "--type", "image", local).returncode != 0:
                 container = containers.buildah("from", "scratch").stdout.strip()
                 try:
                     steps = [
-                        ("copy", container, str(program), f"/{program.name}"),
-                        ("config", "--entrypoint", json.dumps([f"/{program.name}", *args]), "--user", "65534:65534",
+                        ("copy", container, str(program), command),
+                        ("config", "--entrypoint", json.dumps([command, *args]), "--user", "65534:65534",
                          container),
                         ("commit", "-q", container, local),
                     ]  # fmt: skip
@@ -96,12 +101,15 @@ class ImageLoader:
         self.load_from_storage(containers, local, name)
 
     def load_system_images(self, pause_image: str) -> None:
-        """pause, CoreDNS and metrics-server, unless containerd has them from an earlier run."""
+        """The cluster's and the add-ons' images, unless containerd has them from an earlier run."""
         present = self.present()
         wanted: dict[str, tuple[Path, list[str]]] = {
             pause_image: (_pause_binary(), []),
             COREDNS_IMAGE: (Path(self.binaries["coredns"]), []),
             METRICS_SERVER_IMAGE: (Path(self.binaries["metrics-server"]), []),
+            JAEGER_IMAGE: (Path(self.binaries["jaeger"]), []),
+            PROMETHEUS_IMAGE: (Path(self.binaries["prometheus"]), []),
+            FLAGGER_IMAGE: (Path(self.binaries["flagger"]), []),
         }
         missing = {name: spec for name, spec in wanted.items() if name not in present}
         if not missing:

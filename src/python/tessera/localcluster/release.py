@@ -86,7 +86,6 @@ class Release:
                 "redis": {"url": self.infra.redis_url},
                 "kafka": {"bootstrap": self.infra.kafka_bootstrap, "partitions": 4, "replication": 1},
             },
-            "tracing": {"otlpEndpoint": ""},
             # One replica each on two cores; the HPA adds more on CPU (no custom-metrics adapter runs here, and
             # with these small memory requests the steady footprint alone would hold replicas).
             "serviceDefaults": {
@@ -99,7 +98,7 @@ class Release:
             "monitoring": {"serviceMonitor": {"enabled": False}, "prometheusRule": {"enabled": False}},
             "fluentBit": {"enabled": False},
         }
-        return _merge(values, overrides)
+        return merge_values(values, overrides)
 
     def write_values(self, values: dict[str, Any]) -> Path:
         path = self.cluster.state_dir / "values.json"
@@ -166,18 +165,15 @@ class Release:
         return "\n".join(report) or "(every pod is ready)"
 
     def service_url(self, service: str, port_name: str = "http") -> str:
-        """http://<ClusterIP>:<port> of a service: the host reaches ClusterIPs through kube-proxy's rules."""
-        shown = json.loads(self.cluster.kubectl("get", "service", f"{self.name}-{service}", "-n", self.namespace,
-                                                "-o", "json"))  # fmt: skip
-        port = next(p["port"] for p in shown["spec"]["ports"] if p["name"] == port_name)
-        return f"http://{shown['spec']['clusterIP']}:{port}"
+        return self.cluster.service_url(self.namespace, f"{self.name}-{service}", port_name)
 
 
-def _merge(base: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
+def merge_values(base: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
+    """`overrides` laid over `base`, key by key at every depth (as helm merges values files)."""
     merged = dict(base)
     for key, value in overrides.items():
         if isinstance(value, dict) and isinstance(merged.get(key), dict):
-            merged[key] = _merge(merged[key], value)
+            merged[key] = merge_values(merged[key], value)
         else:
             merged[key] = value
     return merged

@@ -2,7 +2,8 @@
 
 Prepares the binaries once (cache), starts the cluster and the data stores (PostgreSQL, Redis, Kafka on the
 node's address, as the chart's external endpoints), builds every service image with `pants package`, loads them
-into the cluster, installs the chart and waits until every Deployment is Available. Ctrl-C, or
+into the cluster, installs the chart and waits until every Deployment is Available. Jaeger, Prometheus and
+Flagger run in the cluster beside it, where the chart's defaults expect them. Ctrl-C, or
 `./pants run src/python/tessera/localcluster:down`, removes everything and restores the host's settings.
 """
 
@@ -21,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tessera.localcluster import binaries as cluster_binaries
-from tessera.localcluster import host
+from tessera.localcluster import canary, host, observability
 from tessera.localcluster.cluster import CLUSTER_CIDR, NODE_IP, LocalCluster, stop_process_group
 from tessera.localcluster.release import Release
 from tessera.localinfra import LocalInfra
@@ -63,7 +64,12 @@ class ClusterPlatform:
         self.cluster = LocalCluster(self.state_dir / "k8s", binaries, log=log)
         log("starting the cluster (etcd, control plane, containerd, kubelet, kube-proxy, CoreDNS, metrics-server)")
         self.cluster.start()
+        cluster_up = time.monotonic()
         log(f"cluster ready in {self.cluster.timings['cluster ready']:.1f} s")
+        log("starting Jaeger, Prometheus and Flagger in the cluster")
+        observability.apply(self.cluster)
+        canary.apply(self.cluster)
+        addons_ready = time.monotonic()
         self.infra = LocalInfra(self.state_dir / "infra", host=NODE_IP, client_network=CLUSTER_CIDR)
         self.infra.start()
         self.infra_pids.write_text(json.dumps(self.infra.pids()))
@@ -79,6 +85,8 @@ class ClusterPlatform:
             "gateway": self.release.service_url("gateway"),
             "catalog_grpc": self.release.service_url("catalog", "grpc").removeprefix("http://"),
             "inventory_grpc": self.release.service_url("inventory", "grpc").removeprefix("http://"),
+            "jaeger": self.cluster.service_url(observability.JAEGER_NAMESPACE, "jaeger-query", "http"),
+            "prometheus": self.cluster.service_url(observability.PROMETHEUS_NAMESPACE, "prometheus-operated", "http"),
             "kubeconfig": str(self.cluster.kubeconfig.resolve()),
             "namespace": self.release.namespace,
             "release": self.release.name,
@@ -91,6 +99,7 @@ class ClusterPlatform:
         timings = {
             "binaries (cached after the first run)": prepared - began,
             **{f"cluster: {k}": v for k, v in self.cluster.timings.items()},
+            "Jaeger, Prometheus, Flagger ready": addons_ready - cluster_up,
             "helm install -> all Available": available - installed,
             "total": time.monotonic() - began,
         }
@@ -147,6 +156,8 @@ def main() -> None:
             timings = json.loads((platform.state_dir / "timings.json").read_text())
             log(f"\nTessera runs on Kubernetes ({timings['total']:.0f} s):")
             log(f"  gateway     {endpoints['gateway']}  (REST /v1, docs /docs, GraphQL /graphql)")
+            log(f"  jaeger      {endpoints['jaeger']}  (traces: /api/traces?service=gateway)")
+            log(f"  prometheus  {endpoints['prometheus']}  (API: /api/v1/query)")
             log(f"  kubeconfig  {endpoints['kubeconfig']}")
             log(f"  kubectl     {platform.cluster.binaries['kubectl'] if platform.cluster else 'kubectl'} "
                 f"--kubeconfig {endpoints['kubeconfig']} -n {endpoints['namespace']} get pods")  # fmt: skip

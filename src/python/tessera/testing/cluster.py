@@ -42,11 +42,18 @@ class Shop:
     platform: ClusterPlatform
     release: Release
     tag: str
-    figures: dict[str, Any] = field(default_factory=dict)
+    endpoints: dict[str, str] = field(default_factory=dict)
 
     @property
     def gateway(self) -> str:
         return self.release.service_url("gateway")
+
+    async def query_prometheus(self, expr: str) -> list[dict[str, Any]]:
+        """An instant query's result vector from the cluster's Prometheus."""
+        async with httpx.AsyncClient(base_url=self.endpoints["prometheus"], timeout=10) as client:
+            reply = (await client.get("/api/v1/query", params={"query": expr})).json()
+        assert reply["status"] == "success", reply
+        return list(reply["data"]["result"])
 
     def grpc_target(self, service: str) -> str:
         return self.release.service_url(service, "grpc").removeprefix("http://")
@@ -100,7 +107,7 @@ def shop() -> Iterator[Shop]:
     try:
         endpoints = platform.start(build=False)
         assert platform.release is not None
-        yield Shop(platform, platform.release, endpoints["image_tag"])
+        yield Shop(platform, platform.release, endpoints["image_tag"], endpoints)
     finally:
         platform.stop()
         shutil.rmtree(state, ignore_errors=True)
