@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from pathlib import Path
 
@@ -38,16 +39,17 @@ async def _catalog_stub(port: int) -> tuple[grpc.aio.Channel, catalog_pb2_grpc.C
     return channel, catalog_pb2_grpc.CatalogServiceStub(channel)
 
 
-async def _traced_operations(jaeger_port: int, service: str) -> set[str]:
-    """The operations of the service's traces in the stack's Jaeger, once it has any (spans are batched)."""
+async def _traced(jaeger_port: int, service: str, operation: str) -> set[str]:
+    """The service's traced operations in the stack's Jaeger, once one names `operation` (spans are batched)."""
+    seen: set[str] = set()
     async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{jaeger_port}", timeout=5) as client:
-        async with asyncio.timeout(30):
-            while True:
-                reply = (await client.get("/api/traces", params={"service": service, "limit": 20})).json()
-                operations = {span["operationName"] for trace in reply["data"] or [] for span in trace["spans"]}
-                if operations:
-                    return operations
-                await asyncio.sleep(0.5)
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(30):
+                while not any(operation in name for name in seen):
+                    await asyncio.sleep(0.5)
+                    reply = (await client.get("/api/traces", params={"service": service, "limit": 50})).json()
+                    seen = {span["operationName"] for trace in reply["data"] or [] for span in trace["spans"]}
+    return seen
 
 
 async def test_stack_serves_stops_cleanly_and_keeps_its_data_across_runs(tmp_path: Path) -> None:
@@ -60,9 +62,8 @@ async def test_stack_serves_stops_cleanly_and_keeps_its_data_across_runs(tmp_pat
         wait_for_ready=True,
     )
     await channel.close()
-    assert any(
-        "CreateProduct" in operation for operation in await _traced_operations(ports["jaeger_query_http"], "catalog")
-    )
+    traced = await _traced(ports["jaeger_query_http"], "catalog", "CreateProduct")
+    assert any("CreateProduct" in operation for operation in traced), traced
     stop.set()
     await asyncio.wait_for(task, 60)
     for name in ("postgres", "redis", "kafka", "prometheus", "jaeger_query_http", "catalog_grpc", "gateway_http"):
