@@ -40,6 +40,7 @@ VALUE_SETS = {
     "canary": ["--values", str(CHART / "ci" / "canary-values.yaml")],
     "flagger": ["--values", str(CHART / "ci" / "flagger-values.yaml")],
     "flagger-no-mesh": ["--values", str(CHART / "ci" / "flagger-no-mesh-values.yaml")],
+    "keda": ["--values", str(CHART / "ci" / "external-values.yaml"), "--set", "keda.enabled=true"],
     "no-kong": ["--set", "kong.enabled=false"],
     "external-no-mesh": ["--values", str(CHART / "ci" / "external-values.yaml")],
 }
@@ -170,7 +171,8 @@ def test_every_container_has_limits_probes_and_runs_as_non_root_read_only(value_
 def test_every_service_has_its_policies_autoscaler_and_budget(value_set: str) -> None:
     manifests = render(value_set)
     names = {f"tessera-{s}" for s in SERVICES}
-    for kind in ("HorizontalPodAutoscaler", "PodDisruptionBudget", "NetworkPolicy", "ServiceMonitor"):
+    scaler = "ScaledObject" if value_set == "keda" else "HorizontalPodAutoscaler"  # KEDA makes the HPAs
+    for kind in (scaler, "PodDisruptionBudget", "NetworkPolicy", "ServiceMonitor"):
         assert {m["metadata"]["name"] for m in of_kind(manifests, kind)} == names, kind
     deployments = {m["metadata"]["name"] for m in of_kind(manifests, "Deployment")}
     assert all(
@@ -179,7 +181,7 @@ def test_every_service_has_its_policies_autoscaler_and_budget(value_set: str) ->
     for hpa in of_kind(manifests, "HorizontalPodAutoscaler"):
         kinds = {metric["type"] for metric in hpa["spec"]["metrics"]}
         assert "Resource" in kinds and kinds & {"Pods", "External"}, hpa["metadata"]["name"]
-    istio = value_set not in ("external-no-mesh", "flagger-no-mesh")
+    istio = value_set not in ("external-no-mesh", "flagger-no-mesh", "keda")
     policies = {m["metadata"]["name"] for m in of_kind(manifests, "AuthorizationPolicy")}
     assert policies == (names if istio else set())
     if istio:
@@ -245,6 +247,22 @@ def test_flagger_without_a_mesh_counts_passing_checks_and_the_services_reach_bot
     # The flags change at run time for every pod: Flagger neither copies them to a primary nor analyses a change.
     (flags,) = (m for m in of_kind(manifests, "ConfigMap") if m["metadata"]["name"] == "tessera-feature-flags")
     assert flags["metadata"]["annotations"]["flagger.app/config-tracking"] == "disabled"
+
+
+def test_with_keda_each_service_scales_on_cpu_and_its_request_rate_or_kafka_lag() -> None:
+    scalers = {m["metadata"]["name"]: m["spec"] for m in of_kind(render("keda"), "ScaledObject")}
+    assert not of_kind(render("keda"), "HorizontalPodAutoscaler")
+    orders = scalers["tessera-orders"]
+    assert orders["advanced"]["horizontalPodAutoscalerConfig"]["behavior"]["scaleDown"]["stabilizationWindowSeconds"]
+    triggers = {t["type"]: t for t in orders["triggers"]}
+    assert triggers["cpu"]["metadata"]["value"] == "70"
+    rate = triggers["prometheus"]["metadata"]
+    assert 'grpc_server_handled_total{namespace="shop", service="orders"' in rate["query"]
+    assert rate["threshold"] == "50"
+    (gateway_rate,) = (t for t in scalers["tessera-gateway"]["triggers"] if t["type"] == "prometheus")
+    assert gateway_rate["metadata"]["query"].startswith('sum(rate(http_requests_total{namespace="shop"')
+    (lag,) = (t for t in scalers["tessera-saga"]["triggers"] if t["type"] == "prometheus")
+    assert lag["name"] == "kafka-lag" and "kafka_consumer_lag" in lag["metadata"]["query"]
 
 
 def test_a_fault_drill_is_set_per_service_and_off_by_default() -> None:

@@ -1,7 +1,7 @@
 """Tessera on a real Kubernetes: the chart installed, orders through the in-cluster gateway, their traces in the
 cluster's Jaeger and every pod's metrics in its Prometheus, a flag change without restarts, rolling updates under
-load, `helm rollback`, pods replaced after they die, CPU autoscaling, and Flagger's canaries: a failing version
-rolled back, a good one promoted.
+load, `helm rollback`, pods replaced after they die, autoscaling on CPU and (KEDA) on a request rate from
+Prometheus, and Flagger's canaries: a failing version rolled back, a good one promoted.
 
 The tests share one cluster and one release, and run in this file's order; each leaves the release Available.
 """
@@ -16,9 +16,11 @@ import uuid
 from collections import Counter
 from typing import Any
 
+import grpc
 import httpx
 import pytest
 
+from catalog.v1 import catalog_pb2, catalog_pb2_grpc
 from tessera.localcluster.images import SERVICE_REGISTRY
 from tessera.localcluster.release import merge_values
 from tessera.localstack.services import SERVICES
@@ -262,13 +264,15 @@ def _ready(pod: dict[str, Any]) -> bool:
 
 
 async def test_the_gateway_scales_out_on_cpu_under_load_and_back_in_after(shop: Shop) -> None:
-    """The HPA on metrics-server's CPU figures: reads hammer the gateway until it has more replicas, then stop."""
-    overrides = {"services": {"gateway": {"autoscaling": {"maxReplicas": 3, "scaleDownStabilizationSeconds": 15}}}}
+    """The HPA (KEDA's) on metrics-server's CPU figures: reads hammer the gateway until it has more replicas, then
+    stop. Its request-rate trigger is off here, so CPU alone moves it."""
+    autoscaling = {"maxReplicas": 3, "scaleDownStabilizationSeconds": 15, "customMetrics": False}
+    overrides = {"services": {"gateway": {"autoscaling": autoscaling}}}
     await asyncio.to_thread(shop.release.install, shop.release.values(shop.tag, **overrides))
     product = await shop.product()
 
     def replicas() -> int:
-        status = json.loads(shop.kubectl("get", "hpa", "tessera-gateway", "-o", "json"))["status"]
+        status = json.loads(shop.kubectl("get", "hpa", "keda-hpa-tessera-gateway", "-o", "json"))["status"]
         return int(status.get("currentReplicas", 0))
 
     assert replicas() == 1
@@ -297,6 +301,65 @@ async def test_the_gateway_scales_out_on_cpu_under_load_and_back_in_after(shop: 
         {"load start -> scaled out (s)": round(scaled_out, 1), "peak replicas": peak,
          "load end -> back to 1 (s)": round(scaled_in, 1), "scale-down window (s)": 15},
     )  # fmt: skip
+
+
+async def test_keda_scales_the_catalog_on_its_request_rate_from_prometheus(shop: Shop) -> None:
+    """A custom metric: the catalog's gRPC request rate (Prometheus, through KEDA's external-metrics API).
+
+    Its CPU target is set out of reach, so only the rate can move it: 30 calls/s against 10 per replica."""
+    autoscaling = {
+        "maxReplicas": 3,
+        "requestsPerSecond": 10,
+        "cpuUtilization": 1000,
+        "scaleDownStabilizationSeconds": 15,
+    }
+    await asyncio.to_thread(
+        shop.release.install, shop.release.values(shop.tag, services={"catalog": {"autoscaling": autoscaling}})
+    )
+    product = await shop.product()
+
+    def hpa() -> dict[str, Any]:
+        return dict(json.loads(shop.kubectl("get", "hpa", "keda-hpa-tessera-catalog", "-o", "json")))
+
+    def replicas() -> int:
+        return int(hpa()["status"].get("currentReplicas", 0))
+
+    assert {metric["type"] for metric in hpa()["spec"]["metrics"]} == {"Resource", "External"}
+    assert replicas() == 1
+    stop = asyncio.Event()
+
+    async def caller() -> None:
+        async with grpc.aio.insecure_channel(shop.grpc_target("catalog")) as channel:
+            stub = catalog_pb2_grpc.CatalogServiceStub(channel)
+            while not stop.is_set():
+                with contextlib.suppress(grpc.aio.AioRpcError):
+                    await stub.GetProduct(catalog_pb2.GetProductRequest(product_id=product), timeout=5)
+                await asyncio.sleep(1 / 10)
+
+    began = time.monotonic()
+    callers = [asyncio.create_task(caller()) for _ in range(3)]  # about 30 calls/s
+    try:
+        await _eventually(lambda: _at_least(replicas, 2), 240, "the catalog scaled out on its request rate")
+        scaled_out = time.monotonic() - began
+        external = next(m for m in hpa()["status"]["currentMetrics"] if m["type"] == "External")
+        rate_per_replica = _quantity(external["external"]["current"]["averageValue"])
+        assert rate_per_replica > 10, external  # above the target: the rate, not the CPU, scaled it
+        peak = replicas()
+    finally:
+        stop.set()
+        await asyncio.gather(*callers)
+    began = time.monotonic()
+    await _eventually(lambda: _at_most(replicas, 1), 300, "the catalog scaled back in after the calls stopped")
+    shop.record(
+        "HPA (catalog, request rate from Prometheus via KEDA)",
+        {"calls start -> scaled out (s)": round(scaled_out, 1), "rate per replica at scale-out": rate_per_replica,
+         "peak replicas": peak, "calls end -> back to 1 (s)": round(time.monotonic() - began, 1)},
+    )  # fmt: skip
+
+
+def _quantity(value: str) -> float:
+    """A Kubernetes quantity as the HPA reports metric values ("12", "12500m")."""
+    return float(value[:-1]) / 1000 if value.endswith("m") else float(value)
 
 
 async def _at_least(count: Any, n: int) -> bool:

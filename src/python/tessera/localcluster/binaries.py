@@ -1,6 +1,6 @@
 """The cluster's binaries: Kubernetes, CoreDNS, Helm and metrics-server, built once from the Go module proxy.
 
-The platform's add-ons in the cluster (Jaeger, Prometheus, Flagger) are Go programs too, each built in a module
+The platform's add-ons in the cluster (Jaeger, Prometheus, Flagger, KEDA) are Go programs too, each built in a module
 of its own (`ADDON_PROGRAMS`): their Kubernetes libraries are of other versions.
 
 None of them is packaged by Debian or PyPI, and no release download is reachable here, but all are Go modules.
@@ -52,7 +52,25 @@ FLAGGER = GoProgram(
     version="v1.36.1",
     package="github.com/fluxcd/flagger/cmd/flagger",
 )
-ADDON_PROGRAMS = {program.name: program for program in (JAEGER, PROMETHEUS, FLAGGER)}
+KEDA_VERSION = "v2.21.0"
+_KEDA_STAMPS = {"github.com/kedacore/keda/v2/version.Version": KEDA_VERSION.removeprefix("v")}
+KEDA_OPERATOR = GoProgram(
+    name="keda",
+    module="github.com/kedacore/keda/v2",
+    version=KEDA_VERSION,
+    package="github.com/kedacore/keda/v2/cmd/operator",
+    stamps=_KEDA_STAMPS,
+)
+KEDA_METRICS_SERVER = GoProgram(
+    name="keda-metrics-apiserver",
+    module="github.com/kedacore/keda/v2",
+    version=KEDA_VERSION,
+    package="github.com/kedacore/keda/v2/cmd/adapter",
+    stamps=_KEDA_STAMPS,
+)
+ADDON_PROGRAMS = {
+    program.name: program for program in (JAEGER, PROMETHEUS, FLAGGER, KEDA_OPERATOR, KEDA_METRICS_SERVER)
+}
 
 KUBE_COMPONENTS = (
     "kube-apiserver",

@@ -87,10 +87,11 @@ class LocalCluster:
             raise InfraError(f"kubectl {' '.join(args[:4])} failed: {result.stderr.strip()[-2000:]}")
         return result.stdout
 
-    def apply(self, manifests: str) -> None:
-        """`kubectl apply` of YAML manifests."""
+    def apply(self, manifests: str, *, server_side: bool = False) -> None:
+        """`kubectl apply` of YAML manifests (server-side for objects too large for client-side apply's annotation)."""
+        mode = ["--server-side", "--force-conflicts"] if server_side else []
         applied = subprocess.run(
-            [self.binaries["kubectl"], "--kubeconfig", str(self.kubeconfig), "apply", "-f", "-"],
+            [self.binaries["kubectl"], "--kubeconfig", str(self.kubeconfig), "apply", *mode, "-f", "-"],
             input=manifests, capture_output=True, text=True, check=False, timeout=120,
         )  # fmt: skip
         if applied.returncode != 0:

@@ -1,7 +1,7 @@
 """Images for a cluster with no registry: built with buildah, exported as archives, imported into containerd.
 
 Pods then use them with `imagePullPolicy: Never` (or IfNotPresent on a fixed tag): nothing is ever pulled.
-The cluster's own images (pause, CoreDNS, metrics-server) and the add-ons' (Jaeger, Prometheus, Flagger) are a
+The cluster's own images (pause, CoreDNS, metrics-server) and the add-ons' (Jaeger, Prometheus, Flagger, KEDA) are a
 static binary on an empty base, named as upstream names them (never pulled: only the tag must match).
 """
 
@@ -25,6 +25,8 @@ METRICS_SERVER_IMAGE = f"registry.k8s.io/metrics-server/metrics-server:v{cluster
 JAEGER_IMAGE = f"docker.io/jaegertracing/jaeger:{cluster_binaries.JAEGER.version}"
 PROMETHEUS_IMAGE = f"quay.io/prometheus/prometheus:{cluster_binaries.PROMETHEUS.version}"
 FLAGGER_IMAGE = f"ghcr.io/fluxcd/flagger:{cluster_binaries.FLAGGER.version}"
+KEDA_IMAGE = f"ghcr.io/kedacore/keda:{cluster_binaries.KEDA_VERSION}"
+KEDA_METRICS_SERVER_IMAGE = f"ghcr.io/kedacore/keda-metrics-apiserver:{cluster_binaries.KEDA_VERSION}"
 # The registry the chart's images are named under here: never pulled, only loaded.
 SERVICE_REGISTRY = "tessera.local"
 
@@ -110,6 +112,8 @@ class ImageLoader:
             JAEGER_IMAGE: (Path(self.binaries["jaeger"]), []),
             PROMETHEUS_IMAGE: (Path(self.binaries["prometheus"]), []),
             FLAGGER_IMAGE: (Path(self.binaries["flagger"]), []),
+            KEDA_IMAGE: (Path(self.binaries["keda"]), []),
+            KEDA_METRICS_SERVER_IMAGE: (Path(self.binaries["keda-metrics-apiserver"]), []),
         }
         missing = {name: spec for name, spec in wanted.items() if name not in present}
         if not missing:

@@ -86,12 +86,14 @@ class Release:
                 "redis": {"url": self.infra.redis_url},
                 "kafka": {"bootstrap": self.infra.kafka_bootstrap, "partitions": 4, "replication": 1},
             },
-            # One replica each on two cores; the HPA adds more on CPU (no custom-metrics adapter runs here, and
-            # with these small memory requests the steady footprint alone would hold replicas).
+            # One replica each on two cores. KEDA scales on CPU and on Prometheus' request rate (Kafka lag for
+            # the stream processors); with these small memory requests, the steady footprint alone would hold
+            # replicas, so memory is left out.
             "serviceDefaults": {
-                "autoscaling": {"minReplicas": 1, "customMetrics": False, "memoryUtilization": None},
+                "autoscaling": {"minReplicas": 1, "customMetrics": True, "memoryUtilization": None},
                 "resources": {"requests": {"cpu": "50m", "memory": "160Mi"}},
             },
+            "keda": {"enabled": True},
             "istio": {"enabled": False},
             "kong": {"enabled": False},
             "flagger": {"enabled": False},

@@ -2,8 +2,8 @@
 
 Prepares the binaries once (cache), starts the cluster and the data stores (PostgreSQL, Redis, Kafka on the
 node's address, as the chart's external endpoints), builds every service image with `pants package`, loads them
-into the cluster, installs the chart and waits until every Deployment is Available. Jaeger, Prometheus and
-Flagger run in the cluster beside it, where the chart's defaults expect them. Ctrl-C, or
+into the cluster, installs the chart and waits until every Deployment is Available. Jaeger, Prometheus,
+Flagger and KEDA run in the cluster beside it, where the chart's defaults expect them. Ctrl-C, or
 `./pants run src/python/tessera/localcluster:down`, removes everything and restores the host's settings.
 """
 
@@ -21,8 +21,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from tessera.localcluster import autoscaling, canary, host, observability
 from tessera.localcluster import binaries as cluster_binaries
-from tessera.localcluster import canary, host, observability
 from tessera.localcluster.cluster import CLUSTER_CIDR, NODE_IP, LocalCluster, stop_process_group
 from tessera.localcluster.release import Release
 from tessera.localinfra import LocalInfra
@@ -66,9 +66,10 @@ class ClusterPlatform:
         self.cluster.start()
         cluster_up = time.monotonic()
         log(f"cluster ready in {self.cluster.timings['cluster ready']:.1f} s")
-        log("starting Jaeger, Prometheus and Flagger in the cluster")
+        log("starting Jaeger, Prometheus, Flagger and KEDA in the cluster")
         observability.apply(self.cluster)
         canary.apply(self.cluster)
+        autoscaling.apply(self.cluster)
         addons_ready = time.monotonic()
         self.infra = LocalInfra(self.state_dir / "infra", host=NODE_IP, client_network=CLUSTER_CIDR)
         self.infra.start()
@@ -99,7 +100,7 @@ class ClusterPlatform:
         timings = {
             "binaries (cached after the first run)": prepared - began,
             **{f"cluster: {k}": v for k, v in self.cluster.timings.items()},
-            "Jaeger, Prometheus, Flagger ready": addons_ready - cluster_up,
+            "Jaeger, Prometheus, Flagger, KEDA ready": addons_ready - cluster_up,
             "helm install -> all Available": available - installed,
             "total": time.monotonic() - began,
         }

@@ -162,6 +162,7 @@ CRD_MODULES = {
         "v0.85.0",
         "example/prometheus-operator-crd/*.yaml",
     ),
+    "keda": ("github.com/kedacore/keda/v2", "v2.21.0", "config/crd/bases/keda.sh_*.yaml"),
 }
 
 
@@ -184,7 +185,7 @@ def helm() -> str:
 
 
 def crd_files() -> dict[str, list[Path]]:
-    """The CRD manifests of Istio, Flagger and the Prometheus operator, per project, from their Go modules."""
+    """The CRD manifests of Istio, Flagger, the Prometheus operator and KEDA, per project, from their Go modules."""
     gopath = cache_dir() / "gopath"
     env = {**os.environ, "GOPATH": str(gopath), "GOFLAGS": "-mod=mod"}
     found: dict[str, list[Path]] = {}
