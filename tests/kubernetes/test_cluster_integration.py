@@ -50,6 +50,17 @@ async def _place(client: httpx.AsyncClient, product_id: str, card: str = "tok_vi
     return await client.post("/v1/orders", json=body, headers={"Idempotency-Key": str(uuid.uuid4())})
 
 
+async def _confirmed_order(shop: Shop) -> dict[str, Any]:
+    """An order placed through the in-cluster gateway, once confirmed."""
+    product = await shop.product()
+    async with httpx.AsyncClient(base_url=shop.gateway, timeout=10) as client:
+        placed = await _place(client, product)
+        assert placed.status_code == 202, placed.text
+    order = await shop.final_order(placed.json()["order_id"])
+    assert order["status"].upper() == "CONFIRMED", order
+    return order
+
+
 async def _eventually(check: Any, timeout: float, what: str) -> Any:
     deadline = time.monotonic() + timeout
     while True:
@@ -69,12 +80,8 @@ async def test_installed_release_confirms_an_order(shop: Shop) -> None:
         image = deployment["spec"]["template"]["spec"]["containers"][0]["image"]
         assert image == f"{SERVICE_REGISTRY}/{name}:{shop.tag}"
     began = time.monotonic()
-    product = await shop.product()
+    await _confirmed_order(shop)
     async with httpx.AsyncClient(base_url=shop.gateway, timeout=10) as client:
-        placed = await _place(client, product)
-        assert placed.status_code == 202, placed.text
-        order = await shop.final_order(placed.json()["order_id"])
-        assert order["status"].upper() == "CONFIRMED", order
         health = (await client.get("/v1/platform/health")).json()
     timings = json.loads((shop.platform.state_dir / "timings.json").read_text())
     shop.record(
@@ -91,13 +98,7 @@ async def test_installed_release_confirms_an_order(shop: Shop) -> None:
 
 
 async def test_jaeger_in_the_cluster_holds_the_order_s_trace_and_prometheus_scrapes_every_pod(shop: Shop) -> None:
-    product = await shop.product()
-    async with httpx.AsyncClient(base_url=shop.gateway, timeout=10) as client:
-        placed = await _place(client, product)
-        assert placed.status_code == 202, placed.text
-    order = await shop.final_order(placed.json()["order_id"])
-    assert order["status"].upper() == "CONFIRMED", order
-
+    await _confirmed_order(shop)
     async with httpx.AsyncClient(base_url=shop.endpoints["jaeger"], timeout=10) as jaeger:
 
         async def order_trace() -> dict[str, Any] | None:

@@ -1,8 +1,5 @@
 """Fault injection (a drill): the share it fails, and on a real in-process gRPC server what it fails and counts."""
 
-import asyncio
-import time
-
 import grpc
 import pytest
 from ops.v1 import dependencies_pb2, dependencies_pb2_grpc
@@ -11,6 +8,7 @@ from tessera.kit import dependencies, metrics
 from tessera.kit.faults import FAULT_DETAIL, FaultInjector
 from tessera.kit.grpc_client import check_health
 from tessera.kit.grpc_server import GrpcServer, GrpcService
+from tessera.testing.counters import count, counted
 
 
 def test_no_fault_unless_a_share_is_set() -> None:
@@ -37,8 +35,8 @@ async def test_the_server_fails_calls_with_unavailable_counts_them_and_keeps_hea
     server = GrpcServer([report], host="127.0.0.1", port=0, faults=FaultInjector(100.0))
     port = await server.start()
     channel = grpc.aio.insecure_channel(f"127.0.0.1:{port}")
-    labels = ("ops.v1.DependencyHealthService", "GetDependencies", "UNAVAILABLE")
-    before = metrics.GRPC_SERVER_HANDLED.labels(*labels)._value.get()
+    handled = metrics.GRPC_SERVER_HANDLED.labels("ops.v1.DependencyHealthService", "GetDependencies", "UNAVAILABLE")
+    before = count(handled)
     try:
         stub = dependencies_pb2_grpc.DependencyHealthServiceStub(channel)
         with pytest.raises(grpc.aio.AioRpcError) as raised:
@@ -46,10 +44,7 @@ async def test_the_server_fails_calls_with_unavailable_counts_them_and_keeps_hea
         assert raised.value.code() == grpc.StatusCode.UNAVAILABLE
         assert raised.value.details() == FAULT_DETAIL
         assert await check_health(channel) == "SERVING"  # the orchestrator's probe is never failed
-        deadline = time.monotonic() + 2  # the interceptor counts after the client has its answer
-        while metrics.GRPC_SERVER_HANDLED.labels(*labels)._value.get() < before + 1 and time.monotonic() < deadline:
-            await asyncio.sleep(0.01)
-        assert metrics.GRPC_SERVER_HANDLED.labels(*labels)._value.get() == before + 1
+        assert await counted(handled, before + 1) == before + 1
     finally:
         await channel.close()
         await server.stop(0)
