@@ -26,8 +26,9 @@ _IMAGES = {"keda-operator": KEDA_IMAGE, "keda-metrics-apiserver": KEDA_METRICS_S
 
 
 def _is_webhook(document: dict[str, Any]) -> bool:
+    """KEDA's admission webhooks: their Deployment, Service and configuration are all named keda-admission*."""
     name = str(document.get("metadata", {}).get("name", ""))
-    return document.get("kind") == "ValidatingWebhookConfiguration" or "admission-webhooks" in name
+    return document.get("kind") == "ValidatingWebhookConfiguration" or name.startswith("keda-admission")
 
 
 def manifests(cluster: LocalCluster) -> str:
