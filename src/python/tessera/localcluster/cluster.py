@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import signal
 import socket
 import ssl
@@ -362,6 +363,10 @@ state = "{base / 'containerd' / 'state'}"
         self.components.clear()
         _unmount_below(self.state_dir)
         _delete_pod_netns(self.state_dir)
+        # The next start is a new cluster: a release, canaries or scaled replicas left in etcd would come back
+        # with it. containerd's images and the certificates stay (they make the next start fast).
+        for directory in ("etcd", "kubelet", "pod-logs", "cni/ipam"):
+            shutil.rmtree(self.state_dir / directory, ignore_errors=True)
         for change in self.host_record.restore():
             self.log(f"restored: {change}")
 
