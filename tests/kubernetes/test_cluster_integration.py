@@ -423,7 +423,7 @@ async def test_flagger_rolls_a_failing_canary_back_and_promotes_a_good_one(shop:
         assert canary["spec"]["replicas"] == 0  # the failing version no longer serves
         primary = json.loads(shop.kubectl("get", "configmap", "tessera-gateway-primary", "-o", "json"))["data"]
         assert "TESSERA_FAULT_PERCENT" not in primary  # the primary never ran the failing version
-        await _eventually(lambda: _no_canary_pods(shop), 120, "the failed canary's pods gone")
+        await _eventually(lambda: _no_canary_pods(shop), 120, "the failed canary's pods gone (drained and exited)")
         after_rollback = time.monotonic()
         await asyncio.sleep(10)
         since = [status for at, status in answers if at >= after_rollback]
@@ -454,4 +454,6 @@ async def test_flagger_rolls_a_failing_canary_back_and_promotes_a_good_one(shop:
 
 
 async def _no_canary_pods(shop: Shop) -> bool:
-    return not await asyncio.to_thread(shop.pods, "gateway")  # the primary copy's are gateway-primary
+    """No canary pod at all, terminating ones included: one still draining serves its share until it exits."""
+    shown = await asyncio.to_thread(shop.kubectl, "get", "pods", "-l", "app.kubernetes.io/name=gateway", "-o", "name")
+    return not shown.strip()  # the primary copy's pods are named gateway-primary
