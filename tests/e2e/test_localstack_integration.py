@@ -56,16 +56,18 @@ async def test_stack_serves_stops_cleanly_and_keeps_its_data_across_runs(tmp_pat
     state_dir = tmp_path / "stack"
     await asyncio.to_thread(JAEGER.path)  # built once into the cache on a fresh machine (minutes), not timed here
     task, stop, ports = await _run_until_up(state_dir)
-    channel, stub = await _catalog_stub(ports["catalog_grpc"])
-    created = await stub.CreateProduct(
-        catalog_pb2.CreateProductRequest(sku="E2E-1", name="Lamp", price_cents=4500, currency="EUR"),
-        wait_for_ready=True,
-    )
-    await channel.close()
-    traced = await _traced(ports["jaeger_query_http"], "catalog", "CreateProduct")
-    assert any("CreateProduct" in operation for operation in traced), traced
-    stop.set()
-    await asyncio.wait_for(task, 60)
+    try:
+        channel, stub = await _catalog_stub(ports["catalog_grpc"])
+        created = await stub.CreateProduct(
+            catalog_pb2.CreateProductRequest(sku="E2E-1", name="Lamp", price_cents=4500, currency="EUR"),
+            wait_for_ready=True,
+        )
+        await channel.close()
+        traced = await _traced(ports["jaeger_query_http"], "catalog", "CreateProduct")
+        assert any("CreateProduct" in operation for operation in traced), traced
+    finally:  # a failed check must not leave the stack running
+        stop.set()
+        await asyncio.wait_for(task, 60)
     for name in ("postgres", "redis", "kafka", "prometheus", "jaeger_query_http", "catalog_grpc", "gateway_http"):
         assert not port_open(ports[name]), f"{name} still listening after stop"
     assert json.loads((state_dir / "flags.json").read_text())["flags"]  # the flag file services follow
