@@ -12,6 +12,7 @@ used as it is.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import hashlib
 import json
@@ -61,12 +62,8 @@ KEDA_OPERATOR = GoProgram(
     package="github.com/kedacore/keda/v2/cmd/operator",
     stamps=_KEDA_STAMPS,
 )
-KEDA_METRICS_SERVER = GoProgram(
-    name="keda-metrics-apiserver",
-    module="github.com/kedacore/keda/v2",
-    version=KEDA_VERSION,
-    package="github.com/kedacore/keda/v2/cmd/adapter",
-    stamps=_KEDA_STAMPS,
+KEDA_METRICS_SERVER = dataclasses.replace(
+    KEDA_OPERATOR, name="keda-metrics-apiserver", package="github.com/kedacore/keda/v2/cmd/adapter"
 )
 ADDON_PROGRAMS = {
     program.name: program for program in (JAEGER, PROMETHEUS, FLAGGER, KEDA_OPERATOR, KEDA_METRICS_SERVER)

@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from tessera.localcluster.binaries import FLAGGER
-from tessera.localcluster.images import FLAGGER_IMAGE
+from tessera.localcluster.images import FLAGGER_IMAGE, RESTRICTED_CONTAINER
 from tessera.localcluster.observability import PROMETHEUS_NAMESPACE
 from tessera.localinfra.goprograms import module_dir
 
@@ -52,11 +52,7 @@ spec:
           livenessProbe:
             httpGet: {path: /healthz, port: http}
             periodSeconds: 10
-          securityContext:
-            allowPrivilegeEscalation: false
-            readOnlyRootFilesystem: true
-            runAsNonRoot: true
-            capabilities: {drop: [ALL]}
+          securityContext: RESTRICTED
           resources:
             requests: {cpu: 10m, memory: 32Mi}
             limits: {memory: 512Mi}
@@ -70,6 +66,7 @@ def manifests() -> str:
         _DEPLOYMENT.replace("NAMESPACE", NAMESPACE)
         .replace("FLAGGER_IMAGE", FLAGGER_IMAGE)
         .replace("PROMETHEUS_URL", PROMETHEUS_URL)
+        .replace("RESTRICTED", RESTRICTED_CONTAINER)
     )
     namespace = f"apiVersion: v1\nkind: Namespace\nmetadata: {{name: {NAMESPACE}}}\n"
     return "\n---\n".join([(artifacts / "crd.yaml").read_text(), namespace, account, deployment])

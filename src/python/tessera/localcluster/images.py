@@ -27,6 +27,10 @@ PROMETHEUS_IMAGE = f"quay.io/prometheus/prometheus:{cluster_binaries.PROMETHEUS.
 FLAGGER_IMAGE = f"ghcr.io/fluxcd/flagger:{cluster_binaries.FLAGGER.version}"
 KEDA_IMAGE = f"ghcr.io/kedacore/keda:{cluster_binaries.KEDA_VERSION}"
 KEDA_METRICS_SERVER_IMAGE = f"ghcr.io/kedacore/keda-metrics-apiserver:{cluster_binaries.KEDA_VERSION}"
+# The securityContext of a container from one of these images (a static program, running as nobody).
+RESTRICTED_CONTAINER = (
+    "{allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, runAsNonRoot: true, capabilities: {drop: [ALL]}}"
+)
 # The registry the chart's images are named under here: never pulled, only loaded.
 SERVICE_REGISTRY = "tessera.local"
 

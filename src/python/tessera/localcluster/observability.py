@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING
 
-from tessera.localcluster.images import JAEGER_IMAGE, PROMETHEUS_IMAGE
+from tessera.localcluster.images import JAEGER_IMAGE, PROMETHEUS_IMAGE, RESTRICTED_CONTAINER
 from tessera.localinfra.jaeger import JaegerPorts, jaeger_config
 
 if TYPE_CHECKING:
@@ -54,11 +54,7 @@ spec:
           readinessProbe:
             httpGet: {path: /status, port: health}
             periodSeconds: 2
-          securityContext:
-            allowPrivilegeEscalation: false
-            readOnlyRootFilesystem: true
-            runAsNonRoot: true
-            capabilities: {drop: [ALL]}
+          securityContext: RESTRICTED
           resources:
             requests: {cpu: 20m, memory: 64Mi}
             limits: {memory: 512Mi}
@@ -133,11 +129,7 @@ spec:
           readinessProbe:
             httpGet: {path: /-/ready, port: http}
             periodSeconds: 2
-          securityContext:
-            allowPrivilegeEscalation: false
-            readOnlyRootFilesystem: true
-            runAsNonRoot: true
-            capabilities: {drop: [ALL]}
+          securityContext: RESTRICTED
           resources:
             requests: {cpu: 50m, memory: 128Mi}
             limits: {memory: 1Gi}
@@ -188,7 +180,7 @@ def manifests() -> str:
         _JAEGER.replace("JAEGER_IMAGE", JAEGER_IMAGE).replace("CONFIG", jaeger)
         + "---"
         + _PROMETHEUS.replace("PROMETHEUS_IMAGE", PROMETHEUS_IMAGE).replace("CONFIG", prometheus)
-    )
+    ).replace("RESTRICTED", RESTRICTED_CONTAINER)
 
 
 def apply(cluster: LocalCluster) -> None:
