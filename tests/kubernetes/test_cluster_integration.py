@@ -151,7 +151,8 @@ async def test_flag_change_reaches_the_services_without_a_restart(shop: Shop) ->
         await _eventually(lambda: _answer_is(client, product, 202), 90, "placement switched on again")
         switched_on = time.monotonic() - began
     after = {p["metadata"]["name"]: _restarts(p) for s in SERVICES for p in shop.pods(s.name)}
-    assert after == before, "a flag change must not restart or replace any pod"
+    # Every pod from before is still there, never restarted (the autoscalers may have added others meanwhile).
+    assert {name: after.get(name) for name in before} == before, "a flag change must not restart or replace any pod"
     shop.record("flags", {"off after (s)": round(switched_off, 1), "on after (s)": round(switched_on, 1)})
 
 
