@@ -7,12 +7,15 @@ state directory, so `down` restores the host even after the process that started
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
 import shlex
 import shutil
+import signal
 import subprocess
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -83,8 +86,7 @@ class HostRecord:
                 removed = _remove_chains(binary, table, keep=set(before))
                 done.extend(f"{binary} -t {table} -X {chain}" for chain in removed)
         for path in _kubelet_cgroups() - {Path(p) for p in record.get("cgroups", [])}:
-            if _remove_cgroup_tree(path):
-                done.append(f"rmdir {path}")
+            done.append(f"rmdir {path}" if _remove_cgroup_tree(path) else f"could not remove {path} (still busy)")
         bridge = record.get("bridge")
         if bridge and Path("/sys/class/net", bridge).exists():
             subprocess.run(["ip", "link", "delete", bridge], check=False, capture_output=True)
@@ -115,14 +117,37 @@ def _kubelet_cgroups() -> set[Path]:
     return set(Path("/sys/fs/cgroup").glob("*/kubepods"))
 
 
-def _remove_cgroup_tree(root: Path) -> bool:
-    """Removes an emptied cgroup tree, deepest first (a cgroup is removed by rmdir once it has no processes)."""
-    for directory, _, _ in sorted(os.walk(root), key=lambda entry: len(entry[0]), reverse=True):
-        try:
-            os.rmdir(directory)
-        except OSError:
-            return False
-    return True
+def _remove_cgroup_tree(root: Path, timeout: float = 20.0) -> bool:
+    """Removes a cgroup tree, deepest first, once its processes are gone.
+
+    A cgroup can only be removed (rmdir) when no process is left in it. Containers killed a moment ago may still
+    be exiting, and a process that outlived its shim is killed here: within the timeout, we wait for the state
+    rather than for a fixed time.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        for pid in _cgroup_pids(root):
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, signal.SIGKILL)
+        removed_all = True
+        for directory, _, _ in sorted(os.walk(root), key=lambda entry: len(entry[0]), reverse=True):
+            try:
+                os.rmdir(directory)
+            except FileNotFoundError:
+                continue
+            except OSError:
+                removed_all = False
+        if removed_all or time.monotonic() > deadline:
+            return removed_all
+        time.sleep(0.2)
+
+
+def _cgroup_pids(root: Path) -> set[int]:
+    pids: set[int] = set()
+    for procs in root.rglob("cgroup.procs"):
+        with contextlib.suppress(OSError, ValueError):
+            pids.update(int(line) for line in procs.read_text().split())
+    return pids
 
 
 def require_root() -> None:

@@ -112,7 +112,9 @@ def shop() -> Iterator[Shop]:
         platform.stop()
         shutil.rmtree(state, ignore_errors=True)
     # The machine is as it was: other tests must not inherit the kubelet's or kube-proxy's changes.
-    assert _host_state() == host_before
+    host_after = _host_state()
+    changed = {key: (host_before[key], host_after[key]) for key in host_before if host_before[key] != host_after[key]}
+    assert not changed, f"the cluster left the host changed (before, after): {changed}"
 
 
 def _host_state() -> dict[str, Any]:
