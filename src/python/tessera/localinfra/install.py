@@ -81,6 +81,17 @@ def redis_server() -> str:
     return found
 
 
+def wrk() -> str:
+    """The HTTP benchmarking tool (C): it costs the machine far less per request than a Python client would."""
+    found = shutil.which("wrk")
+    if found is None:
+        _apt_install("wrk")
+        found = shutil.which("wrk")
+    if found is None:
+        raise InfraError("wrk was not found after installing 'wrk'")
+    return found
+
+
 def java() -> str:
     java_home = os.environ.get("JAVA_HOME")
     found = str(Path(java_home) / "bin" / "java") if java_home else shutil.which("java")

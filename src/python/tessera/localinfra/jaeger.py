@@ -72,6 +72,10 @@ class JaegerServer:
     _proc: subprocess.Popen[bytes] | None = None
 
     @property
+    def pid(self) -> int | None:
+        return self._proc.pid if self._proc is not None else None
+
+    @property
     def url(self) -> str:
         """The UI, and the query API under /api."""
         return f"http://{self.host}:{self.ports.query_http}"

@@ -12,6 +12,8 @@ import asyncio
 import contextlib
 import json
 import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from tessera.localinfra import LocalInfra
@@ -44,44 +46,80 @@ def _load_ports(state_dir: Path) -> dict[str, int]:
     return ports
 
 
+@dataclass
+class LocalStack:
+    """The servers, Jaeger, every service and Prometheus, as `up` runs them (and the capacity benchmark)."""
+
+    state_dir: Path
+    extra_env: Mapping[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        ports = _load_ports(self.state_dir)
+        self.flags = self.state_dir / "flags.json"
+        if not self.flags.exists():
+            self.flags.write_text(json.dumps(DEFAULT_FLAGS, indent=2))
+        self.infra = LocalInfra(self.state_dir / "infra", ports=ports)
+        self.jaeger = JaegerServer(self.state_dir / "jaeger", JaegerPorts(*(ports[name] for name in JAEGER_PORTS)))
+        self.platform = Platform(
+            self.infra.endpoints,
+            self.state_dir / "logs",
+            ports={k: v for k, v in ports.items() if k not in INFRA_PORTS},
+            extra_env={
+                "TESSERA_FLAGS_FILE": str(self.flags.resolve()),
+                "TESSERA_OTLP_ENDPOINT": self.jaeger.otlp_endpoint,
+                **self.extra_env,
+            },
+        )
+        rules = self.state_dir / "prometheus" / "alerts.json"
+        rules.parent.mkdir(parents=True, exist_ok=True)
+        rules.write_text(json.dumps(alert_rules(), indent=2))
+        self.prometheus = PrometheusServer(
+            self.state_dir / "prometheus",
+            {s.name: f"127.0.0.1:{ports[f'{s.name}_metrics']}" for s in SERVICES},
+            rule_files=[rules],
+            port=ports["prometheus"],
+            scrape_interval="5s",
+        )
+
+    async def start(self) -> None:
+        """Starts everything; on a failure, stops what it started."""
+        try:
+            await asyncio.to_thread(self.infra.start)
+            await asyncio.to_thread(self.jaeger.start)
+            await self.platform.start_all()
+            await asyncio.to_thread(self.prometheus.start)
+        except BaseException:
+            await self.stop()
+            raise
+
+    async def stop(self) -> None:
+        await asyncio.to_thread(self.prometheus.stop)
+        await self.platform.stop_all()
+        await asyncio.to_thread(self.jaeger.stop)
+        await asyncio.to_thread(self.infra.stop)
+
+    def pids(self) -> dict[str, int]:
+        """Every process of the stack by name (each leads its process group): services and servers."""
+        services = {name: running.process.pid for name, running in self.platform.running.items()}
+        servers = {"jaeger": self.jaeger.pid, "prometheus": self.prometheus.pid}
+        return {**services, **self.infra.pids(), **{k: v for k, v in servers.items() if v is not None}}
+
+
 async def run(state_dir: Path, stop: asyncio.Event) -> None:
     began = time.monotonic()
-    state_dir.mkdir(parents=True, exist_ok=True)
-    ports = _load_ports(state_dir)
-    flags = state_dir / "flags.json"
-    if not flags.exists():
-        flags.write_text(json.dumps(DEFAULT_FLAGS, indent=2))
-    infra = LocalInfra(state_dir / "infra", ports=ports)
-    jaeger = JaegerServer(state_dir / "jaeger", JaegerPorts(*(ports[name] for name in JAEGER_PORTS)))
-    await asyncio.to_thread(infra.start)
-    await asyncio.to_thread(jaeger.start)
-    platform = Platform(
-        infra.endpoints,
-        state_dir / "logs",
-        ports={k: v for k, v in ports.items() if k not in INFRA_PORTS},
-        extra_env={"TESSERA_FLAGS_FILE": str(flags.resolve()), "TESSERA_OTLP_ENDPOINT": jaeger.otlp_endpoint},
-    )
-    rules = state_dir / "prometheus" / "alerts.json"
-    rules.parent.mkdir(parents=True, exist_ok=True)
-    rules.write_text(json.dumps(alert_rules(), indent=2))
-    prometheus = PrometheusServer(
-        state_dir / "prometheus",
-        {s.name: f"127.0.0.1:{ports[f'{s.name}_metrics']}" for s in SERVICES},
-        rule_files=[rules],
-        port=ports["prometheus"],
-        scrape_interval="5s",
-    )
+    stack = LocalStack(state_dir)
+    infra, jaeger, platform, prometheus = stack.infra, stack.jaeger, stack.platform, stack.prometheus
+    await stack.start()
     try:
         print(f"infrastructure up in {infra.startup_seconds['all']:.1f} s", flush=True)
-        await platform.start_all()
-        await asyncio.to_thread(prometheus.start)
         endpoints = infra.endpoints
         print(f"\nTessera is up ({time.monotonic() - began:.1f} s from command to all healthy):", flush=True)
         print(f"  postgres   {endpoints.postgres_dsn}")
         print(f"  redis      {endpoints.redis_url}")
         print(f"  kafka      {endpoints.kafka_bootstrap}")
         for spec in SERVICES:
-            metrics = f"metrics http://127.0.0.1:{ports[f'{spec.name}_metrics']}/metrics"
+            metrics = f"metrics http://127.0.0.1:{platform.ports[f'{spec.name}_metrics']}/metrics"
             if spec.http:
                 api = f"{platform.http_url(spec.name)}  (REST /v1, docs /docs, GraphQL /graphql)"
                 print(f"  {spec.name:<11} {api}  {metrics}")
@@ -90,7 +128,7 @@ async def run(state_dir: Path, stop: asyncio.Event) -> None:
         print(f"  prometheus {prometheus.url}  (alerts {prometheus.url}/alerts)")
         print(f"  jaeger     {jaeger.url}  (traces: {jaeger.url}/api/traces?service=gateway)")
         print(f"  health     {platform.http_url('gateway')}/v1/platform/health")
-        print(f"  flags      {flags.resolve()}  (edit it: services follow within a second)")
+        print(f"  flags      {stack.flags.resolve()}  (edit it: services follow within a second)")
         print(f"  logs       {platform.log_dir}/\nPress Ctrl-C to stop.", flush=True)
         while not stop.is_set():
             if crashed := platform.exited():
@@ -100,8 +138,5 @@ async def run(state_dir: Path, stop: asyncio.Event) -> None:
                 await asyncio.wait_for(stop.wait(), timeout=1.0)
     finally:
         print("stopping...", flush=True)
-        await asyncio.to_thread(prometheus.stop)
-        await platform.stop_all()
-        await asyncio.to_thread(jaeger.stop)
-        await asyncio.to_thread(infra.stop)
+        await stack.stop()
         print("stopped.", flush=True)

@@ -109,7 +109,7 @@ class Outcomes:
 _OUTCOMES = {"orders.v1.OrderConfirmed": "confirmed", "orders.v1.OrderRejected": "rejected"}
 
 
-async def _order(
+async def place_order(
     api: httpx.AsyncClient, product_id: str, results: Results, outcomes: Outcomes, give_up_after: float
 ) -> None:
     started = time.perf_counter()
@@ -128,7 +128,7 @@ async def _order(
         results.rejected += 1
 
 
-async def _schedule(
+async def schedule(
     rate: float, duration: float, make: Callable[[], Coroutine[Any, Any, None]]
 ) -> list[asyncio.Task[None]]:
     """Starts make() `rate` times a second for `duration` seconds, on schedule."""
@@ -162,8 +162,10 @@ async def run_load(duration: float, order_rate: float, read_rate: float, product
                 print(f"load: {order_rate:g} orders/s and {read_rate:g} reads/s for {duration:g} s ...", flush=True)
                 began = time.perf_counter()
                 order_tasks, read_tasks = await asyncio.gather(
-                    _schedule(order_rate, duration, lambda: _order(api, random.choice(ids), results, outcomes, 60.0)),
-                    _schedule(read_rate, duration, lambda: _read(api, random.choice(ids), results)),
+                    schedule(
+                        order_rate, duration, lambda: place_order(api, random.choice(ids), results, outcomes, 60.0)
+                    ),
+                    schedule(read_rate, duration, lambda: _read(api, random.choice(ids), results)),
                 )
                 await asyncio.gather(*order_tasks, *read_tasks)
                 elapsed = time.perf_counter() - began
