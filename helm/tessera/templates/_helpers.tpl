@@ -82,6 +82,7 @@ TESSERA_FLAGS_FILE: /etc/tessera/flags/flags.json
 {{- with $root.Values.tracing.otlpEndpoint }}
 TESSERA_OTLP_ENDPOINT: {{ . | quote }}
 {{- end }}
+TESSERA_TRACE_SAMPLE_RATIO: {{ $root.Values.tracing.sampleRatio | toString | quote }}
 {{- if $svc.faultPercent }}
 TESSERA_FAULT_PERCENT: {{ $svc.faultPercent | quote }}
 {{- end }}

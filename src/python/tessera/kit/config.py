@@ -31,6 +31,9 @@ class ServiceSettings(BaseSettings):
     shutdown_grace_seconds: float = 5.0
     # OTLP/gRPC endpoint for traces (e.g. http://jaeger-collector:4317); None: traces stay in the process.
     otlp_endpoint: str | None = None
+    # The share of new traces kept (head-based; a call inside a trace follows its caller's decision, so a trace is
+    # whole or absent). Unkept traces still carry their ids into logs and to the next service.
+    trace_sample_ratio: float = Field(default=1.0, ge=0.0, le=1.0)
     # A flagd-format flag file (a ConfigMap in Kubernetes), re-read when it changes; None: flags keep defaults.
     flags_file: str | None = None
     flags_poll_ms: int = Field(default=1000, ge=100)

@@ -133,8 +133,20 @@ async def apply_migrations(pool: asyncpg.Pool, *packages: str) -> list[Migration
     return applied_now
 
 
+async def _reset(conn: asyncpg.Connection) -> None:
+    """What a connection needs before it goes back to the pool: no open transaction.
+
+    asyncpg's default reset sends `SELECT pg_advisory_unlock_all(); CLOSE ALL; UNLISTEN *; RESET ALL` on every
+    release: one more round trip per use, which the profile showed as a tenth of a service's CPU. The kit never
+    leaves session state on a pooled connection (no SET, cursors or held locks; the outbox relay unlistens and
+    unlocks its leader connection itself before releasing it), so only a transaction left open needs undoing.
+    """
+    if conn.is_in_transaction():
+        await conn.execute("ROLLBACK")
+
+
 async def create_pool(dsn: str, *, min_size: int = 1, max_size: int = 10) -> asyncpg.Pool:
-    pool = await asyncpg.create_pool(dsn, min_size=min_size, max_size=max_size, command_timeout=30)
+    pool = await asyncpg.create_pool(dsn, min_size=min_size, max_size=max_size, command_timeout=30, reset=_reset)
     if pool is None:  # only None when called without awaiting; keeps the type checker honest
         raise RuntimeError("asyncpg.create_pool returned no pool")
     return pool

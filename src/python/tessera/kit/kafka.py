@@ -112,25 +112,21 @@ async def partitions_of(bootstrap: str, topic: str) -> list[int]:
     return sorted(p["partition"] for p in description["partitions"])
 
 
-async def consumer_lag(bootstrap: str, group: str) -> dict[TopicPartition, int]:
-    """Messages not yet committed by consumer `group`, per partition it has committed on."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, client_id="tessera-lag")
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, client_id="tessera-lag", enable_auto_commit=False)
-    await admin.start()
-    try:
-        committed = await admin.list_consumer_group_offsets(group)
-        if not committed:
-            return {}
-        await consumer.start()
-        ends = await consumer.end_offsets(list(committed))
-    finally:
-        await admin.close()
-        await consumer.stop()
+async def consumer_lag(admin: AIOKafkaAdminClient, consumer: AIOKafkaConsumer, group: str) -> dict[TopicPartition, int]:
+    """Messages not yet committed by consumer `group`, per partition it has committed on (started clients)."""
+    committed = await admin.list_consumer_group_offsets(group)
+    if not committed:
+        return {}
+    ends = await consumer.end_offsets(list(committed))
     return {tp: max(0, ends[tp] - meta.offset) for tp, meta in committed.items() if meta.offset >= 0}
 
 
 class ConsumerLagMonitor:
-    """Exports a consumer group's lag as `kafka_consumer_lag` every `every_seconds` (for alerts and autoscaling)."""
+    """Exports a consumer group's lag as `kafka_consumer_lag` every `every_seconds` (for alerts and autoscaling).
+
+    Its admin client and offsets consumer stay connected between readings: opening them for each reading cost
+    the broker new connections, version probes and metadata requests every few seconds, in every service.
+    """
 
     def __init__(self, bootstrap: str, group: str, every_seconds: float = 5.0) -> None:
         self._bootstrap = bootstrap
@@ -146,11 +142,23 @@ class ConsumerLagMonitor:
 
     async def _run(self) -> None:
         while True:
+            admin = AIOKafkaAdminClient(bootstrap_servers=self._bootstrap, client_id="tessera-lag")
+            consumer = AIOKafkaConsumer(bootstrap_servers=self._bootstrap, client_id="tessera-lag",
+                                        enable_auto_commit=False)  # fmt: skip
             try:
-                for tp, lag in (await consumer_lag(self._bootstrap, self._group)).items():
-                    KAFKA_CONSUMER_LAG.labels(self._group, tp.topic, str(tp.partition)).set(lag)
+                await admin.start()
+                await consumer.start()
+                while True:
+                    for tp, lag in (await consumer_lag(admin, consumer, self._group)).items():
+                        KAFKA_CONSUMER_LAG.labels(self._group, tp.topic, str(tp.partition)).set(lag)
+                    await asyncio.sleep(self._every)
             except asyncio.CancelledError:
                 raise
-            except Exception as exc:  # - a lag reading must never stop the service
+            except Exception as exc:  # - a lag reading must never stop the service; reconnect next round
                 log.warning("could not read consumer lag", group=self._group, error=str(exc))
-            await asyncio.sleep(self._every)
+                await asyncio.sleep(self._every)
+            finally:
+                with contextlib.suppress(Exception):
+                    await admin.close()
+                with contextlib.suppress(Exception):
+                    await consumer.stop()

@@ -35,17 +35,31 @@ NOTIFY_CHANNEL = "tessera_outbox"
 _RELAY_LOCK_KEY = 0x0B7B0C5
 
 
-async def enqueue(conn: Connection, topic: str, envelope: envelope_pb2.EventEnvelope) -> None:
-    """Adds the event to the outbox; call it inside the transaction that makes the change."""
+async def enqueue(conn: Connection, topic: str, *envelopes: envelope_pb2.EventEnvelope) -> None:
+    """Adds the events to the outbox, in order; call it inside the transaction that makes the change.
+
+    One statement for all of them, notification included: a round trip per row (and another per NOTIFY) was a
+    large part of a use case's cost. The notification wakes the relay at once; Postgres delivers it only on
+    commit, and folds repeats within a transaction into one.
+    """
+    if not envelopes:
+        return
     await conn.execute(
-        "INSERT INTO outbox (topic, message_key, payload, event_id, event_type) VALUES ($1, $2, $3, $4, $5)",
+        """WITH written AS (
+               INSERT INTO outbox (topic, message_key, payload, event_id, event_type)
+               SELECT $1, key, payload, event_id::uuid, event_type
+               FROM unnest($2::bytea[], $3::bytea[], $4::text[], $5::text[])
+                    WITH ORDINALITY AS e(key, payload, event_id, event_type, position)
+               ORDER BY position
+               RETURNING 1)
+           SELECT pg_notify($6, '') FROM (SELECT 1 FROM written LIMIT 1) AS any_row""",
         topic,
-        envelope.aggregate_id.encode(),
-        envelope.SerializeToString(),
-        envelope.event_id,
-        envelope.event_type,
+        [e.aggregate_id.encode() for e in envelopes],
+        [e.SerializeToString() for e in envelopes],
+        [e.event_id for e in envelopes],
+        [e.event_type for e in envelopes],
+        NOTIFY_CHANNEL,
     )
-    await conn.execute(f"NOTIFY {NOTIFY_CHANNEL}")  # wakes the relay at once; delivered only on commit
 
 
 async def processed_event(conn: Connection, consumer: str, event_id: str) -> bool:
@@ -64,6 +78,17 @@ async def processed_event(conn: Connection, consumer: str, event_id: str) -> boo
 async def backlog(pool: asyncpg.Pool) -> int:
     """Events written but not yet acknowledged by Kafka."""
     return int(await pool.fetchval("SELECT count(*) FROM outbox WHERE published_at IS NULL"))
+
+
+async def _step_down(leader_conn: Connection, on_notify: Callable[..., None]) -> None:
+    """Gives up the relay's lock and notifications before the connection goes back to the pool. The pool does not
+    reset session state (see db.create_pool), so if that fails the connection is closed rather than reused."""
+    try:
+        await leader_conn.remove_listener(NOTIFY_CHANNEL, on_notify)
+        await leader_conn.execute("SELECT pg_advisory_unlock($1)", _RELAY_LOCK_KEY)
+    except BaseException:
+        leader_conn.terminate()
+        raise
 
 
 class OutboxRelay:
@@ -118,13 +143,12 @@ class OutboxRelay:
                     try:
                         await self._producer.start()
                         log.info("outbox relay is the active instance")
-                        await self._relay_forever()
+                        await self._relay_forever(leader_conn)
                     finally:
                         producer, self._producer = self._producer, None
                         with contextlib.suppress(KafkaError, OSError):
                             await producer.stop()
-                        await leader_conn.remove_listener(NOTIFY_CHANNEL, self._on_notify)
-                        await leader_conn.execute("SELECT pg_advisory_unlock($1)", _RELAY_LOCK_KEY)
+                        await _step_down(leader_conn, self._on_notify)
             except asyncio.CancelledError:
                 raise
             except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, KafkaError) as exc:
@@ -134,10 +158,10 @@ class OutboxRelay:
     def _on_notify(self, *_: object) -> None:
         self._wake.set()
 
-    async def _relay_forever(self) -> None:
+    async def _relay_forever(self, leader_conn: Connection) -> None:
         rounds = 0
         while True:
-            sent = await self.relay_once()
+            sent = await self.relay_once(leader_conn)
             rounds += 1
             if rounds % 1000 == 0:
                 await self._purge()
@@ -146,22 +170,27 @@ class OutboxRelay:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), self._poll_seconds)
 
-    async def relay_once(self) -> int:
-        """Publishes one batch of unpublished events in order; returns how many."""
-        async with self._pool.acquire() as conn, conn.transaction():
-            rows = await conn.fetch(
-                "SELECT id, topic, message_key, payload, event_id, event_type FROM outbox "
-                "WHERE published_at IS NULL ORDER BY id LIMIT $1 FOR UPDATE",
-                self._batch_size,
-            )
-            if not rows:
-                return 0
-            # Send the whole batch, then wait for every ack; idempotence keeps order and avoids duplicates.
-            pending = [await self._send(row) for row in rows]
-            await asyncio.gather(*pending)
-            await conn.execute(
-                "UPDATE outbox SET published_at = now() WHERE id = ANY($1::bigint[])", [r["id"] for r in rows]
-            )
+    async def relay_once(self, leader_conn: Connection) -> int:
+        """Publishes one batch of unpublished events in order; returns how many.
+
+        It reads and marks the batch on the connection that holds the relay's lock, so only the lock's holder
+        relays, without a transaction and row locks around the batch (which cost four round trips a batch, where
+        these are two). If that connection breaks, the lock goes with it and the batch stays unmarked: the next
+        relay sends it again (at least once; consumers dedupe by event id).
+        """
+        rows = await leader_conn.fetch(
+            "SELECT id, topic, message_key, payload, event_id, event_type FROM outbox "
+            "WHERE published_at IS NULL ORDER BY id LIMIT $1",
+            self._batch_size,
+        )
+        if not rows:
+            return 0
+        # Send the whole batch, then wait for every ack; idempotence keeps order and avoids duplicates.
+        pending = [await self._send(row) for row in rows]
+        await asyncio.gather(*pending)
+        await leader_conn.execute(
+            "UPDATE outbox SET published_at = now() WHERE id = ANY($1::bigint[])", [r["id"] for r in rows]
+        )
         for row in rows:
             OUTBOX_PUBLISHED.labels(row["topic"]).inc()
         return len(rows)

@@ -55,6 +55,7 @@ async def run_service(settings: ServiceSettings, start: Callable[[AsyncExitStack
             version=settings.service_version,
             otlp_endpoint=settings.otlp_endpoint,
             environment=settings.environment,
+            sample_ratio=settings.trace_sample_ratio,
         )
     configure_flags(settings.flags_file, poll_ms=settings.flags_poll_ms)
     if settings.metrics_port is not None:

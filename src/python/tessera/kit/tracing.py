@@ -25,6 +25,7 @@ from opentelemetry.instrumentation.redis import RedisInstrumentor
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
+from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
 
 TRACEPARENT = "traceparent"
 _tracer = trace.get_tracer("tessera.kit")
@@ -32,9 +33,18 @@ _configured = False
 
 
 def configure_tracing(
-    service_name: str, *, version: str = "dev", otlp_endpoint: str | None = None, environment: str = "local"
+    service_name: str,
+    *,
+    version: str = "dev",
+    otlp_endpoint: str | None = None,
+    environment: str = "local",
+    sample_ratio: float = 1.0,
 ) -> None:
-    """Installs the process's tracer provider (once) and the asyncpg and redis instrumentations."""
+    """Installs the process's tracer provider (once) and the asyncpg and redis instrumentations.
+
+    `sample_ratio` of the traces that start here are recorded; a span with a parent follows the parent's decision
+    (also across processes, through the traceparent's sampled flag), so every trace is recorded whole or not at all.
+    """
     global _configured  # noqa: PLW0603 - the OpenTelemetry provider is process-wide by design
     if _configured:
         return
@@ -42,7 +52,7 @@ def configure_tracing(
     resource = Resource.create(
         {"service.name": service_name, "service.version": version, "deployment.environment": environment}
     )
-    provider = TracerProvider(resource=resource)
+    provider = TracerProvider(resource=resource, sampler=ParentBased(TraceIdRatioBased(sample_ratio)))
     if otlp_endpoint:
         # Imported only when used: the exporter pulls in its own gRPC machinery.
         from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter

@@ -47,8 +47,7 @@ class PostgresUnitOfWork(Generic[EventT]):
     ) -> None:
         try:
             if exc_type is None:
-                for event in self._events:
-                    await outbox.enqueue(self.conn, self.topic, self._envelope(event))
+                await outbox.enqueue(self.conn, self.topic, *(self._envelope(e) for e in self._events))
                 await self._tx.commit()
             else:
                 await self._tx.rollback()

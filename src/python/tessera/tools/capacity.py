@@ -65,11 +65,13 @@ class Plan:
     read_rates: tuple[float, ...] = (100, 300)
     products: int = 20
     profile_rate: float = 20
+    warmup_orders: int = 300
+    trace_sample_ratio: float = 1.0  # TESSERA_TRACE_SAMPLE_RATIO of every service (the chart's tracing.sampleRatio)
 
 
 SMOKE = Plan(
     idle_seconds=5, cpu_orders=20, cpu_order_rate=4, order_rates=(5, 10), step_seconds=10, read_seconds=3,
-    read_rates=(50,), products=5,
+    read_rates=(50,), products=5, warmup_orders=20,
 )  # fmt: skip
 
 
@@ -274,7 +276,9 @@ class Capacity:
     async def _order(api: httpx.AsyncClient, ids: list[str], results: Results, outcomes: Outcomes) -> None:
         await place_order(api, random.choice(ids), results, outcomes, 30.0)
 
-    # Where the CPU goes: py-spy samples every Python service during a fixed load.
+    # Where the CPU goes: py-spy samples every Python service during a fixed load. Only the thread holding the GIL
+    # is sampled (--gil): that is the Python CPU. Without it a thread waiting for the GIL (after a socket write
+    # released it) looks busy, and the profile blames socket writes for what is other threads' Python.
     async def profile(self, api: httpx.AsyncClient, ids: list[str], outcomes: Outcomes, out_dir: Path) -> None:
         py_spy = shutil.which("py-spy")
         if py_spy is None:
@@ -286,7 +290,7 @@ class Capacity:
         spies = [
             await asyncio.create_subprocess_exec(
                 py_spy, "record", "--pid", str(pid), "--duration", str(int(seconds)), "--rate", "200",
-                "--nonblocking", "--format", "raw", "--output", str(out_dir / f"{name}.txt"),
+                "--gil", "--nonblocking", "--format", "raw", "--output", str(out_dir / f"{name}.txt"),
                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
             )  # fmt: skip
             for name, pid in services.items()
@@ -399,8 +403,8 @@ async def open_loop(base_url: str, ids: list[str], rate: float, seconds: float) 
 async def measure(
     plan: Plan, state_dir: Path, report: Callable[[str], None] = _say, profile_dir: Path | None = None
 ) -> dict[str, Any]:
-    stack = LocalStack(state_dir)
-    report("starting the local stack ...")
+    stack = LocalStack(state_dir, extra_env={"TESSERA_TRACE_SAMPLE_RATIO": str(plan.trace_sample_ratio)})
+    report(f"starting the local stack (traces sampled: {plan.trace_sample_ratio:g}) ...")
     await stack.start()
     bare = BareRead(stack.infra.endpoints.redis_url, stack.platform.log_dir)
     outcomes = Outcomes(stack.infra.endpoints.kafka_bootstrap)
@@ -413,9 +417,12 @@ async def measure(
         capacity = Capacity(stack, plan, report)
         limits = httpx.Limits(max_connections=500, max_keepalive_connections=500)
         async with httpx.AsyncClient(base_url=platform.http_url("gateway"), timeout=30, limits=limits) as api:
-            report("warming up: 20 orders, a read of each product ...")
+            # Steady state is what capacity means: Kafka's JIT compiles its hot paths over the first few hundred
+            # requests (its compiler threads were a tenth of the machine then), and pools and caches fill.
+            report(f"warming up: {plan.warmup_orders} orders ...")
             warm = Results()
-            await _run_all(schedule(10, 2, lambda: place_order(api, random.choice(ids), warm, outcomes, 60.0)))
+            place = functools.partial(place_order, api, random.choice(ids), warm, outcomes, 60.0)
+            await _run_all(schedule(10, plan.warmup_orders / 10, place))
             await asyncio.sleep(5)
             await capacity.idle()
             await capacity.cpu_per_order(api, ids, outcomes)
@@ -460,7 +467,7 @@ def summarize_profile(raw: Path, top: Path, lines: int = 40) -> str:
 
 
 def print_summary(figures: dict[str, Any]) -> None:
-    print("\n== Tessera capacity ==")
+    print(f"\n== Tessera capacity (traces sampled: {figures['plan']['trace_sample_ratio']:g}) ==")
     print(f"idle: {figures['idle_cores_total']:.3f} cores")
     print(f"CPU per order: {figures['cpu_ms_per_order_total']:.1f} ms in all "
           f"({figures['cpu_ms_per_order_platform']:.1f} ms without Jaeger and Prometheus)")  # fmt: skip
@@ -489,6 +496,7 @@ def main() -> None:
     parser.add_argument("--smoke", action="store_true", help="short phases: checks the benchmark runs")
     parser.add_argument("--order-rates", help="comma-separated order rates to step through")
     parser.add_argument("--step-seconds", type=float)
+    parser.add_argument("--trace-sample-ratio", type=float, help="the share of traces kept (default 1: all)")
     parser.add_argument("--json", type=Path, help="also write the figures here")
     parser.add_argument("--profile", type=Path, help="instead of the rate steps, profile every service (py-spy) here")
     args = parser.parse_args()
@@ -497,10 +505,15 @@ def main() -> None:
         plan = Plan(**{**plan.__dict__, "order_rates": tuple(float(r) for r in args.order_rates.split(","))})
     if args.step_seconds:
         plan = Plan(**{**plan.__dict__, "step_seconds": args.step_seconds})
+    if args.trace_sample_ratio is not None:
+        plan = Plan(**{**plan.__dict__, "trace_sample_ratio": args.trace_sample_ratio})
     with tempfile.TemporaryDirectory(prefix="tessera-capacity-") as tmp:
         figures = asyncio.run(measure(plan, Path(tmp), profile_dir=args.profile))
     if args.profile is None:
         print_summary(figures)
+    else:
+        keys = ("idle_cores_total", "cpu_ms_per_order_total", "cpu_ms_per_order_platform", "cpu_ms_per_order")
+        print(json.dumps({key: figures[key] for key in keys}, indent=1))
     if args.json:
         args.json.write_text(json.dumps(figures, indent=2))
 

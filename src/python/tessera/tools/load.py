@@ -26,9 +26,10 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from aiokafka import AIOKafkaConsumer
 
 from events.v1 import envelope_pb2
-from tessera.kit.kafka import consume, create_consumer
+from tessera.kit.events import parse
 from tessera.localinfra import LocalInfra
 from tessera.localstack.platform import Platform
 from tessera.tools.seed import seed_products
@@ -70,22 +71,27 @@ class Outcomes:
     """
 
     def __init__(self, bootstrap: str) -> None:
-        self._consumer = create_consumer(
-            bootstrap, ORDER_TOPIC, group_id=f"load-{uuid.uuid4().hex}", client_id="load", start_at="latest"
+        # No group and no commits: the observer must not add work to the broker it measures.
+        self._consumer = AIOKafkaConsumer(
+            ORDER_TOPIC, bootstrap_servers=bootstrap, group_id=None, client_id="load", auto_offset_reset="latest"
         )
         self._waiting: dict[str, asyncio.Future[str]] = {}
         self._early: dict[str, str] = {}
-        self._task: asyncio.Task[int] | None = None
+        self._task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
         await self._consumer.start()
-        self._task = asyncio.create_task(consume(self._consumer, self._on_event))
+        self._task = asyncio.create_task(self._watch())
 
     async def stop(self) -> None:
         if self._task:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
         await self._consumer.stop()
+
+    async def _watch(self) -> None:
+        async for record in self._consumer:
+            await self._on_event(parse(record.value))
 
     async def _on_event(self, envelope: envelope_pb2.EventEnvelope) -> None:
         outcome = _OUTCOMES.get(envelope.event_type)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -53,9 +54,15 @@ class FallbackCatalog:
     working catalog (NOT_FOUND, INVALID_ARGUMENT) pass through: only outages fall back.
     """
 
+    # An answer already in the fallback cache is written again only after this long (to renew its TTL), not on
+    # every read: a Redis write per read was a third of the read path's round trips.
+    REFRESH_SECONDS = 60.0
+    REMEMBERED = 10_000  # answers whose last write is remembered; beyond, the oldest are forgotten (and rewritten)
+
     def __init__(self, stub: catalog_pb2_grpc.CatalogServiceStub, cache: CacheAside) -> None:
         self._stub: Any = stub  # the generated stubs are typed for sync channels; on aio channels calls are awaitables
         self._cache = cache
+        self._written: dict[str, tuple[bytes, float]] = {}  # key -> (what was written, when)
 
     async def get_product(self, product_id: str) -> tuple[catalog_pb2.Product, bool]:
         return await self._read(
@@ -89,8 +96,20 @@ class FallbackCatalog:
             stale = message_type()
             stale.ParseFromString(cached)
             return stale, True
-        await self._cache.put(key, reply.SerializeToString())
+        await self._keep(key, reply.SerializeToString())
         return reply, False
+
+    async def _keep(self, key: str, value: bytes) -> None:
+        """Writes the answer to the fallback cache if it changed or its last write is getting old."""
+        now = time.monotonic()
+        written = self._written.get(key)
+        if written is not None and written[0] == value and now - written[1] < self.REFRESH_SECONDS:
+            return
+        await self._cache.put(key, value)
+        self._written.pop(key, None)
+        self._written[key] = (value, now)  # most recent last: the first entries are the oldest
+        if len(self._written) > self.REMEMBERED:
+            del self._written[next(iter(self._written))]
 
 
 @dataclass
