@@ -15,6 +15,8 @@ from contextlib import AsyncExitStack
 from contextvars import ContextVar
 from typing import TypeVar
 
+import uvloop
+
 from tessera.kit import dependencies
 from tessera.kit.config import ServiceSettings, load_settings
 from tessera.kit.flags import configure_flags, shutdown_flags
@@ -91,4 +93,6 @@ def serve(settings_type: type[SettingsT], start: Callable[[SettingsT, AsyncExitS
     async def start_on(stack: AsyncExitStack) -> None:
         await start(settings, stack)
 
-    sys.exit(asyncio.run(run_service(settings, start_on)))
+    # On libuv's loop: the capacity benchmark measured 13 % less CPU per order on it than on asyncio's own loop
+    # (grpc.aio, asyncpg, aiokafka and faust all run on any asyncio loop).
+    sys.exit(uvloop.run(run_service(settings, start_on)))

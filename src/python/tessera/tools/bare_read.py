@@ -10,12 +10,12 @@ model and grpc.aio are the gateway's own, so the difference between the two path
 from __future__ import annotations
 
 import argparse
-import asyncio
 from typing import Any
 
 import grpc
 import redis.asyncio as redis
 import uvicorn
+import uvloop
 from fastapi import FastAPI, HTTPException
 
 from catalog.v1 import catalog_pb2, catalog_pb2_grpc
@@ -73,9 +73,9 @@ def main() -> None:
     parser.add_argument("--store", default="", help="the store's gRPC target (api)")
     args = parser.parse_args()
     if args.role == "store":
-        asyncio.run(serve_store(args.port, args.redis_url))
+        uvloop.run(serve_store(args.port, args.redis_url))  # the services' loop (kit.runtime)
     else:
-        # The gateway's uvicorn settings: no access log, no lifespan, the default loop and HTTP parser.
+        # The gateway's uvicorn settings: no access log, no lifespan; uvloop and httptools, as the gateway has them.
         uvicorn.run(api(args.store), host="127.0.0.1", port=args.port, log_config=None, access_log=False,
                     lifespan="off")  # fmt: skip
 

@@ -46,6 +46,7 @@ from tessera.localstack.stack import LocalStack
 from tessera.tools import processes
 from tessera.tools.bare_read import KEY_PREFIX
 from tessera.tools.load import Outcomes, Results, place_order, schedule
+from tessera.tools.rawhttp import HttpError, KeepAliveGetter
 from tessera.tools.seed import seed_products
 
 SERVERS = ("kafka", "postgres", "redis")
@@ -328,18 +329,6 @@ def _read_figures(latencies: list[float], errors: int, seconds: float) -> dict[s
     }
 
 
-async def _timed_get(api: httpx.AsyncClient, path: str, latencies: list[float]) -> bool:
-    started = time.perf_counter()
-    try:
-        response = await api.get(path)
-    except httpx.HTTPError:
-        return False
-    if response.status_code != 200:
-        return False
-    latencies.append(time.perf_counter() - started)
-    return True
-
-
 # wrk's script: the product ids in turn, and a JSON line of figures at the end.
 _WRK_SCRIPT = """
 local ids = {%s}
@@ -385,18 +374,27 @@ async def open_loop(base_url: str, ids: list[str], rate: float, seconds: float) 
     """Requests leave on schedule whatever the answers take, so a slow answer is latency, not a lower rate."""
     latencies: list[float] = []
     errors = 0
-    limits = httpx.Limits(max_connections=200, max_keepalive_connections=200)
-    async with httpx.AsyncClient(base_url=base_url, timeout=10, limits=limits) as api:
-        for product_id in ids:
-            await _timed_get(api, f"/v1/products/{product_id}", [])
+    client = KeepAliveGetter(base_url)
 
-        async def one() -> None:
-            nonlocal errors
-            if not await _timed_get(api, f"/v1/products/{random.choice(ids)}", latencies):
-                errors += 1
+    async def one(record: bool = True) -> None:
+        nonlocal errors
+        started = time.perf_counter()
+        try:
+            status = await client.get(f"/v1/products/{random.choice(ids)}")
+        except HttpError:
+            status = 0
+        if not record:
+            return
+        if status == 200:
+            latencies.append(time.perf_counter() - started)
+        else:
+            errors += 1
 
-        tasks = await schedule(rate, seconds, one)
-        await asyncio.gather(*tasks)
+    try:
+        await asyncio.gather(*(one(record=False) for _ in range(20)))  # warm-up: connections, caches
+        await asyncio.gather(*await schedule(rate, seconds, one))
+    finally:
+        await client.close()
     return {"rate": rate, **_read_figures(latencies, errors, seconds)}
 
 
