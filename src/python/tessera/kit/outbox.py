@@ -99,13 +99,17 @@ class OutboxRelay:
         *,
         batch_size: int = 200,
         poll_seconds: float = 1.0,
+        idle_poll_seconds: float = 5.0,
         retention: timedelta = timedelta(days=1),
     ) -> None:
         self._pool = pool
         self._new_producer = new_producer
         self._producer: AIOKafkaProducer | None = None
         self._batch_size = batch_size
-        self._poll_seconds = poll_seconds
+        self._poll_seconds = poll_seconds  # retrying after an error, and a standby asking for the lock
+        # Between notifications, a look for events whose notification was missed (sent while the relay
+        # reconnected): a query, and a span, a second in every service was most of an idle service's work.
+        self._idle_poll_seconds = idle_poll_seconds
         self._retention = retention
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -168,7 +172,7 @@ class OutboxRelay:
             if sent < self._batch_size:  # drained: sleep until notified or the poll interval passes
                 self._wake.clear()
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), self._poll_seconds)
+                    await asyncio.wait_for(self._wake.wait(), self._idle_poll_seconds)
 
     async def relay_once(self, leader_conn: Connection) -> int:
         """Publishes one batch of unpublished events in order; returns how many.

@@ -71,25 +71,24 @@ def postgres_bin_dir() -> Path:
     return found
 
 
-def redis_server() -> str:
-    found = shutil.which("redis-server")
+def _debian_command(command: str, package: str) -> str:
+    """The path of `command`, installing Debian's `package` first if it is missing."""
+    found = shutil.which(command)
     if found is None:
-        _apt_install("redis-server")
-        found = shutil.which("redis-server")
+        _apt_install(package)
+        found = shutil.which(command)
     if found is None:
-        raise InfraError("redis-server was not found after installing 'redis-server'")
+        raise InfraError(f"{command} was not found after installing '{package}'")
     return found
+
+
+def redis_server() -> str:
+    return _debian_command("redis-server", "redis-server")
 
 
 def wrk() -> str:
     """The HTTP benchmarking tool (C): it costs the machine far less per request than a Python client would."""
-    found = shutil.which("wrk")
-    if found is None:
-        _apt_install("wrk")
-        found = shutil.which("wrk")
-    if found is None:
-        raise InfraError("wrk was not found after installing 'wrk'")
-    return found
+    return _debian_command("wrk", "wrk")
 
 
 def java() -> str:

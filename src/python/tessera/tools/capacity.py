@@ -281,26 +281,19 @@ class Capacity:
     # is sampled (--gil): that is the Python CPU. Without it a thread waiting for the GIL (after a socket write
     # released it) looks busy, and the profile blames socket writes for what is other threads' Python.
     async def profile(self, api: httpx.AsyncClient, ids: list[str], outcomes: Outcomes, out_dir: Path) -> None:
-        py_spy = shutil.which("py-spy")
-        if py_spy is None:
-            raise RuntimeError("--profile needs py-spy on PATH (pip install py-spy)")
         rate, seconds = self.plan.profile_rate, self.plan.step_seconds
         out_dir.mkdir(parents=True, exist_ok=True)
-        self.say(f"profiling: {rate:g} orders/s for {seconds:g} s, py-spy on every service ...")
+        self.say(f"profiling orders: {rate:g}/s for {seconds:g} s, py-spy on every service ...")
         services = {name: pid for name, pid in self.meter.pids.items() if name in self.stack.platform.running}
-        spies = [
-            await asyncio.create_subprocess_exec(
-                py_spy, "record", "--pid", str(pid), "--duration", str(int(seconds)), "--rate", "200",
-                "--gil", "--nonblocking", "--format", "raw", "--output", str(out_dir / f"{name}.txt"),
-                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-            )  # fmt: skip
-            for name, pid in services.items()
-        ]
         results = Results()
-        await _run_all(schedule(rate, seconds, lambda: place_order(api, random.choice(ids), results, outcomes, 30.0)))
-        await asyncio.gather(*(spy.wait() for spy in spies))
-        for name in services:
-            self.say(f"  {name}: {summarize_profile(out_dir / f'{name}.txt', out_dir / f'{name}-top.txt')}")
+        place = functools.partial(self._order, api, ids, results, outcomes)
+        await _spying(services, seconds, out_dir, "orders", _run_all(schedule(rate, seconds, place)))
+        self.say(f"profiling reads: closed loop on the gateway for {seconds:g} s ...")
+        readers = {name: services[name] for name in ("gateway", "catalog")}
+        gateway = self.stack.platform.http_url("gateway")
+        reads = closed_loop(gateway, ids, self.plan.read_connections, seconds)
+        await _spying(readers, seconds, out_dir, "reads", reads)
+        self.say(f"  profiles (py-spy's collapsed stacks, and the top functions): {out_dir}")
 
     # 4. Reads
     async def reads(self, gateway: str, bare: str, ids: list[str]) -> None:
@@ -439,6 +432,25 @@ async def measure(
 
 async def _run_all(scheduled: Awaitable[list[asyncio.Task[None]]]) -> None:
     await asyncio.gather(*(await scheduled))
+
+
+async def _spying(services: dict[str, int], seconds: float, out_dir: Path, load: str, running: Awaitable[Any]) -> None:
+    """Samples each service with py-spy while `running` loads the platform; writes <service>-<load>.txt and -top."""
+    py_spy = shutil.which("py-spy")
+    if py_spy is None:
+        raise RuntimeError("--profile needs py-spy on PATH (pip install py-spy)")
+    spies = [
+        await asyncio.create_subprocess_exec(
+            py_spy, "record", "--pid", str(pid), "--duration", str(int(seconds)), "--rate", "200",
+            "--gil", "--nonblocking", "--format", "raw", "--output", str(out_dir / f"{name}-{load}.txt"),
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+        for name, pid in services.items()
+    ]
+    await running
+    await asyncio.gather(*(spy.wait() for spy in spies))
+    for name in services:
+        summarize_profile(out_dir / f"{name}-{load}.txt", out_dir / f"{name}-{load}-top.txt")
 
 
 def summarize_profile(raw: Path, top: Path, lines: int = 40) -> str:

@@ -73,7 +73,12 @@ class Outcomes:
     def __init__(self, bootstrap: str) -> None:
         # No group and no commits: the observer must not add work to the broker it measures.
         self._consumer = AIOKafkaConsumer(
-            ORDER_TOPIC, bootstrap_servers=bootstrap, group_id=None, client_id="load", auto_offset_reset="latest"
+            ORDER_TOPIC,
+            bootstrap_servers=bootstrap,
+            group_id=None,
+            client_id="load",
+            auto_offset_reset="latest",
+            fetch_max_wait_ms=5000,  # a long poll: events still come at once, and an idle broker is asked less
         )
         self._waiting: dict[str, asyncio.Future[str]] = {}
         self._early: dict[str, str] = {}

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 from collections import defaultdict
+from collections.abc import Callable
 from pathlib import Path
 
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
@@ -39,31 +40,31 @@ def _tree(root: int, children: dict[int, list[int]]) -> list[int]:
     return pids
 
 
+def _per_tree(roots: dict[str, int], measure: Callable[[int, bool], float]) -> dict[str, float]:
+    """measure(pid, is_root) summed over each named tree's processes."""
+    children = _children()
+    return {name: sum(measure(pid, pid == root) for pid in _tree(root, children)) for name, root in roots.items()}
+
+
 def cpu_seconds(roots: dict[str, int]) -> dict[str, float]:
     """User + system CPU seconds of each named tree so far (own time, plus reaped children's)."""
-    children = _children()
-    totals = {}
-    for name, root in roots.items():
-        ticks = 0
-        for pid in _tree(root, children):
-            if (fields := _stat(pid)) is not None:
-                ticks += sum(int(value) for value in fields[11:15])  # utime, stime, cutime, cstime
-        totals[name] = ticks / CLOCK_TICKS
-    return totals
+
+    def cpu(pid: int, _: bool) -> float:
+        fields = _stat(pid)
+        return 0.0 if fields is None else sum(int(v) for v in fields[11:15]) / CLOCK_TICKS  # u, s, cu, cs time
+
+    return _per_tree(roots, cpu)
 
 
 def rss_bytes(roots: dict[str, int]) -> dict[str, int]:
     """Resident memory of each named tree (the sum over its processes; pages they share count once each)."""
-    children = _children()
-    totals = {}
-    for name, root in roots.items():
-        total = 0
-        for pid in _tree(root, children):
-            try:
-                resident, shared = (int(v) for v in Path(f"/proc/{pid}/statm").read_text().split()[1:3])
-            except (OSError, ValueError):
-                continue
-            # PostgreSQL's backends share the server's buffers: count the shared pages of the root only.
-            total += (resident if pid == root else resident - shared) * PAGE_SIZE
-        totals[name] = total
-    return totals
+
+    def resident(pid: int, is_root: bool) -> float:
+        try:
+            pages, shared = (int(v) for v in Path(f"/proc/{pid}/statm").read_text().split()[1:3])
+        except (OSError, ValueError):
+            return 0
+        # PostgreSQL's backends share the server's buffers: count the shared pages of the root only.
+        return (pages if is_root else pages - shared) * PAGE_SIZE
+
+    return {name: int(total) for name, total in _per_tree(roots, resident).items()}

@@ -15,6 +15,10 @@ class HttpError(Exception):
     """The connection failed or the answer was not HTTP/1.1 with a Content-Length."""
 
 
+class _ClosedBeforeAnswer(Exception):
+    """The server closed a kept connection before answering."""
+
+
 class KeepAliveGetter:
     def __init__(self, base_url: str, timeout: float = 10.0) -> None:
         parts = urlsplit(base_url)
@@ -24,14 +28,39 @@ class KeepAliveGetter:
         self._open: set[asyncio.StreamWriter] = set()
 
     async def get(self, path: str) -> int:
-        """The status of GET `path`; the body is read and dropped. Raises HttpError."""
-        reader, writer = self._idle.pop() if self._idle else await self._connect()
+        """The status of GET `path`; the body is read and dropped. Raises HttpError.
+
+        A kept connection the server has closed meanwhile (uvicorn closes idle ones after 5 s) fails before any
+        answer; the GET is then sent once more on a new connection, as HTTP clients do for idempotent requests.
+        """
+        if self._idle:
+            try:
+                return await self._get_on(*self._idle.pop(), path)
+            except _ClosedBeforeAnswer:
+                pass
+        try:
+            return await self._get_on(*await self._connect(), path)
+        except _ClosedBeforeAnswer as exc:
+            raise HttpError("the server closed a new connection before answering") from exc
+
+    async def _get_on(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, path: str) -> int:
         try:
             async with asyncio.timeout(self._timeout):
-                writer.write(f"GET {path} HTTP/1.1\r\nHost: {self._host}\r\n\r\n".encode())
-                head = await reader.readuntil(b"\r\n\r\n")
+                try:
+                    writer.write(f"GET {path} HTTP/1.1\r\nHost: {self._host}\r\n\r\n".encode())
+                    head = await reader.readuntil(b"\r\n\r\n")
+                except (ConnectionResetError, BrokenPipeError) as exc:
+                    raise _ClosedBeforeAnswer from exc
+                except asyncio.IncompleteReadError as exc:
+                    if not exc.partial:
+                        raise _ClosedBeforeAnswer from exc
+                    raise
                 status, length = _parse_head(head)
                 await reader.readexactly(length)
+        except _ClosedBeforeAnswer:
+            self._open.discard(writer)
+            writer.close()
+            raise
         except (OSError, TimeoutError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, HttpError) as exc:
             self._open.discard(writer)
             writer.close()
