@@ -59,7 +59,13 @@ async def start_gateway(settings: GatewaySettings, stack: AsyncExitStack) -> uvi
     )
     server = _EmbeddedServer(
         uvicorn.Config(
-            app, host=settings.http_host, port=settings.http_port, log_config=None, access_log=False, lifespan="off"
+            app,
+            host=settings.http_host,
+            port=settings.http_port,
+            http="httptools",  # the C parser; h11 (pure Python) was a tenth of the gateway's CPU on reads
+            log_config=None,
+            access_log=False,
+            lifespan="off",
         )
     )
     task = asyncio.create_task(server.serve(), name="http")

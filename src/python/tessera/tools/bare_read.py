@@ -77,7 +77,7 @@ def main() -> None:
     else:
         # The gateway's uvicorn settings: no access log, no lifespan; uvloop and httptools, as the gateway has them.
         uvicorn.run(api(args.store), host="127.0.0.1", port=args.port, log_config=None, access_log=False,
-                    lifespan="off")  # fmt: skip
+                    lifespan="off", http="httptools")  # fmt: skip
 
 
 if __name__ == "__main__":
