@@ -125,6 +125,9 @@ class LocalCluster:
         began = time.monotonic()
         for directory in ("run", "logs", "etcd", "cni/net.d", "cni/ipam", "kubelet", "pod-logs", "containerd"):
             (self.state_dir / directory).mkdir(parents=True, exist_ok=True)
+        if not self.host_record.path.exists():  # a record of ours still there is restored by our own stop
+            for change in host.remove_stale_chains():
+                self.log(f"removed what an earlier cluster left: {change}")
         self.host_record.save(BRIDGE)
         host.write_sysctl("net/ipv4/ip_forward", "1")
         host.ensure_bridge(BRIDGE, f"{NODE_IP}/24")

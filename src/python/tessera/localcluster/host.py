@@ -60,11 +60,7 @@ class HostRecord:
             return
         record = {
             "sysctls": {name: _read_sysctl(name) for name in SYSCTLS},
-            "chains": {
-                binary: {table: sorted(chains(binary, table)) for table in TABLES}
-                for binary in ("iptables", "ip6tables")
-                if shutil.which(binary)
-            },
+            "chains": {binary: {table: sorted(chains(binary, table)) for table in TABLES} for binary in _binaries()},
             "bridge": bridge,
             "cgroups": sorted(str(path) for path in _kubelet_cgroups()),
         }
@@ -85,6 +81,8 @@ class HostRecord:
             for table, before in tables.items():
                 removed = _remove_chains(binary, table, keep=set(before))
                 done.extend(f"{binary} -t {table} -X {chain}" for chain in removed)
+                stayed = {c for c in chains(binary, table) - set(before) if _OURS.match(c)}
+                done.extend(f"could not remove {binary} -t {table} {c} (still referenced)" for c in sorted(stayed))
         for path in _kubelet_cgroups() - {Path(p) for p in record.get("cgroups", [])}:
             done.append(f"rmdir {path}" if _remove_cgroup_tree(path) else f"could not remove {path} (still busy)")
         bridge = record.get("bridge")
@@ -96,6 +94,7 @@ class HostRecord:
 
 
 def _remove_chains(binary: str, table: str, keep: set[str]) -> list[str]:
+    """Removes our chains not in `keep`; returns those removed (a chain still referenced stays, and is not named)."""
     added = sorted(chain for chain in chains(binary, table) - keep if _OURS.match(chain))
     if not added:
         return []
@@ -109,7 +108,36 @@ def _remove_chains(binary: str, table: str, keep: set[str]) -> list[str]:
         subprocess.run([binary, "-t", table, "-F", chain], check=False, capture_output=True)
     for chain in added:
         subprocess.run([binary, "-t", table, "-X", chain], check=False, capture_output=True)
-    return added
+    left = chains(binary, table)
+    return [chain for chain in added if chain not in left]
+
+
+def _binaries() -> list[str]:
+    return [binary for binary in ("iptables", "ip6tables") if shutil.which(binary)]
+
+
+def remove_stale_chains() -> list[str]:
+    """Removes the chains a cluster of an earlier run left behind (it was killed before it could restore the host).
+
+    KUBE-* and CNI-* chains with no kubelet or kube-proxy running on the host belong to no cluster. Without this,
+    the next run's record would count them as the host's own and keep them for good. Returns what it removed.
+    """
+    if _processes_named("kubelet", "kube-proxy"):
+        return []
+    return [
+        f"{binary} -t {table} -X {chain}"
+        for binary in _binaries()
+        for table in TABLES
+        for chain in _remove_chains(binary, table, keep=set())
+    ]
+
+
+def _processes_named(*names: str) -> bool:
+    for comm in Path("/proc").glob("[0-9]*/comm"):
+        with contextlib.suppress(OSError):
+            if comm.read_text().strip() in names:
+                return True
+    return False
 
 
 def _kubelet_cgroups() -> set[Path]:

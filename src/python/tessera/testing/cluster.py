@@ -103,6 +103,9 @@ def shop() -> Iterator[Shop]:
         pytest.skip("the local cluster runs a kubelet and containerd and changes iptables: run the tests as root")
     state = Path(tempfile.mkdtemp(prefix="tessera-k8s-"))
     platform = ClusterPlatform(state, chart=CHART)
+    # The cluster removes at start what a killed earlier cluster left; the baseline is the host without it.
+    for change in host.remove_stale_chains():
+        print(f"removed what an earlier cluster left: {change}")
     host_before = _host_state()
     try:
         endpoints = platform.start(build=False)
