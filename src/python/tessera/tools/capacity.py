@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import dataclasses
 import functools
 import json
 import os
@@ -49,7 +50,6 @@ from tessera.tools.load import Outcomes, Results, place_order, schedule
 from tessera.tools.rawhttp import HttpError, KeepAliveGetter
 from tessera.tools.seed import seed_products
 
-SERVERS = ("kafka", "postgres", "redis")
 OBSERVABILITY = ("jaeger", "prometheus")
 CONFIRM_P99_LIMIT = 0.5  # seconds, placement -> confirmed
 
@@ -512,11 +512,11 @@ def main() -> None:
     args = parser.parse_args()
     plan = SMOKE if args.smoke else Plan()
     if args.order_rates:
-        plan = Plan(**{**plan.__dict__, "order_rates": tuple(float(r) for r in args.order_rates.split(","))})
+        plan = dataclasses.replace(plan, order_rates=tuple(float(r) for r in args.order_rates.split(",")))
     if args.step_seconds:
-        plan = Plan(**{**plan.__dict__, "step_seconds": args.step_seconds})
+        plan = dataclasses.replace(plan, step_seconds=args.step_seconds)
     if args.trace_sample_ratio is not None:
-        plan = Plan(**{**plan.__dict__, "trace_sample_ratio": args.trace_sample_ratio})
+        plan = dataclasses.replace(plan, trace_sample_ratio=args.trace_sample_ratio)
     with tempfile.TemporaryDirectory(prefix="tessera-capacity-") as tmp:
         figures = asyncio.run(measure(plan, Path(tmp), profile_dir=args.profile))
     if args.profile is None:
