@@ -381,6 +381,38 @@ async def _phase_is(shop: Shop, name: str, phase: str) -> bool:
     return await asyncio.to_thread(_canary_phase, shop, name) == phase
 
 
+class _Reads:
+    """Readers of one URL, each answer's time and status kept (0: no answer)."""
+
+    def __init__(self, base_url: str, path: str) -> None:
+        self.base_url, self.path = base_url, path
+        self.answers: list[tuple[float, int]] = []
+        self.resent: Counter[str] = Counter()
+        self.stop = asyncio.Event()
+
+    async def _read(self, client: httpx.AsyncClient) -> int:
+        try:
+            return (await client.get(self.path)).status_code
+        except (httpx.ConnectError, httpx.RemoteProtocolError) as exc:
+            # The connection was refused or closed before any answer: a pod leaving while kube-proxy on this
+            # loaded node still routed a new connection to it. An edge proxy (Kong's retries) resends such an
+            # idempotent GET once; so does this reader, and the report counts it.
+            self.resent[type(exc).__name__] += 1
+            return (await client.get(self.path)).status_code
+
+    async def run(self) -> None:
+        # A connection per request, as from many users: kube-proxy balances connections, and one kept alive
+        # from before the canary existed would never reach it.
+        fresh = httpx.Limits(max_keepalive_connections=0)
+        async with httpx.AsyncClient(base_url=self.base_url, timeout=10, limits=fresh) as client:
+            while not self.stop.is_set():
+                try:
+                    self.answers.append((time.monotonic(), await self._read(client)))
+                except httpx.HTTPError:
+                    self.answers.append((time.monotonic(), 0))
+                await asyncio.sleep(0.1)
+
+
 async def test_flagger_rolls_a_failing_canary_back_and_promotes_a_good_one(shop: Shop) -> None:
     """The gateway under Flagger (no mesh: its kubernetes provider), analysed on Prometheus' figures of the pods.
 
@@ -397,33 +429,9 @@ async def test_flagger_rolls_a_failing_canary_back_and_promotes_a_good_one(shop:
     await asyncio.to_thread(shop.release.install, shop.release.values(shop.tag, **flagged))
     await _eventually(lambda: _phase_is(shop, "tessera-gateway", "Initialized"), 240, "Flagger took the gateway")
     product = await shop.product()
-    answers: list[tuple[float, int]] = []
-    resent: Counter[str] = Counter()
-    stop = asyncio.Event()
-
-    async def read(client: httpx.AsyncClient) -> int:
-        try:
-            return (await client.get(f"/v1/products/{product}")).status_code
-        except (httpx.ConnectError, httpx.RemoteProtocolError) as exc:
-            # The connection was refused or closed before any answer: a pod leaving while kube-proxy on this
-            # loaded node still routed a new connection to it. An edge proxy (Kong's retries) resends such an
-            # idempotent GET once; so does this reader, and the report counts it.
-            resent[type(exc).__name__] += 1
-            return (await client.get(f"/v1/products/{product}")).status_code
-
-    async def reader() -> None:
-        # A connection per request, as from many users: kube-proxy balances connections, and one kept alive
-        # from before the canary existed would never reach it.
-        fresh = httpx.Limits(max_keepalive_connections=0)
-        async with httpx.AsyncClient(base_url=shop.gateway, timeout=10, limits=fresh) as client:
-            while not stop.is_set():
-                try:
-                    answers.append((time.monotonic(), await read(client)))
-                except httpx.HTTPError:
-                    answers.append((time.monotonic(), 0))
-                await asyncio.sleep(0.1)
-
-    readers = [asyncio.create_task(reader()) for _ in range(2)]
+    reads = _Reads(shop.gateway, f"/v1/products/{product}")
+    answers = reads.answers
+    readers = [asyncio.create_task(reads.run()) for _ in range(2)]
     try:
         bad = merge_values(flagged, {"services": {"gateway": {"faultPercent": 40}}})
         began = time.monotonic()
@@ -450,7 +458,7 @@ async def test_flagger_rolls_a_failing_canary_back_and_promotes_a_good_one(shop:
         promoted = time.monotonic() - began
         during_good = [status for at, status in answers if at >= began]
     finally:
-        stop.set()
+        reads.stop.set()
         await asyncio.gather(*readers)
     primary_image = json.loads(shop.kubectl("get", "deployment", "tessera-gateway-primary", "-o", "json"))
     assert primary_image["spec"]["template"]["spec"]["containers"][0]["image"].endswith(f"/gateway:{new_tag}")
@@ -462,7 +470,8 @@ async def test_flagger_rolls_a_failing_canary_back_and_promotes_a_good_one(shop:
          "reads during the failing canary": dict(Counter(during_bad)),
          "good version -> promoted (s)": round(promoted, 1),
          "reads during the good canary": dict(Counter(during_good)),
-         "reads resent once (connection refused or closed unanswered)": dict(resent), "analysis": analysis},
+         "reads resent once (connection refused or closed unanswered)": dict(reads.resent),
+         "analysis": analysis},
     )  # fmt: skip
 
 
