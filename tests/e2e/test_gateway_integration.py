@@ -107,6 +107,11 @@ async def test_rest_bad_input_is_a_4xx_with_a_message_and_writes_nothing(clients
             assert words in problem["detail"].lower(), problem
         missing = await api.get(f"/v1/orders/{uuid.uuid4()}")
         assert missing.status_code == 404 and missing.json()["detail"]
+        # Ids no service issued, a NUL among them, are unknown orders, and nothing of the driver leaks out.
+        for odd in ("%00", "not-an-id", "%00/history"):
+            answer = await api.get(f"/v1/orders/{odd}")
+            assert answer.status_code == 404, (odd, answer.text)
+            assert answer.json()["status"] == 404 and "asyncpg" not in answer.text.lower(), answer.text
         not_json = await api.post("/v1/orders", content=b"{", headers={"Idempotency-Key": "b5"})
         assert not_json.status_code == 422
     assert await event_count(clients) == before

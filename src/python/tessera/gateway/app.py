@@ -14,7 +14,7 @@ from fastapi.responses import JSONResponse
 from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 from prometheus_client import Counter, Histogram, make_asgi_app
 
-from tessera.gateway.adapters.backends import Backends, http_status_of
+from tessera.gateway.adapters.backends import HTTP_STATUS, Backends, http_status_of
 from tessera.gateway.entrypoints.graphql import graphql_router
 from tessera.gateway.entrypoints.rest import router
 from tessera.kit import resilience
@@ -114,8 +114,13 @@ def create_app(backends: Backends, *, kit_middleware: bool = True, faults: Fault
         status = http_status_of(exc)
         # An open breaker fails fast; tell clients when it is worth trying again.
         headers = {"Retry-After": "5"} if resilience.is_breaker_open(exc) else None
+        # Only the statuses meant for callers carry the service's words; any other is a failure behind the
+        # gateway, whose details (an exception, a peer's address) are for the logs, not for clients.
+        detail = (exc.details() or exc.code().name) if exc.code() in HTTP_STATUS else "a backing service failed"
+        if exc.code() not in HTTP_STATUS:
+            log.warning("backing service failed", code=exc.code().name, details=exc.details())
         return JSONResponse(
-            {"status": status, "error": exc.code().name.lower(), "detail": exc.details() or exc.code().name},
+            {"status": status, "error": exc.code().name.lower(), "detail": detail},
             status_code=status,
             headers=headers,
         )

@@ -38,6 +38,9 @@ OUTAGE_ERRORS = (
     # operation is in progress"): that connection is broken and the pool drops it, so a retry gets a fresh one.
     asyncpg.InternalClientError,
 )
+# Errors of a value the caller sent, found by Postgres (class 22, data exception): a NUL in text, a number out of
+# range, an invalid encoding. A bad request, not a failure of the service.
+INPUT_ERRORS = (asyncpg.DataError,)
 
 
 def retrying_through_outages(max_seconds: float = 120.0) -> AsyncRetrying:

@@ -68,10 +68,18 @@ class ObservabilityInterceptor(grpc.aio.ServerInterceptor):
                 code = grpc.StatusCode.UNAVAILABLE
                 log.warning("database unavailable during RPC", error=str(exc))
                 await context.abort(code, f"a backing store is unavailable: {type(exc).__name__}")
+            except db.INPUT_ERRORS as exc:
+                # A value the database cannot hold (a NUL character in text, an out-of-range number): the caller's
+                # input, so INVALID_ARGUMENT; the driver's message stays in the log.
+                code = grpc.StatusCode.INVALID_ARGUMENT
+                log.warning("request value refused by the database", error=str(exc))
+                await context.abort(code, "the request holds a value that cannot be stored (e.g. a NUL character)")
             except Exception:
-                code = grpc.StatusCode.UNKNOWN
+                # The details go to clients (and through the gateway to anyone): the exception's class and message
+                # stay in the log, with the trace id that finds them.
+                code = grpc.StatusCode.INTERNAL
                 log.exception("unhandled error in RPC")
-                raise
+                await context.abort(code, "internal error")
             finally:
                 if code == grpc.StatusCode.OK and context.code() not in (None, grpc.StatusCode.OK):
                     code = context.code()

@@ -91,6 +91,7 @@ class OrdersService:
             return await uow.orders.get(order_id)
 
     async def get_order(self, order_id: str) -> Order:
+        _require_issued(order_id)
         async with self._uow() as uow:
             order = await uow.orders.get(order_id)
         if order is None:
@@ -98,6 +99,7 @@ class OrdersService:
         return order
 
     async def history(self, order_id: str) -> Sequence[envelope_pb2.EventEnvelope]:
+        _require_issued(order_id)
         async with self._uow() as uow:
             events = await uow.orders.history(order_id)
         if not events:
@@ -114,6 +116,7 @@ class OrdersService:
         return await self._decide(order_id, lambda order: domain.cancel(order, reason))
 
     async def _decide(self, order_id: str, decide: Callable[[Order], list[domain.Event]]) -> Order:
+        _require_issued(order_id)
         for attempt in range(CONFLICT_RETRIES):
             try:
                 async with self._uow() as uow:
@@ -126,3 +129,12 @@ class OrdersService:
                 if attempt == CONFLICT_RETRIES - 1:
                     raise
         raise AssertionError("unreachable")
+
+
+def _require_issued(order_id: str) -> None:
+    """Order ids are UUIDs this service issued: any other text names no order (404, not 400: the API documents any
+    string as an id), and never reaches the database (a NUL character would be refused there)."""
+    try:
+        uuid.UUID(order_id)
+    except ValueError:
+        raise domain.NotFound(f"order {order_id!r} not found") from None

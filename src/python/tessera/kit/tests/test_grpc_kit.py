@@ -3,13 +3,17 @@
 import asyncio
 import time
 
+import asyncpg
 import grpc
 import pytest
 
+from catalog.v1 import catalog_pb2
 from tessera.kit import metrics
 from tessera.kit.grpc_client import check_health, create_channel
-from tessera.kit.grpc_server import GrpcServer
+from tessera.kit.grpc_server import GrpcServer, GrpcService
 from tessera.testing.counters import count, counted
+
+CATALOG = catalog_pb2.DESCRIPTOR.services_by_name["CatalogService"]
 
 
 async def _sleep_then_echo(request: bytes, context: grpc.aio.ServicerContext) -> bytes:
@@ -67,6 +71,46 @@ async def test_server_counts_rpcs_by_status_code():
         with pytest.raises(grpc.aio.AioRpcError):
             await check_health(channel, "no.such.Service")
         assert await counted(handled, before + 1) == before + 1
+    finally:
+        await channel.close()
+        await server.stop(0)
+
+
+async def _failing_server(error: Exception) -> tuple[GrpcServer, int]:
+    """The kit's server with catalog's GetProduct failing with `error`, as a servicer bug or a refused value would."""
+
+    async def get_product(request: bytes, context: grpc.aio.ServicerContext) -> bytes:
+        raise error
+
+    def register(server: grpc.aio.Server) -> None:
+        handler: grpc.RpcMethodHandler[bytes, bytes] = grpc.unary_unary_rpc_method_handler(get_product)
+        server.add_generic_rpc_handlers(
+            [grpc.method_handlers_generic_handler(CATALOG.full_name, {"GetProduct": handler})]
+        )
+
+    server = GrpcServer([GrpcService(CATALOG, register)], host="127.0.0.1", port=0)
+    return server, await server.start()
+
+
+@pytest.mark.parametrize(
+    ("error", "code", "details"),
+    [
+        (RuntimeError("secret: password=hunter2"), grpc.StatusCode.INTERNAL, "internal error"),
+        (
+            asyncpg.exceptions.CharacterNotInRepertoireError('invalid byte sequence for encoding "UTF8": 0x00'),
+            grpc.StatusCode.INVALID_ARGUMENT,
+            "the request holds a value that cannot be stored (e.g. a NUL character)",
+        ),
+    ],
+)
+async def test_an_unexpected_error_reaches_the_caller_as_a_status_without_its_text(error, code, details):
+    server, port = await _failing_server(error)
+    channel = grpc.aio.insecure_channel(f"127.0.0.1:{port}")
+    try:
+        with pytest.raises(grpc.aio.AioRpcError) as raised:
+            await channel.unary_unary(f"/{CATALOG.full_name}/GetProduct")(b"")
+        assert raised.value.code() == code
+        assert raised.value.details() == details
     finally:
         await channel.close()
         await server.stop(0)
