@@ -38,6 +38,7 @@ CHAOS_ENV = {
     "TESSERA_RESUME_EVERY_SECONDS": "0.5",
     "TESSERA_CALL_TIMEOUT_SECONDS": "1",
     "TESSERA_BREAKER_RESET_SECONDS": "2",
+    "TESSERA_RATE_LIMIT": "100/second",  # the load stays far below; a limit on, as in production
 }
 SETTLE_BOUND_SECONDS = 90.0  # every accepted order is confirmed or compensated within this, after the fault
 INITIAL_STOCK = 1_000_000
@@ -72,7 +73,7 @@ class Chaos:
         """
         started = time.monotonic()
         key = f"probe-{uuid.uuid4()}"
-        body = {"customer_id": "probe", "items": [{"product_id": product_id, "quantity": 1}], "card_token": "tok_ok"}
+        body = {"items": [{"product_id": product_id, "quantity": 1}], "card_token": "tok_ok"}
         while time.monotonic() - started < timeout:
             try:
                 placed = await self.api.post("/v1/orders", json=body, headers={"Idempotency-Key": key})
@@ -138,7 +139,7 @@ async def chaos(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Chaos
     )
     try:
         await platform.start_all()
-        async with httpx.AsyncClient(base_url=platform.http_url("gateway"), timeout=5) as api:
+        async with platform.api("chaos", timeout=5) as api:
             yield Chaos(infra, platform, api)
     finally:
         await platform.stop_all()
@@ -148,7 +149,9 @@ async def chaos(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Chaos
 async def test_kill_9_each_service_in_turn_loses_no_order(chaos: Chaos) -> None:
     product = await chaos.product()
     recoveries: dict[str, dict[str, float]] = {}
-    async with OrderLoad(chaos.platform.http_url("gateway"), product, rate=4) as load:
+    async with OrderLoad(
+        chaos.platform.http_url("gateway"), product, rate=4, headers=chaos.platform.auth_headers("chaos")
+    ) as load:
         await asyncio.sleep(2)
         for spec in SERVICES:
             killed = time.monotonic()
@@ -166,7 +169,9 @@ async def test_kill_9_each_service_in_turn_loses_no_order(chaos: Chaos) -> None:
 async def test_kafka_outage_is_held_in_the_outbox_and_delivered_after(chaos: Chaos) -> None:
     product = await chaos.product()
     backlog_peak = 0
-    async with OrderLoad(chaos.platform.http_url("gateway"), product, rate=4) as load:
+    async with OrderLoad(
+        chaos.platform.http_url("gateway"), product, rate=4, headers=chaos.platform.auth_headers("chaos")
+    ) as load:
         await asyncio.sleep(2)
         await asyncio.to_thread(chaos.infra.kafka.stop)
         outage_started = time.monotonic()
@@ -197,7 +202,9 @@ async def test_kafka_outage_is_held_in_the_outbox_and_delivered_after(chaos: Cha
 
 async def test_postgres_restart_services_reconnect_by_themselves(chaos: Chaos) -> None:
     product = await chaos.product()
-    async with OrderLoad(chaos.platform.http_url("gateway"), product, rate=4) as load:
+    async with OrderLoad(
+        chaos.platform.http_url("gateway"), product, rate=4, headers=chaos.platform.auth_headers("chaos")
+    ) as load:
         await asyncio.sleep(2)
         await asyncio.to_thread(chaos.infra.postgres.stop, fast=True)
         await asyncio.sleep(3)
@@ -216,7 +223,9 @@ async def test_postgres_restart_services_reconnect_by_themselves(chaos: Chaos) -
 async def test_hung_payments_opens_the_sagas_breaker_and_it_closes_after_recovery(chaos: Chaos) -> None:
     product = await chaos.product()
     breaker = 'dependency="payments"'
-    async with OrderLoad(chaos.platform.http_url("gateway"), product, rate=4) as load:
+    async with OrderLoad(
+        chaos.platform.http_url("gateway"), product, rate=4, headers=chaos.platform.auth_headers("chaos")
+    ) as load:
         await asyncio.sleep(2)
         chaos.platform.pause("payments")
         hung = time.monotonic()
@@ -254,7 +263,7 @@ async def test_hung_payments_opens_the_sagas_breaker_and_it_closes_after_recover
 
 async def test_hung_orders_gateway_fails_fast_with_503_then_recovers(chaos: Chaos) -> None:
     product = await chaos.product()
-    body = {"customer_id": "c", "items": [{"product_id": product, "quantity": 1}], "card_token": "tok_ok"}
+    body = {"items": [{"product_id": product, "quantity": 1}], "card_token": "tok_ok"}
     chaos.platform.pause("orders")
     answers: list[tuple[int, float, httpx.Response]] = []
     try:

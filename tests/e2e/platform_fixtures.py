@@ -22,11 +22,13 @@ from catalog.v1 import catalog_pb2, catalog_pb2_grpc
 from tessera.localinfra import InfraEndpoints
 from tessera.localstack.platform import Platform
 
-# Short saga timings, so tests of timeouts and crashes finish quickly.
+# Short saga timings, so tests of timeouts and crashes finish quickly; a rate limit that tests meet only when
+# they mean to (one caller sending 100 requests within a second).
 FAST_SAGA = {
     "TESSERA_STEP_TIMEOUT_SECONDS": "3",
     "TESSERA_LEASE_SECONDS": "3",
     "TESSERA_RESUME_EVERY_SECONDS": "0.5",
+    "TESSERA_RATE_LIMIT": "100/second",
 }
 T = TypeVar("T")
 FINAL = {orders_pb2.ORDER_STATUS_CONFIRMED, orders_pb2.ORDER_STATUS_REJECTED, orders_pb2.ORDER_STATUS_CANCELLED}

@@ -14,8 +14,9 @@ __all__ = ["clients"]  # the fixture, imported for pytest
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="module")]
 
 
-def http(clients: Clients) -> httpx.AsyncClient:
-    return httpx.AsyncClient(base_url=clients.platform.http_url("gateway"), timeout=10)
+def http(clients: Clients, customer: str = "c-e2e") -> httpx.AsyncClient:
+    """The gateway's API, with a token of the platform's issuer acting for `customer`."""
+    return clients.platform.api(customer, timeout=10)
 
 
 async def event_count(clients: Clients) -> int:
@@ -29,13 +30,14 @@ async def event_count(clients: Clients) -> int:
 async def test_rest_place_an_order_and_follow_it_to_confirmed(clients: Clients) -> None:
     product = await clients.product(price_cents=450, stock=3)
     customer = f"rest-{uuid.uuid4().hex[:6]}"
-    body = {"customer_id": customer, "items": [{"product_id": product, "quantity": 2}], "card_token": "tok_visa"}
-    async with http(clients) as api:
+    body = {"items": [{"product_id": product, "quantity": 2}], "card_token": "tok_visa"}
+    async with http(clients, customer) as api:
         listed = await api.get("/v1/products", params={"page_size": 100})
         assert listed.status_code == 200
         placed = await api.post("/v1/orders", json=body, headers={"Idempotency-Key": "rest-1"})
         assert placed.status_code == 202, placed.text
         order_id = placed.json()["order_id"]
+        assert placed.json()["customer_id"] == customer  # the token's
         assert placed.headers["location"] == f"/v1/orders/{order_id}"
         again = await api.post("/v1/orders", json=body, headers={"Idempotency-Key": "rest-1"})
         assert again.json()["order_id"] == order_id
@@ -60,19 +62,21 @@ async def graphql(api: httpx.AsyncClient, query: str, **variables: Any) -> dict[
     return result
 
 
-PLACE = """mutation Place($key: String!, $customer: String!, $product: String!, $quantity: Int!, $card: String!) {
-  placeOrder(idempotencyKey: $key, customerId: $customer, items: [{productId: $product, quantity: $quantity}],
-             cardToken: $card) { orderId status totalCents }
+PLACE = """mutation Place($key: String!, $product: String!, $quantity: Int!, $card: String!) {
+  placeOrder(idempotencyKey: $key, items: [{productId: $product, quantity: $quantity}], cardToken: $card) {
+    orderId customerId status totalCents
+  }
 }"""
 ORDER = "query Order($id: String!) { order(orderId: $id) { orderId status rejectReason } }"
 
 
 async def test_graphql_place_an_order_and_follow_it_to_confirmed(clients: Clients) -> None:
     product = await clients.product(price_cents=300, stock=3)
-    async with http(clients) as api:
-        placed = await graphql(api, PLACE, key="gql-1", customer="gql", product=product, quantity=1, card="tok_visa")
+    async with http(clients, "gql") as api:
+        placed = await graphql(api, PLACE, key="gql-1", product=product, quantity=1, card="tok_visa")
         assert "errors" not in placed, placed
         order_id = placed["data"]["placeOrder"]["orderId"]
+        assert placed["data"]["placeOrder"]["customerId"] == "gql"
         assert placed["data"]["placeOrder"]["totalCents"] == 300
 
         async def fetch() -> dict[str, Any]:
@@ -85,12 +89,14 @@ async def test_graphql_place_an_order_and_follow_it_to_confirmed(clients: Client
 async def test_rest_bad_input_is_a_4xx_with_a_message_and_writes_nothing(clients: Clients) -> None:
     product = await clients.product(stock=3)
     before = await event_count(clients)
-    good = {"customer_id": "c", "items": [{"product_id": product, "quantity": 1}], "card_token": "tok_visa"}
+    good = {"items": [{"product_id": product, "quantity": 1}], "card_token": "tok_visa"}
     cases = [
         (good, {}, 422, "idempotency-key"),  # no Idempotency-Key header
         ({**good, "items": []}, {"Idempotency-Key": "b1"}, 422, "items"),
         ({**good, "items": [{"product_id": product, "quantity": 0}]}, {"Idempotency-Key": "b2"}, 422, "quantity"),
-        ({**good, "customer_id": ""}, {"Idempotency-Key": "b3"}, 422, "customer_id"),
+        ({**good, "customer_id": "someone-else"}, {"Idempotency-Key": "b3"}, 422, "customer_id"),  # the token's
+        ({**good, "card_token": "x" * 129}, {"Idempotency-Key": "b6"}, 422, "card_token"),
+        (good, {"Idempotency-Key": "k" * 129}, 422, "idempotency-key"),
         (
             {**good, "items": [{"product_id": str(uuid.uuid4()), "quantity": 1}]},
             {"Idempotency-Key": "b4"},
@@ -103,7 +109,7 @@ async def test_rest_bad_input_is_a_4xx_with_a_message_and_writes_nothing(clients
             response = await api.post("/v1/orders", json=body, headers=headers)
             assert response.status_code == status, (body, response.text)
             problem = response.json()
-            assert problem["status"] == status
+            assert problem["status"] == status and problem["request_id"] == response.headers["x-request-id"]
             assert words in problem["detail"].lower(), problem
         missing = await api.get(f"/v1/orders/{uuid.uuid4()}")
         assert missing.status_code == 404 and missing.json()["detail"]
@@ -113,7 +119,11 @@ async def test_rest_bad_input_is_a_4xx_with_a_message_and_writes_nothing(clients
             assert answer.status_code == 404, (odd, answer.text)
             assert answer.json()["status"] == 404 and "asyncpg" not in answer.text.lower(), answer.text
         not_json = await api.post("/v1/orders", content=b"{", headers={"Idempotency-Key": "b5"})
-        assert not_json.status_code == 422
+        assert not_json.status_code == 422 and not_json.json()["error"] == "invalid_request"
+        not_utf8 = await api.post("/v1/orders", content=b'{"items": "\xff"}', headers={"Idempotency-Key": "b7"})
+        assert not_utf8.status_code == 422 and not_utf8.json()["status"] == 422, not_utf8.text
+        no_route = await api.get("/v1/no-such-thing")
+        assert no_route.status_code == 404 and no_route.json()["error"] == "not_found"  # a problem body too
     assert await event_count(clients) == before
 
 
@@ -122,9 +132,9 @@ async def test_graphql_bad_input_is_an_error_with_a_message_and_writes_nothing(c
     before = await event_count(clients)
     async with http(clients) as api:
         for variables, words in [
-            ({"key": "g1", "customer": "c", "product": product, "quantity": 0, "card": "tok"}, "quantity"),
-            ({"key": "g2", "customer": "", "product": product, "quantity": 1, "card": "tok"}, "customer_id"),
-            ({"key": "g3", "customer": "c", "product": str(uuid.uuid4()), "quantity": 1, "card": "tok"}, "no product"),
+            ({"key": "g1", "product": product, "quantity": 0, "card": "tok"}, "quantity"),
+            ({"key": "", "product": product, "quantity": 1, "card": "tok"}, "idempotencykey"),
+            ({"key": "g3", "product": str(uuid.uuid4()), "quantity": 1, "card": "tok"}, "no product"),
         ]:
             result = await graphql(api, PLACE, **variables)
             assert result.get("data") is None, result
@@ -132,6 +142,6 @@ async def test_graphql_bad_input_is_an_error_with_a_message_and_writes_nothing(c
             assert words in error["message"].lower(), error
         unknown = await graphql(api, ORDER, id="no-such-order")
         assert unknown["errors"][0]["extensions"]["code"] == "NOT_FOUND"
-        wrong_type = await graphql(api, PLACE, key="g4", customer="c", product=product, quantity="two", card="t")
+        wrong_type = await graphql(api, PLACE, key="g4", product=product, quantity="two", card="t")
         assert wrong_type["errors"]
     assert await event_count(clients) == before

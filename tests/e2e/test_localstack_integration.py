@@ -5,6 +5,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import grpc
@@ -15,6 +18,7 @@ from catalog.v1 import catalog_pb2, catalog_pb2_grpc
 from tessera.localinfra.jaeger import JAEGER
 from tessera.localinfra.process import port_open
 from tessera.localstack.stack import run
+from tessera.tools import tokens as token_tool
 
 pytestmark = pytest.mark.integration
 
@@ -52,6 +56,16 @@ async def _traced(jaeger_port: int, service: str, operation: str) -> set[str]:
     return seen
 
 
+async def _token_tool(*args: str) -> str:
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    tool = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", token_tool.__name__, *args, env=env, stdout=subprocess.PIPE
+    )
+    out, _ = await tool.communicate()
+    assert tool.returncode == 0
+    return out.decode().strip()
+
+
 async def test_stack_serves_stops_cleanly_and_keeps_its_data_across_runs(tmp_path: Path) -> None:
     state_dir = tmp_path / "stack"
     await asyncio.to_thread(JAEGER.path)  # built once into the cache on a fresh machine (minutes), not timed here
@@ -79,6 +93,14 @@ async def test_stack_serves_stops_cleanly_and_keeps_its_data_across_runs(tmp_pat
         again = await stub.GetProduct(catalog_pb2.GetProductRequest(product_id=created.product_id), wait_for_ready=True)
         assert again.sku == "E2E-1"
         await channel.close()
+        # The token tool signs with the stack's issuer key (kept across runs): its tokens are accepted.
+        token = await _token_tool("--customer", "c-1", "--state-dir", str(state_dir))
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{ports['gateway_http']}", timeout=10) as api:
+            assert (await api.get(f"/v1/products/{created.product_id}")).status_code == 401
+            with_token = await api.get(
+                f"/v1/products/{created.product_id}", headers={"Authorization": f"Bearer {token}"}
+            )
+            assert with_token.status_code == 200, with_token.text
     finally:
         stop.set()
         await asyncio.wait_for(task, 60)

@@ -20,6 +20,9 @@ import jsonschema
 import kubernetes_validate
 import pytest
 import yaml
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from jwt.algorithms import RSAAlgorithm
 
 from tessera.localinfra import install
 from tessera.testing.figures import record
@@ -45,17 +48,22 @@ VALUE_SETS = {
     "external-no-mesh": ["--values", str(CHART / "ci" / "external-values.yaml")],
 }
 KONG_PLUGINS = {"jwt", "rate-limiting", "cors"}
+AUTH_VALUES = CHART / "ci" / "auth-values.yaml"  # the chart requires an issuer: every value set has one
 
 Manifest = dict[str, Any]
 
 
-@cache
-def render(value_set: str) -> list[Manifest]:
-    rendered = subprocess.run(
+def _helm_template(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
         [install.helm(), "template", "tessera", str(CHART), "--namespace", "shop", "--kube-version",
-         KUBERNETES_VERSION, *VALUE_SETS[value_set]],
+         KUBERNETES_VERSION, *args],
         capture_output=True, text=True, check=False,
     )  # fmt: skip
+
+
+@cache
+def render(value_set: str) -> list[Manifest]:
+    rendered = _helm_template("--values", str(AUTH_VALUES), *VALUE_SETS[value_set])
     assert rendered.returncode == 0, rendered.stderr
     return [doc for doc in yaml.safe_load_all(rendered.stdout) if doc]
 
@@ -284,6 +292,39 @@ def test_kong_routes_the_api_with_jwt_rate_limits_and_cors_and_can_be_switched_o
     assert not of_kind(render("no-kong"), "Ingress")
 
 
+def test_kong_istio_and_the_gateway_check_tokens_of_the_same_issuer_with_the_same_key() -> None:
+    manifests = render("defaults")
+    auth = yaml.safe_load(AUTH_VALUES.read_text())["auth"]
+    (credential,) = (m for m in of_kind(manifests, "Secret") if m["metadata"]["labels"].get("konghq.com/credential"))
+    assert credential["stringData"]["key"] == auth["issuer"]  # Kong matches the token's iss
+    assert any(credential["metadata"]["name"] in c["credentials"] for c in of_kind(manifests, "KongConsumer"))
+    (mesh,) = of_kind(manifests, "RequestAuthentication")
+    (rule,) = mesh["spec"]["jwtRules"]
+    assert (rule["issuer"], rule["audiences"], rule["forwardOriginalToken"]) == (
+        auth["issuer"],
+        [auth["audience"]],
+        True,
+    )
+    gateway = next(m for m in of_kind(manifests, "ConfigMap") if m["metadata"]["name"] == "tessera-gateway")["data"]
+    assert (gateway["TESSERA_AUTH_ISSUER"], gateway["TESSERA_AUTH_AUDIENCE"]) == (auth["issuer"], auth["audience"])
+    assert json.loads(gateway["TESSERA_AUTH_JWKS"]) == json.loads(rule["jwks"]) == auth["jwks"]
+    # Kong's PEM and the JWKS are one key.
+    pem_key = serialization.load_pem_public_key(credential["stringData"]["rsa_public_key"].encode())
+    (jwk,) = auth["jwks"]["keys"]
+    assert isinstance(pem_key, rsa.RSAPublicKey)
+    jwks_key = RSAAlgorithm.from_jwk(jwk)
+    assert isinstance(jwks_key, rsa.RSAPublicKey)
+    assert jwks_key.public_numbers() == pem_key.public_numbers()
+    policy = next(m for m in of_kind(manifests, "AuthorizationPolicy") if m["metadata"]["name"] == "tessera-gateway")
+    from_edge = next(r for r in policy["spec"]["rules"] if "requestPrincipals" in r["from"][0]["source"])
+    assert from_edge["from"][0]["source"]["requestPrincipals"] == [f"{auth['issuer']}/*"]
+
+
+def test_without_an_issuer_the_chart_refuses_to_render() -> None:
+    refused = _helm_template()
+    assert refused.returncode != 0 and "auth.issuer" in refused.stderr
+
+
 def test_without_a_mesh_services_balance_over_the_headless_services_dns() -> None:
     config = {m["metadata"]["name"]: m for m in of_kind(render("external-no-mesh"), "ConfigMap")}
     assert config["tessera-orders"]["data"]["TESSERA_CATALOG_TARGET"] == (
@@ -363,7 +404,10 @@ def test_default_targets_name_each_service_s_default_port() -> None:
 
 def test_helm_lint_passes() -> None:
     linted = subprocess.run(
-        [install.helm(), "lint", str(CHART), "--strict"], capture_output=True, text=True, check=False
+        [install.helm(), "lint", str(CHART), "--strict", "--values", str(AUTH_VALUES)],
+        capture_output=True,
+        text=True,
+        check=False,
     )
     assert linted.returncode == 0, linted.stdout + linted.stderr
 

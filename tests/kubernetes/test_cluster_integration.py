@@ -46,14 +46,14 @@ def _available(deployment: dict[str, Any]) -> bool:
 
 
 async def _place(client: httpx.AsyncClient, product_id: str, card: str = "tok_visa") -> httpx.Response:
-    body = {"customer_id": "c-k8s", "items": [{"product_id": product_id, "quantity": 1}], "card_token": card}
+    body = {"items": [{"product_id": product_id, "quantity": 1}], "card_token": card}
     return await client.post("/v1/orders", json=body, headers={"Idempotency-Key": str(uuid.uuid4())})
 
 
 async def _confirmed_order(shop: Shop) -> dict[str, Any]:
     """An order placed through the in-cluster gateway, once confirmed."""
     product = await shop.product()
-    async with httpx.AsyncClient(base_url=shop.gateway, timeout=10) as client:
+    async with shop.api(timeout=10) as client:
         placed = await _place(client, product)
         assert placed.status_code == 202, placed.text
     order = await shop.final_order(placed.json()["order_id"])
@@ -81,8 +81,11 @@ async def test_installed_release_confirms_an_order(shop: Shop) -> None:
         assert image == f"{SERVICE_REGISTRY}/{name}:{shop.tag}"
     began = time.monotonic()
     await _confirmed_order(shop)
-    async with httpx.AsyncClient(base_url=shop.gateway, timeout=10) as client:
+    async with shop.api(timeout=10) as client:
         health = (await client.get("/v1/platform/health")).json()
+    async with httpx.AsyncClient(base_url=shop.gateway, timeout=10) as anonymous:
+        refused = await anonymous.get("/v1/products")
+    assert refused.status_code == 401 and refused.headers["www-authenticate"].startswith("Bearer")
     timings = json.loads((shop.platform.state_dir / "timings.json").read_text())
     shop.record(
         "install",
@@ -138,7 +141,7 @@ async def test_flag_change_reaches_the_services_without_a_restart(shop: Shop) ->
         patch = {"data": {"flags.json": json.dumps(changed)}}
         shop.kubectl("patch", "configmap", "tessera-feature-flags", "--type", "merge", "-p", json.dumps(patch))
 
-    async with httpx.AsyncClient(base_url=shop.gateway, timeout=10) as client:
+    async with shop.api(timeout=10) as client:
         began = time.monotonic()
         set_placement("off")
         refused = await _eventually(
@@ -171,7 +174,7 @@ async def test_rolling_updates_under_load_lose_nothing(shop: Shop) -> None:
     shop.release.load_images(new_tag)
     product = await shop.product(stock=100_000)
     rollouts: dict[str, float] = {}
-    async with OrderLoad(shop.gateway, product, rate=4.0) as load:
+    async with OrderLoad(shop.gateway, product, rate=4.0, headers=shop.auth()) as load:
         await asyncio.sleep(5)
         overrides: dict[str, Any] = {"services": {}}
         for service in ("orders", "saga"):
@@ -214,7 +217,7 @@ async def test_helm_rollback_restores_the_previous_revision(shop: Shop) -> None:
         assert _available(deployment)
     assert shop.release.history()[-1]["description"] == f"Rollback to {revision}"
     product = await shop.product()
-    async with httpx.AsyncClient(base_url=shop.gateway, timeout=10) as client:
+    async with shop.api(timeout=10) as client:
         placed = await _place(client, product)
         assert placed.status_code == 202, placed.text
     assert (await shop.final_order(placed.json()["order_id"]))["status"].upper() == "CONFIRMED"
@@ -226,7 +229,7 @@ async def test_killed_and_deleted_pods_are_replaced_and_no_order_is_lost(shop: S
     deleted = shop.pods("orders")[0]["metadata"]["name"]
     payments = shop.pods("payments")[0]
     restarts_before = _restarts(payments)
-    async with OrderLoad(shop.gateway, product, rate=4.0) as load:
+    async with OrderLoad(shop.gateway, product, rate=4.0, headers=shop.auth()) as load:
         await asyncio.sleep(3)
         began = time.monotonic()
         shop.kubectl("delete", "pod", deleted, "--wait=false")
@@ -281,7 +284,7 @@ async def test_the_gateway_scales_out_on_cpu_under_load_and_back_in_after(shop: 
     stop = asyncio.Event()
 
     async def reader() -> None:
-        async with httpx.AsyncClient(base_url=shop.gateway, timeout=10) as client:
+        async with shop.api(timeout=10) as client:
             while not stop.is_set():
                 with contextlib.suppress(httpx.HTTPError):
                     await client.get(f"/v1/products/{product}")
@@ -384,8 +387,8 @@ async def _phase_is(shop: Shop, name: str, phase: str) -> bool:
 class _Reads:
     """Readers of one URL, each answer's time and status kept (0: no answer)."""
 
-    def __init__(self, base_url: str, path: str) -> None:
-        self.base_url, self.path = base_url, path
+    def __init__(self, shop: Shop, path: str) -> None:
+        self.shop, self.path = shop, path
         self.answers: list[tuple[float, int]] = []
         self.resent: Counter[str] = Counter()
         self.stop = asyncio.Event()
@@ -404,7 +407,7 @@ class _Reads:
         # A connection per request, as from many users: kube-proxy balances connections, and one kept alive
         # from before the canary existed would never reach it.
         fresh = httpx.Limits(max_keepalive_connections=0)
-        async with httpx.AsyncClient(base_url=self.base_url, timeout=10, limits=fresh) as client:
+        async with self.shop.api(timeout=10, limits=fresh) as client:
             while not self.stop.is_set():
                 try:
                     self.answers.append((time.monotonic(), await self._read(client)))
@@ -429,7 +432,7 @@ async def test_flagger_rolls_a_failing_canary_back_and_promotes_a_good_one(shop:
     await asyncio.to_thread(shop.release.install, shop.release.values(shop.tag, **flagged))
     await _eventually(lambda: _phase_is(shop, "tessera-gateway", "Initialized"), 240, "Flagger took the gateway")
     product = await shop.product()
-    reads = _Reads(shop.gateway, f"/v1/products/{product}")
+    reads = _Reads(shop, f"/v1/products/{product}")
     answers = reads.answers
     readers = [asyncio.create_task(reads.run()) for _ in range(2)]
     try:

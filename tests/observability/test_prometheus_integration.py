@@ -46,7 +46,7 @@ async def _traffic(clients: Clients) -> None:
     product = await clients.product(price_cents=300, stock=5)
     order = await clients.place(product, customer=f"prom-{uuid.uuid4().hex[:6]}")
     await clients.settled(order.order_id)
-    async with httpx.AsyncClient(base_url=clients.platform.http_url("gateway"), timeout=10) as api:
+    async with clients.platform.api(timeout=10) as api:
         for _ in range(5):
             assert (await api.get(f"/v1/products/{product}")).status_code == 200
 

@@ -40,9 +40,9 @@ async def test_one_order_is_one_trace_across_every_hop(traced: tuple[Clients, Tr
     product = await clients.product(price_cents=700, stock=5)
     trace_id = secrets.token_hex(16)
     customer = f"traced-{uuid.uuid4().hex[:6]}"
-    body = {"customer_id": customer, "items": [{"product_id": product, "quantity": 1}], "card_token": "tok_visa"}
+    body = {"items": [{"product_id": product, "quantity": 1}], "card_token": "tok_visa"}
     headers = {"Idempotency-Key": str(uuid.uuid4()), "traceparent": f"00-{trace_id}-{secrets.token_hex(8)}-01"}
-    async with httpx.AsyncClient(base_url=clients.platform.http_url("gateway"), timeout=10) as api:
+    async with clients.platform.api(customer, timeout=10) as api:
         placed = await api.post("/v1/orders", json=body, headers=headers)
         assert placed.status_code == 202, placed.text
     (order,) = await clients.settled(placed.json()["order_id"])

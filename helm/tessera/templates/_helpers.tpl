@@ -89,6 +89,15 @@ TESSERA_FAULT_PERCENT: {{ $svc.faultPercent | quote }}
 {{- if $svc.http }}
 TESSERA_HTTP_HOST: "0.0.0.0"
 TESSERA_HTTP_PORT: {{ $svc.http.port | quote }}
+{{- $auth := $root.Values.auth }}
+TESSERA_AUTH_ISSUER: {{ required "auth.issuer: the issuer of the API's tokens" $auth.issuer | quote }}
+TESSERA_AUTH_AUDIENCE: {{ $auth.audience | quote }}
+{{- if $auth.jwks }}
+TESSERA_AUTH_JWKS: {{ toJson $auth.jwks | quote }}
+{{- else }}
+TESSERA_AUTH_JWKS_URL: {{ required "auth.jwks or auth.jwksUri: the issuer's public keys" $auth.jwksUri | quote }}
+{{- end }}
+TESSERA_RATE_LIMIT: {{ $auth.rateLimit | quote }}
 {{- end }}
 {{- if $svc.uses.redis }}
 TESSERA_REDIS_URL: {{ $root.Values.infrastructure.redis.url | quote }}

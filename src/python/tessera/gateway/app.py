@@ -5,18 +5,22 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Awaitable, Callable, MutableMapping
+from http import HTTPStatus
 from typing import Any
 
 import grpc
-from fastapi import Depends, FastAPI, Request
+from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 from prometheus_client import Counter, Histogram, make_asgi_app
 
 from tessera.gateway.adapters.backends import HTTP_STATUS, Backends, http_status_of
+from tessera.gateway.adapters.ratelimit import RateLimiter
+from tessera.gateway.adapters.tokens import TokenVerifier
 from tessera.gateway.entrypoints.graphql import graphql_router
 from tessera.gateway.entrypoints.rest import router
+from tessera.gateway.entrypoints.security import Forbidden, RateLimited, Unauthorized
 from tessera.kit import resilience
 from tessera.kit.faults import FAULT_DETAIL, FaultInjector
 from tessera.kit.grpc_server import REQUEST_ID_HEADER
@@ -54,7 +58,8 @@ class RequestContextMiddleware:
             await self.app(scope, receive, send)
             return
         headers = dict(scope["headers"])
-        request_id = headers.get(REQUEST_ID_HEADER.encode(), b"").decode("latin-1") or str(uuid.uuid4())
+        request_id = headers.get(REQUEST_ID_HEADER.encode(), b"").decode("latin-1")[:128] or str(uuid.uuid4())
+        scope.setdefault("state", {})["request_id"] = request_id  # request.state.request_id, for problem bodies
         clear_request_context()
         bind_request_context(request_id=request_id)
         started = time.perf_counter()
@@ -88,13 +93,34 @@ def _fault_drill(faults: FaultInjector) -> Callable[[], Awaitable[None]]:
     return drill
 
 
-def create_app(backends: Backends, *, kit_middleware: bool = True, faults: FaultInjector | None = None) -> FastAPI:
+def problem(
+    request: Request, status: int, error: str, detail: str, headers: dict[str, str] | None = None
+) -> JSONResponse:
+    """The body of every error answer (views.Problem), with the request id to quote when reporting it."""
+    request_id = getattr(request.state, "request_id", "")
+    body = {"status": status, "error": error, "detail": detail, "request_id": request_id}
+    return JSONResponse(body, status_code=status, headers=headers)
+
+
+def create_app(
+    backends: Backends,
+    tokens: TokenVerifier,
+    *,
+    rate_limiter: RateLimiter | None = None,
+    kit_middleware: bool = True,
+    faults: FaultInjector | None = None,
+) -> FastAPI:
     app = FastAPI(
         title="Tessera API",
         version="1",
-        description="Browse the catalog, place orders and follow them. Errors are {status, error, detail}.",
+        description=(
+            "Browse the catalog, place orders and follow them. Every call needs a bearer token (a JWT of the"
+            " platform's issuer); errors are problem bodies {status, error, detail, request_id}."
+        ),
     )
     app.state.backends = backends
+    app.state.tokens = tokens
+    app.state.rate_limiter = rate_limiter
 
     if kit_middleware:
         app.add_middleware(RequestContextMiddleware)
@@ -106,11 +132,23 @@ def create_app(backends: Backends, *, kit_middleware: bool = True, faults: Fault
     app.mount("/metrics", make_asgi_app())
 
     @app.exception_handler(_FaultInjected)
-    async def injected(_: Request, exc: _FaultInjected) -> JSONResponse:
-        return JSONResponse({"status": 503, "error": "unavailable", "detail": FAULT_DETAIL}, status_code=503)
+    async def injected(request: Request, exc: _FaultInjected) -> JSONResponse:
+        return problem(request, 503, "unavailable", FAULT_DETAIL)
+
+    @app.exception_handler(Unauthorized)
+    async def unauthorized(request: Request, exc: Unauthorized) -> JSONResponse:
+        return problem(request, 401, "unauthorized", exc.detail, {"WWW-Authenticate": exc.challenge()})
+
+    @app.exception_handler(Forbidden)
+    async def forbidden(request: Request, exc: Forbidden) -> JSONResponse:
+        return problem(request, 403, "forbidden", str(exc))
+
+    @app.exception_handler(RateLimited)
+    async def rate_limited(request: Request, exc: RateLimited) -> JSONResponse:
+        return problem(request, 429, "rate_limited", str(exc), {"Retry-After": str(exc.retry_after)})
 
     @app.exception_handler(grpc.aio.AioRpcError)
-    async def from_grpc(_: Request, exc: grpc.aio.AioRpcError) -> JSONResponse:
+    async def from_grpc(request: Request, exc: grpc.aio.AioRpcError) -> JSONResponse:
         status = http_status_of(exc)
         # An open breaker fails fast; tell clients when it is worth trying again.
         headers = {"Retry-After": "5"} if resilience.is_breaker_open(exc) else None
@@ -119,21 +157,28 @@ def create_app(backends: Backends, *, kit_middleware: bool = True, faults: Fault
         detail = (exc.details() or exc.code().name) if exc.code() in HTTP_STATUS else "a backing service failed"
         if exc.code() not in HTTP_STATUS:
             log.warning("backing service failed", code=exc.code().name, details=exc.details())
-        return JSONResponse(
-            {"status": status, "error": exc.code().name.lower(), "detail": detail},
-            status_code=status,
-            headers=headers,
-        )
+        return problem(request, status, exc.code().name.lower(), detail, headers)
 
     @app.exception_handler(Exception)
-    async def unexpected(_: Request, exc: Exception) -> JSONResponse:
+    async def unexpected(request: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled error")
-        return JSONResponse({"status": 500, "error": "internal", "detail": "internal error"}, status_code=500)
+        return problem(request, 500, "internal", "internal error")
+
+    async def http_error(request: Request, exc: Exception) -> JSONResponse:
+        # The routes' HTTPExceptions and the router's own answers (no such route, method not allowed), as
+        # problems; the router's are Starlette's class, so they are caught by status.
+        status: int = getattr(exc, "status_code", 500)
+        headers: dict[str, str] = dict(getattr(exc, "headers", None) or {})
+        error = HTTPStatus(status).phrase.lower().replace(" ", "_")
+        return problem(request, status, error, str(getattr(exc, "detail", "")), headers)
+
+    for caught in (HTTPException, 404, 405):
+        app.add_exception_handler(caught, http_error)
 
     @app.exception_handler(RequestValidationError)
-    async def invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
+    async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
         detail = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
-        return JSONResponse({"status": 422, "error": "invalid_request", "detail": detail}, status_code=422)
+        return problem(request, 422, "invalid_request", detail)
 
     @app.get("/healthz", tags=["health"])
     async def healthz() -> dict[str, str]:

@@ -13,6 +13,8 @@ from readmodels.v1 import readmodels_pb2
 
 from catalog.v1 import catalog_pb2
 from tessera.gateway.adapters.backends import Backends
+from tessera.gateway.adapters.ratelimit import RateLimiter
+from tessera.gateway.adapters.tokens import TokenVerifier
 from tessera.gateway.app import create_app
 from tessera.gateway.config import GatewaySettings
 from tessera.kit.cache import CacheAside
@@ -52,8 +54,14 @@ async def start_gateway(settings: GatewaySettings, stack: AsyncExitStack) -> uvi
         stack.push_async_callback(channel.close)
     cache = CacheAside(open_redis(settings, stack), "gateway-catalog", settings.catalog_fallback_ttl_seconds)
     platform = {"catalog": catalog, "orders": orders, "projections": readmodels, **others}
+    tokens = TokenVerifier(
+        settings.auth_issuer, settings.auth_audience, jwks_url=settings.auth_jwks_url, jwks=settings.auth_jwks
+    )
+    await tokens.refresh()  # the issuer's keys, before the first request; a JWKS that cannot be had stops start-up
     app = create_app(
         Backends(catalog, orders, readmodels, cache, platform),
+        tokens,
+        rate_limiter=RateLimiter(settings.redis_url, settings.rate_limit) if settings.rate_limit else None,
         kit_middleware=settings.kit_middleware,
         faults=FaultInjector(settings.fault_percent),
     )

@@ -16,6 +16,15 @@ class GatewaySettings(ServiceSettings, ClientSettings, RedisSettings):
     readmodels_target: str = "127.0.0.1:50056"
     # How long the last good catalog answers are kept (in Redis) to serve while the catalog is down.
     catalog_fallback_ttl_seconds: int = Field(default=86_400, gt=0)
+    # Bearer tokens: the issuer and audience they must name, and the issuer's public keys: a JWKS URL (fetched
+    # at start and when a token names a key not seen yet), or the JWKS document itself (e.g. from a ConfigMap).
+    auth_issuer: str = Field(min_length=1)
+    auth_audience: str = Field(default="tessera-api", min_length=1)
+    auth_jwks_url: str = ""
+    auth_jwks: str = ""
+    # Requests per caller (the token's subject), counted in Redis across replicas, in limits' notation
+    # ("20/second;600/minute": each must hold). Empty: no limit.
+    rate_limit: str = "20/second;600/minute"
     # The services without a route here, asked only for the platform health view (JSON in the environment).
     platform_targets: dict[str, str] = {
         "inventory": "127.0.0.1:50052",

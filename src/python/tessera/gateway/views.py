@@ -10,7 +10,7 @@ from google.protobuf.message import Message
 from google.protobuf.timestamp_pb2 import Timestamp
 from orders.v1 import events_pb2 as order_events
 from orders.v1 import orders_pb2
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 from readmodels.v1 import readmodels_pb2
 
 from catalog.v1 import catalog_pb2
@@ -156,14 +156,17 @@ class OrderItem(BaseModel):
 
 
 class PlaceOrder(BaseModel):
-    customer_id: str = Field(min_length=1, max_length=64)
+    """The customer is the token's: a body cannot name another one."""
+
+    model_config = ConfigDict(extra="forbid")
+
     items: list[OrderItem] = Field(min_length=1, max_length=50)
     card_token: str = Field(min_length=1, max_length=128)
 
-    def to_proto(self, idempotency_key: str) -> orders_pb2.PlaceOrderRequest:
+    def to_proto(self, customer_id: str, idempotency_key: str) -> orders_pb2.PlaceOrderRequest:
         return orders_pb2.PlaceOrderRequest(
             idempotency_key=idempotency_key,
-            customer_id=self.customer_id,
+            customer_id=customer_id,
             items=[orders_pb2.PlaceOrderRequest.Item(product_id=i.product_id, quantity=i.quantity) for i in self.items],
             card_token=self.card_token,
         )
@@ -175,3 +178,4 @@ class Problem(BaseModel):
     status: int
     error: str
     detail: str
+    request_id: str = Field(description="the request's id (also the X-Request-Id header): quote it to report it")

@@ -8,7 +8,7 @@ import asyncio
 import hashlib
 import json
 import subprocess
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +16,7 @@ from tessera.localcluster.cluster import LocalCluster
 from tessera.localcluster.images import SERVICE_REGISTRY, ImageLoader
 from tessera.localinfra import InfraEndpoints
 from tessera.localinfra.images import Containers
+from tessera.localinfra.issuer import DevIssuer
 from tessera.localinfra.process import InfraError
 from tessera.localstack.platform import ensure_database
 from tessera.localstack.services import SERVICES
@@ -36,8 +37,10 @@ class Release:
     cluster: LocalCluster
     infra: InfraEndpoints
     chart: Path
+    issuer: DevIssuer  # the API's tokens: its public keys go into the chart's `auth` values
     name: str = RELEASE
     namespace: str = NAMESPACE
+    overrides: dict[str, Any] = field(default_factory=dict)  # merged into every install's values
 
     def helm(self, *args: str, timeout: float = 600) -> str:
         result = subprocess.run(
@@ -99,8 +102,9 @@ class Release:
             "flagger": {"enabled": False},
             "monitoring": {"serviceMonitor": {"enabled": False}, "prometheusRule": {"enabled": False}},
             "fluentBit": {"enabled": False},
+            "auth": self.issuer.chart_values(),
         }
-        return merge_values(values, overrides)
+        return merge_values(merge_values(values, self.overrides), overrides)
 
     def write_values(self, values: dict[str, Any]) -> Path:
         path = self.cluster.state_dir / "values.json"

@@ -18,14 +18,16 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from tessera.localcluster import autoscaling, canary, host, observability
 from tessera.localcluster import binaries as cluster_binaries
 from tessera.localcluster.cluster import CLUSTER_CIDR, NODE_IP, LocalCluster, stop_process_group
 from tessera.localcluster.release import Release
 from tessera.localinfra import LocalInfra
+from tessera.localinfra.issuer import DevIssuer
 from tessera.localinfra.process import InfraError
 from tessera.localstack.services import SERVICES
 
@@ -46,6 +48,7 @@ class ClusterPlatform:
     cluster: LocalCluster | None = None
     infra: LocalInfra | None = None
     release: Release | None = None
+    values: dict[str, Any] = field(default_factory=dict)  # the chart values every install of the release gets
 
     @property
     def endpoints_file(self) -> Path:
@@ -76,7 +79,8 @@ class ClusterPlatform:
         self.infra_pids.write_text(json.dumps(self.infra.pids()))
         if build:
             build_images(build_root or Path.cwd())
-        self.release = Release(self.cluster, self.infra.endpoints, self.chart)
+        issuer = DevIssuer(self.state_dir / "issuer")  # tools:token -- --cluster signs with it
+        self.release = Release(self.cluster, self.infra.endpoints, self.chart, issuer, overrides=self.values)
         tag = self.release.load_images()
         installed = time.monotonic()
         log(f"helm install (images tagged {tag})")
@@ -163,6 +167,7 @@ def main() -> None:
             log(f"  kubectl     {platform.cluster.binaries['kubectl'] if platform.cluster else 'kubectl'} "
                 f"--kubeconfig {endpoints['kubeconfig']} -n {endpoints['namespace']} get pods")  # fmt: skip
             log(f"  endpoints   {platform.endpoints_file}")
+            log("  a token     ./pants --no-pantsd run src/python/tessera/tools:token -- --cluster --customer c-1")
             if args.detach:
                 log("left running; stop it with ./pants run src/python/tessera/localcluster:down")
                 return

@@ -16,7 +16,7 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 import asyncpg
 import grpc
@@ -24,6 +24,7 @@ import httpx
 
 from tessera.kit.grpc_client import check_health
 from tessera.localinfra import InfraEndpoints
+from tessera.localinfra.issuer import DevIssuer, JwksServer
 from tessera.localinfra.process import free_port
 from tessera.localstack.services import BY_NAME, SERVICES, ServiceSpec
 
@@ -77,9 +78,13 @@ class Platform:
     topic_prefix: str = ""
     extra_env: Mapping[str, str] = field(default_factory=dict)  # e.g. shorter saga timeouts in tests
     running: dict[str, RunningService] = field(default_factory=dict)
+    # The development token issuer's key (default: under log_dir); the HTTP services verify its tokens.
+    issuer_dir: Path | None = None
+    _jwks: JwksServer | None = None
 
     def __post_init__(self) -> None:
         self.log_dir.mkdir(parents=True, exist_ok=True)
+        self.issuer = DevIssuer(self.issuer_dir or self.log_dir / "issuer")
         for spec in SERVICES:
             for kind in ("grpc", "metrics", "http") if spec.http else ("grpc", "metrics"):
                 self.ports.setdefault(f"{spec.name}_{kind}", free_port())
@@ -89,6 +94,16 @@ class Platform:
 
     def http_url(self, name: str) -> str:
         return f"http://127.0.0.1:{self.ports[f'{name}_http']}"
+
+    def auth_headers(self, customer: str = "c-1", *, admin: bool = False) -> dict[str, str]:
+        """A bearer token of the platform's issuer: acting for `customer`, or an admin's."""
+        token = self.issuer.admin_token() if admin else self.issuer.customer_token(customer)
+        return {"Authorization": f"Bearer {token}"}
+
+    def api(self, customer: str = "c-1", *, admin: bool = False, **options: Any) -> httpx.AsyncClient:
+        """An HTTP client of the gateway, authenticated as `customer` (or an admin)."""
+        headers = {**self.auth_headers(customer, admin=admin), **options.pop("headers", {})}
+        return httpx.AsyncClient(base_url=self.http_url("gateway"), headers=headers, **options)
 
     def _ready_port(self, name: str) -> int:
         return self.ports[f"{name}_http"] if BY_NAME[name].http else self.ports[f"{name}_grpc"]
@@ -112,6 +127,9 @@ class Platform:
             env["TESSERA_REDIS_URL"] = self.infra.redis_url
         if spec.http:
             env["TESSERA_HTTP_PORT"] = str(self.ports[f"{spec.name}_http"])
+            if self._jwks is None:
+                self._jwks = JwksServer(self.issuer).start()
+            env = {**self.issuer.gateway_env(self._jwks.jwks_url), **env}  # extra_env may override
         if spec.platform_view:
             called = set(spec.calls.values()) | {spec.name}
             others = {other.name: self.grpc_target(other.name) for other in SERVICES if other.name not in called}
@@ -173,6 +191,9 @@ class Platform:
     async def stop_all(self) -> None:
         for name in reversed(list(self.running)):
             await self.stop(name)
+        if self._jwks is not None:
+            self._jwks.stop()
+            self._jwks = None
 
     def exited(self) -> list[str]:
         return [name for name, s in self.running.items() if s.process.returncode is not None]

@@ -65,6 +65,7 @@ class LocalStack:
             self.infra.endpoints,
             self.state_dir / "logs",
             ports={k: v for k, v in ports.items() if k not in INFRA_PORTS},
+            issuer_dir=self.state_dir / "issuer",
             extra_env={
                 "TESSERA_FLAGS_FILE": str(self.flags.resolve()),
                 "TESSERA_OTLP_ENDPOINT": self.jaeger.otlp_endpoint,
@@ -129,6 +130,8 @@ async def run(state_dir: Path, stop: asyncio.Event) -> None:
         print(f"  jaeger     {jaeger.url}  (traces: {jaeger.url}/api/traces?service=gateway)")
         print(f"  health     {platform.http_url('gateway')}/v1/platform/health")
         print(f"  flags      {stack.flags.resolve()}  (edit it: services follow within a second)")
+        token = "./pants --no-pantsd run src/python/tessera/tools:token -- --customer c-1"
+        print(f"  issuer     {stack.platform.issuer.issuer}  (every API call needs a token: {token})")
         print(f"  logs       {platform.log_dir}/\nPress Ctrl-C to stop.", flush=True)
         while not stop.is_set():
             if crashed := platform.exited():

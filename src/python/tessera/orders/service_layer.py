@@ -29,10 +29,10 @@ class OrderRepository(Protocol):
     async def append(self, order: Order, events: Sequence[domain.Event]) -> Order:
         """Appends after `order.version` (ConcurrencyConflict if the stream moved); returns the new state."""
 
-    async def claim_idempotency_key(self, key: str, order_id: str, fingerprint: str) -> bool:
+    async def claim_idempotency_key(self, customer_id: str, key: str, order_id: str, fingerprint: str) -> bool:
         """Claims `key` for `order_id`; False if it was claimed before (by a concurrent request)."""
 
-    async def find_idempotency_key(self, key: str) -> tuple[str, str] | None:
+    async def find_idempotency_key(self, customer_id: str, key: str) -> tuple[str, str] | None:
         """(order id, request fingerprint) of a claimed key."""
 
 
@@ -63,7 +63,7 @@ class OrdersService:
         """Idempotent by key: a retry gets the first order; a key reused for another order is refused."""
         domain.validate(command)
         fingerprint = command.fingerprint()
-        existing = await self._order_of_key(command.idempotency_key, fingerprint)
+        existing = await self._order_of_key(command.customer_id, command.idempotency_key, fingerprint)
         if existing is not None:
             return existing  # a retry of an order placed before the switch still gets its order
         if not self._flags.enabled(PLACEMENT_FLAG, True, targeting_key=command.customer_id):
@@ -72,17 +72,20 @@ class OrdersService:
         order_id = str(uuid.uuid4())
         events = domain.place(order_id, command, prices)
         async with self._uow() as uow:
-            if await uow.orders.claim_idempotency_key(command.idempotency_key, order_id, fingerprint):
+            if await uow.orders.claim_idempotency_key(
+                command.customer_id, command.idempotency_key, order_id, fingerprint
+            ):
                 return await uow.orders.append(Order(order_id), events)
         # A concurrent request with the same key won the race: answer with its order.
-        existing = await self._order_of_key(command.idempotency_key, fingerprint)
+        existing = await self._order_of_key(command.customer_id, command.idempotency_key, fingerprint)
         if existing is None:
             raise domain.NotFound(f"the order of idempotency key {command.idempotency_key} is missing")
         return existing
 
-    async def _order_of_key(self, key: str, fingerprint: str) -> Order | None:
+    async def _order_of_key(self, customer_id: str, key: str, fingerprint: str) -> Order | None:
+        """Keys are the customer's own: another customer's same key names another order."""
         async with self._uow() as uow:
-            claimed = await uow.orders.find_idempotency_key(key)
+            claimed = await uow.orders.find_idempotency_key(customer_id, key)
             if claimed is None:
                 return None
             order_id, first_fingerprint = claimed
@@ -90,17 +93,18 @@ class OrdersService:
                 raise domain.InvalidRequest({"idempotency_key": "was used before for a different order"})
             return await uow.orders.get(order_id)
 
-    async def get_order(self, order_id: str) -> Order:
+    async def get_order(self, order_id: str, *, customer_id: str = "") -> Order:
+        """`customer_id`: when given, another customer's order is not found (callers acting for a customer)."""
         _require_issued(order_id)
         async with self._uow() as uow:
             order = await uow.orders.get(order_id)
-        if order is None:
-            raise domain.NotFound(f"order {order_id} not found")
-        return order
+        return _visible(order, order_id, customer_id)
 
-    async def history(self, order_id: str) -> Sequence[envelope_pb2.EventEnvelope]:
+    async def history(self, order_id: str, *, customer_id: str = "") -> Sequence[envelope_pb2.EventEnvelope]:
         _require_issued(order_id)
         async with self._uow() as uow:
+            if customer_id:
+                _visible(await uow.orders.get(order_id), order_id, customer_id)
             events = await uow.orders.history(order_id)
         if not events:
             raise domain.NotFound(f"order {order_id} not found")
@@ -112,23 +116,30 @@ class OrdersService:
     async def reject(self, order_id: str, reason: str) -> Order:
         return await self._decide(order_id, lambda order: domain.reject(order, reason))
 
-    async def cancel(self, order_id: str, reason: str) -> Order:
-        return await self._decide(order_id, lambda order: domain.cancel(order, reason))
+    async def cancel(self, order_id: str, reason: str, *, customer_id: str = "") -> Order:
+        return await self._decide(order_id, lambda order: domain.cancel(order, reason), customer_id)
 
-    async def _decide(self, order_id: str, decide: Callable[[Order], list[domain.Event]]) -> Order:
+    async def _decide(
+        self, order_id: str, decide: Callable[[Order], list[domain.Event]], customer_id: str = ""
+    ) -> Order:
         _require_issued(order_id)
         for attempt in range(CONFLICT_RETRIES):
             try:
                 async with self._uow() as uow:
-                    order = await uow.orders.get(order_id)
-                    if order is None:
-                        raise domain.NotFound(f"order {order_id} not found")
+                    order = _visible(await uow.orders.get(order_id), order_id, customer_id)
                     events = decide(order)
                     return await uow.orders.append(order, events) if events else order
             except ConcurrencyConflict:
                 if attempt == CONFLICT_RETRIES - 1:
                     raise
         raise AssertionError("unreachable")
+
+
+def _visible(order: Order | None, order_id: str, customer_id: str) -> Order:
+    """The order, if it exists and (when a customer is named) is that customer's: no answer tells the two apart."""
+    if order is None or (customer_id and order.customer_id != customer_id):
+        raise domain.NotFound(f"order {order_id} not found")
+    return order
 
 
 def _require_issued(order_id: str) -> None:

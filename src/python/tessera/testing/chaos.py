@@ -14,6 +14,7 @@ import json
 import statistics
 import time
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -41,6 +42,7 @@ class OrderLoad:
     rate: float = 4.0
     patience_seconds: float = 30.0
     decline_every: int = 10
+    headers: Mapping[str, str] = field(default_factory=dict)  # the caller's bearer token
     keys: list[str] = field(default_factory=list)
     accepted: dict[str, str] = field(default_factory=dict)  # idempotency key -> order id
     attempts: list[Attempt] = field(default_factory=list)
@@ -48,7 +50,7 @@ class OrderLoad:
     _scheduler: asyncio.Task[None] | None = None
 
     async def __aenter__(self) -> OrderLoad:
-        self._client = httpx.AsyncClient(base_url=self.gateway_url, timeout=5.0)
+        self._client = httpx.AsyncClient(base_url=self.gateway_url, timeout=5.0, headers=dict(self.headers))
         self._scheduler = asyncio.create_task(self._schedule())
         return self
 
@@ -79,7 +81,7 @@ class OrderLoad:
         key = f"chaos-{uuid.uuid4()}"
         self.keys.append(key)
         card = "tok_decline" if n % self.decline_every == 0 else "tok_visa"
-        body = {"customer_id": "chaos", "items": [{"product_id": self.product_id, "quantity": 1}], "card_token": card}
+        body = {"items": [{"product_id": self.product_id, "quantity": 1}], "card_token": card}
         give_up = time.monotonic() + self.patience_seconds
         while time.monotonic() < give_up:
             sent = time.monotonic()

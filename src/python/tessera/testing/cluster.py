@@ -48,6 +48,14 @@ class Shop:
     def gateway(self) -> str:
         return self.release.service_url("gateway")
 
+    def auth(self, customer: str = "c-k8s") -> dict[str, str]:
+        """A bearer token of the release's issuer, acting for `customer`."""
+        return {"Authorization": f"Bearer {self.release.issuer.customer_token(customer)}"}
+
+    def api(self, customer: str = "c-k8s", **options: Any) -> httpx.AsyncClient:
+        """An HTTP client of the in-cluster gateway, authenticated as `customer`."""
+        return httpx.AsyncClient(base_url=self.gateway, headers=self.auth(customer), **options)
+
     async def query_prometheus(self, expr: str) -> list[dict[str, Any]]:
         """An instant query's result vector from the cluster's Prometheus."""
         async with httpx.AsyncClient(base_url=self.endpoints["prometheus"], timeout=10) as client:
@@ -78,7 +86,7 @@ class Shop:
     async def final_order(self, order_id: str, timeout: float = 60.0) -> dict[str, Any]:
         """The order once its status is final (bounded wait)."""
         deadline = time.monotonic() + timeout
-        async with httpx.AsyncClient(base_url=self.gateway, timeout=5) as client:
+        async with self.api(timeout=5) as client:
             while True:
                 order = (await client.get(f"/v1/orders/{order_id}")).json()
                 if order.get("status", "").upper() in FINAL or time.monotonic() > deadline:
@@ -102,7 +110,8 @@ def shop() -> Iterator[Shop]:
     if os.geteuid() != 0:
         pytest.skip("the local cluster runs a kubelet and containerd and changes iptables: run the tests as root")
     state = Path(tempfile.mkdtemp(prefix="tessera-k8s-"))
-    platform = ClusterPlatform(state, chart=CHART)
+    # The load tests send one caller's requests far past a customer's rate limit: counted, never reached.
+    platform = ClusterPlatform(state, chart=CHART, values={"auth": {"rateLimit": "100000/second"}})
     # The cluster removes at start what a killed earlier cluster left; the baseline is the host without it.
     for change in host.remove_stale_chains():
         print(f"removed what an earlier cluster left: {change}")

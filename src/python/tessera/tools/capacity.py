@@ -46,7 +46,7 @@ from tessera.localinfra.process import free_port, port_open
 from tessera.localstack.stack import LocalStack
 from tessera.tools import processes
 from tessera.tools.bare_read import KEY_PREFIX
-from tessera.tools.load import Outcomes, Results, place_order, schedule
+from tessera.tools.load import COUNTED_NOT_LIMITED, Outcomes, Results, place_order, schedule
 from tessera.tools.rawhttp import HttpError, KeepAliveGetter
 from tessera.tools.seed import seed_products
 
@@ -190,6 +190,8 @@ class Capacity:
         self.meter = Meter(stack.pids())
         self.figures: dict[str, Any] = {"plan": plan.__dict__}
         self.idle_cores: dict[str, float] = {}
+        # The readers' token (a real one: verifying it is part of a read's cost); the bare handler ignores it.
+        self.reader = stack.platform.auth_headers("capacity-reader")
 
     # 1. Idle
     async def idle(self) -> None:
@@ -291,7 +293,7 @@ class Capacity:
         self.say(f"profiling reads: closed loop on the gateway for {seconds:g} s ...")
         readers = {name: services[name] for name in ("gateway", "catalog")}
         gateway = self.stack.platform.http_url("gateway")
-        reads = closed_loop(gateway, ids, self.plan.read_connections, seconds)
+        reads = closed_loop(gateway, ids, self.plan.read_connections, seconds, self.reader)
         await _spying(readers, seconds, out_dir, "reads", reads)
         self.say(f"  profiles (py-spy's collapsed stacks, and the top functions): {out_dir}")
 
@@ -301,13 +303,15 @@ class Capacity:
         closed: dict[str, list[dict[str, Any]]] = {"gateway": [], "bare": []}
         for name in ("gateway", "bare", "bare", "gateway"):  # ABBA: a drift of the machine hits both alike
             self.say(f"reads, closed loop, {self.plan.read_connections} connections: {name} ...")
-            closed[name].append(await closed_loop(paths[name], ids, self.plan.read_connections, self.plan.read_seconds))
+            closed[name].append(
+                await closed_loop(paths[name], ids, self.plan.read_connections, self.plan.read_seconds, self.reader)
+            )
         best = {name: max(runs, key=lambda r: r["per_s"]) for name, runs in closed.items()}
         opened: dict[str, list[dict[str, Any]]] = {"gateway": [], "bare": []}
         for rate in self.plan.read_rates:
             for name in ("gateway", "bare"):
                 self.say(f"reads, open loop, {rate:g}/s: {name} ...")
-                opened[name].append(await open_loop(paths[name], ids, rate, self.plan.read_seconds))
+                opened[name].append(await open_loop(paths[name], ids, rate, self.plan.read_seconds, self.reader))
         self.figures["reads_closed_loop"] = best
         self.figures["reads_open_loop"] = opened
         self.figures["reads_ratio_to_bare"] = round(best["gateway"]["per_s"] / best["bare"]["per_s"], 3)
@@ -339,7 +343,9 @@ end
 """
 
 
-async def closed_loop(base_url: str, ids: list[str], connections: int, seconds: float) -> dict[str, Any]:
+async def closed_loop(
+    base_url: str, ids: list[str], connections: int, seconds: float, headers: dict[str, str]
+) -> dict[str, Any]:
     """Throughput with `connections` clients each sending its next request when the last is answered.
 
     The load comes from wrk (C), on one thread: a Python client would spend more CPU per request than the bare
@@ -348,7 +354,8 @@ async def closed_loop(base_url: str, ids: list[str], connections: int, seconds: 
     with tempfile.NamedTemporaryFile("w", suffix=".lua") as script:
         script.write(_WRK_SCRIPT % ", ".join(f'"{product_id}"' for product_id in ids))
         script.flush()
-        args = [install.wrk(), "-t1", f"-c{connections}", f"-d{seconds:g}s", "-s", script.name, base_url]
+        sent = [arg for name, value in headers.items() for arg in ("-H", f"{name}: {value}")]
+        args = [install.wrk(), "-t1", f"-c{connections}", f"-d{seconds:g}s", *sent, "-s", script.name, base_url]
         await asyncio.to_thread(subprocess.run, [*args[:-1], "-d2s", base_url], capture_output=True)  # warm-up
         done = await asyncio.to_thread(subprocess.run, args, capture_output=True, text=True)
     line = next((ln for ln in done.stdout.splitlines() if ln.startswith("FIGURES ")), None)
@@ -363,11 +370,13 @@ async def closed_loop(base_url: str, ids: list[str], connections: int, seconds: 
     }
 
 
-async def open_loop(base_url: str, ids: list[str], rate: float, seconds: float) -> dict[str, Any]:
+async def open_loop(
+    base_url: str, ids: list[str], rate: float, seconds: float, headers: dict[str, str]
+) -> dict[str, Any]:
     """Requests leave on schedule whatever the answers take, so a slow answer is latency, not a lower rate."""
     latencies: list[float] = []
     errors = 0
-    client = KeepAliveGetter(base_url)
+    client = KeepAliveGetter(base_url, headers=headers)
 
     async def one(record: bool = True) -> None:
         nonlocal errors
@@ -394,7 +403,9 @@ async def open_loop(base_url: str, ids: list[str], rate: float, seconds: float) 
 async def measure(
     plan: Plan, state_dir: Path, report: Callable[[str], None] = _say, profile_dir: Path | None = None
 ) -> dict[str, Any]:
-    stack = LocalStack(state_dir, extra_env={"TESSERA_TRACE_SAMPLE_RATIO": str(plan.trace_sample_ratio)})
+    stack = LocalStack(
+        state_dir, extra_env={"TESSERA_TRACE_SAMPLE_RATIO": str(plan.trace_sample_ratio), **COUNTED_NOT_LIMITED}
+    )
     report(f"starting the local stack (traces sampled: {plan.trace_sample_ratio:g}) ...")
     await stack.start()
     bare = BareRead(stack.infra.endpoints.redis_url, stack.platform.log_dir)
@@ -407,7 +418,7 @@ async def measure(
         await outcomes.start()
         capacity = Capacity(stack, plan, report)
         limits = httpx.Limits(max_connections=500, max_keepalive_connections=500)
-        async with httpx.AsyncClient(base_url=platform.http_url("gateway"), timeout=30, limits=limits) as api:
+        async with platform.api("capacity", timeout=30, limits=limits) as api:
             # Steady state is what capacity means: Kafka's JIT compiles its hot paths over the first few hundred
             # requests (its compiler threads were a tenth of the machine then), and pools and caches fill.
             report(f"warming up: {plan.warmup_orders} orders ...")

@@ -17,16 +17,15 @@ import tempfile
 import time
 from pathlib import Path
 
-import httpx
-
 from tessera.localinfra import LocalInfra
 from tessera.localstack.platform import Platform
+from tessera.tools.load import COUNTED_NOT_LIMITED
 from tessera.tools.seed import seed_products
 
 
-async def _reads(gateway: str, product_ids: list[str], count: int) -> list[float]:
+async def _reads(platform: Platform, product_ids: list[str], count: int) -> list[float]:
     latencies = []
-    async with httpx.AsyncClient(base_url=gateway, timeout=10) as api:
+    async with platform.api("kit-cost", timeout=10) as api:
         for i in range(200):  # warm-up: connections, caches, the interpreter's own caches
             (await api.get(f"/v1/products/{product_ids[i % len(product_ids)]}")).raise_for_status()
         for i in range(count):
@@ -61,14 +60,14 @@ async def measure(reads: int, rounds: int) -> None:
                         Path(tmp) / f"logs-{prefix}",
                         database_prefix=prefix,
                         topic_prefix=f"{prefix}.",
-                        extra_env={"TESSERA_KIT_MIDDLEWARE": flag},
+                        extra_env={"TESSERA_KIT_MIDDLEWARE": flag, **COUNTED_NOT_LIMITED},
                     )
                     try:
                         await platform.start_all()
                         ids = await seed_products(
                             platform.grpc_target("catalog"), platform.grpc_target("inventory"), 20, 1000
                         )
-                        results[mode] += await _reads(platform.http_url("gateway"), ids, reads // rounds)
+                        results[mode] += await _reads(platform, ids, reads // rounds)
                     finally:
                         await platform.stop_all()
         finally:

@@ -20,8 +20,9 @@ class _ClosedBeforeAnswer(Exception):
 
 
 class KeepAliveGetter:
-    def __init__(self, base_url: str, timeout: float = 10.0) -> None:
+    def __init__(self, base_url: str, timeout: float = 10.0, headers: dict[str, str] | None = None) -> None:
         parts = urlsplit(base_url)
+        self._headers = "".join(f"{name}: {value}\r\n" for name, value in (headers or {}).items())
         self._host, self._port = parts.hostname or "127.0.0.1", parts.port or 80
         self._timeout = timeout
         self._idle: list[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = []
@@ -47,7 +48,7 @@ class KeepAliveGetter:
         try:
             async with asyncio.timeout(self._timeout):
                 try:
-                    writer.write(f"GET {path} HTTP/1.1\r\nHost: {self._host}\r\n\r\n".encode())
+                    writer.write(f"GET {path} HTTP/1.1\r\nHost: {self._host}\r\n{self._headers}\r\n".encode())
                     head = await reader.readuntil(b"\r\n\r\n")
                 except (ConnectionResetError, BrokenPipeError) as exc:
                     raise _ClosedBeforeAnswer from exc

@@ -15,6 +15,8 @@ from strawberry.types import Info
 
 from tessera.gateway import views
 from tessera.gateway.adapters.backends import CATALOG_FROM_CACHE, DEGRADED_HEADER, Backends, http_status_of
+from tessera.gateway.adapters.tokens import Principal
+from tessera.gateway.entrypoints.security import Caller, Forbidden, customer_of
 
 
 @pydantic_type(model=views.Product, all_fields=True)
@@ -53,6 +55,23 @@ def _backends(info: Info[Any, Any]) -> Backends:
     return backends
 
 
+def _caller(info: Info[Any, Any]) -> Principal:
+    caller: Principal = info.context["caller"]
+    return caller
+
+
+def _customer(info: Info[Any, Any]) -> str:
+    try:
+        return customer_of(_caller(info))
+    except Forbidden as exc:
+        raise GraphQLError(str(exc), extensions={"code": "PERMISSION_DENIED", "status": 403}) from None
+
+
+def _acting_for(info: Info[Any, Any]) -> str:
+    """The same rule as REST: a customer's token sees its own orders; an admin's, any ("")."""
+    return "" if _caller(info).is_admin else _customer(info)
+
+
 async def _call(call: Any) -> Any:
     """Awaits a gRPC call; its failure becomes a GraphQL error with the service's message and an HTTP-like code."""
     try:
@@ -86,18 +105,20 @@ class Query:
 
     @strawberry.field
     async def order(self, info: Info[Any, Any], order_id: str) -> Order:
-        reply = await _call(_backends(info).orders.GetOrder(orders_pb2.GetOrderRequest(order_id=order_id)))
+        asked = orders_pb2.GetOrderRequest(order_id=order_id, customer_id=_acting_for(info))
+        reply = await _call(_backends(info).orders.GetOrder(asked))
         return Order.from_pydantic(views.Order.of(reply))
 
     @strawberry.field
     async def order_history(self, info: Info[Any, Any], order_id: str) -> list[HistoryEvent]:
-        reply = await _call(
-            _backends(info).orders.GetOrderHistory(orders_pb2.GetOrderHistoryRequest(order_id=order_id))
-        )
+        asked = orders_pb2.GetOrderHistoryRequest(order_id=order_id, customer_id=_acting_for(info))
+        reply = await _call(_backends(info).orders.GetOrderHistory(asked))
         return [HistoryEvent.from_pydantic(views.HistoryEvent.of(e)) for e in reply.events]
 
     @strawberry.field
     async def customer_orders(self, info: Info[Any, Any], customer_id: str) -> list[OrderSummary]:
+        if not _caller(info).may_read(customer_id):
+            raise GraphQLError(f"customer {customer_id} not found", extensions={"code": "NOT_FOUND", "status": 404})
         reply = await _call(
             _backends(info).readmodels.ListCustomerOrders(
                 readmodels_pb2.ListCustomerOrdersRequest(customer_id=customer_id, page_size=100)
@@ -113,33 +134,40 @@ class Mutation:
         self,
         info: Info[Any, Any],
         idempotency_key: str,
-        customer_id: str,
         items: list[OrderItemInput],
         card_token: str,
     ) -> Order:
+        """For the token's customer, as over REST."""
+        customer_id = _customer(info)
         try:
             command = views.PlaceOrder(
-                customer_id=customer_id,
                 items=[views.OrderItem(product_id=i.product_id, quantity=i.quantity) for i in items],
                 card_token=card_token,
             )
         except ValueError as exc:  # pydantic's ValidationError: the same rules as REST
             raise GraphQLError(str(exc), extensions={"code": "INVALID_ARGUMENT", "status": 400}) from None
-        if not idempotency_key:
-            raise GraphQLError("idempotencyKey is required", extensions={"code": "INVALID_ARGUMENT", "status": 400})
-        reply = await _call(_backends(info).orders.PlaceOrder(command.to_proto(idempotency_key)))
+        if not 0 < len(idempotency_key) <= 128:
+            raise GraphQLError(
+                "idempotencyKey is required (at most 128 characters)",
+                extensions={"code": "INVALID_ARGUMENT", "status": 400},
+            )
+        reply = await _call(_backends(info).orders.PlaceOrder(command.to_proto(customer_id, idempotency_key)))
         return Order.from_pydantic(views.Order.of(reply))
 
     @strawberry.mutation
     async def cancel_order(self, info: Info[Any, Any], order_id: str, reason: str = "") -> Order:
-        reply = await _call(
-            _backends(info).orders.CancelOrder(orders_pb2.CancelOrderRequest(order_id=order_id, reason=reason))
-        )
+        asked = orders_pb2.CancelOrderRequest(order_id=order_id, reason=reason, customer_id=_acting_for(info))
+        reply = await _call(_backends(info).orders.CancelOrder(asked))
         return Order.from_pydantic(views.Order.of(reply))
 
 
 schema = strawberry.Schema(query=Query, mutation=Mutation)
 
 
+async def _context(caller: Caller) -> dict[str, Any]:
+    """The verified caller, for the resolvers (Strawberry adds the request and response)."""
+    return {"caller": caller}
+
+
 def graphql_router() -> GraphQLRouter[Any, Any]:
-    return GraphQLRouter(schema, path="/graphql")
+    return GraphQLRouter(schema, path="/graphql", context_getter=_context)

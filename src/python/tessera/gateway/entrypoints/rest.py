@@ -4,15 +4,16 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Query, Request, Response
+from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request, Response
 from orders.v1 import orders_pb2
 from readmodels.v1 import readmodels_pb2
 
 from tessera.gateway.adapters.backends import CATALOG_FROM_CACHE, DEGRADED_HEADER, Backends
+from tessera.gateway.entrypoints.security import Caller, authenticated, customer_of
 from tessera.gateway.views import HistoryEvent, Order, OrderSummary, PlaceOrder, Problem, Product, ProductPage
 
 ERRORS: dict[int | str, dict[str, object]] = {
-    code: {"model": Problem} for code in (400, 404, 409, 422, 503, 504)
+    code: {"model": Problem} for code in (400, 401, 403, 404, 409, 422, 429, 502, 503, 504)
 }  # fmt: skip
 
 
@@ -21,7 +22,12 @@ def _backends(request: Request) -> Backends:
     return backends
 
 
-router = APIRouter(prefix="/v1", responses=ERRORS)
+router = APIRouter(prefix="/v1", responses=ERRORS, dependencies=[Depends(authenticated)])
+
+
+def _acting_for(caller: Caller) -> str:
+    """The customer whose orders a call may see: the token's, or any ("") for an admin."""
+    return "" if caller.is_admin else customer_of(caller)
 
 
 @router.get("/products", response_model=ProductPage, tags=["catalog"])
@@ -50,38 +56,49 @@ async def get_product(request: Request, response: Response, product_id: str) -> 
 async def place_order(
     request: Request,
     response: Response,
+    caller: Caller,
     body: PlaceOrder,
     idempotency_key: Annotated[str, Header(min_length=1, max_length=128, description="the same key, the same order")],
 ) -> Order:
-    """Accepted, not yet confirmed: the order saga confirms or rejects it shortly; poll GET /v1/orders/{id}."""
-    order = await _backends(request).orders.PlaceOrder(body.to_proto(idempotency_key))
+    """Accepted, not yet confirmed: the order saga confirms or rejects it shortly; poll GET /v1/orders/{id}.
+
+    For the token's customer; the idempotency key is that customer's own."""
+    order = await _backends(request).orders.PlaceOrder(body.to_proto(customer_of(caller), idempotency_key))
     response.headers["Location"] = f"/v1/orders/{order.order_id}"
     return Order.of(order)
 
 
 @router.get("/orders/{order_id}", response_model=Order, tags=["orders"])
-async def get_order(request: Request, order_id: str) -> Order:
-    return Order.of(await _backends(request).orders.GetOrder(orders_pb2.GetOrderRequest(order_id=order_id)))
+async def get_order(request: Request, caller: Caller, order_id: str) -> Order:
+    """Another customer's order is 404, as an order that does not exist."""
+    asked = orders_pb2.GetOrderRequest(order_id=order_id, customer_id=_acting_for(caller))
+    return Order.of(await _backends(request).orders.GetOrder(asked))
 
 
 @router.get("/orders/{order_id}/history", response_model=list[HistoryEvent], tags=["orders"])
-async def order_history(request: Request, order_id: str) -> list[HistoryEvent]:
-    reply = await _backends(request).orders.GetOrderHistory(orders_pb2.GetOrderHistoryRequest(order_id=order_id))
+async def order_history(request: Request, caller: Caller, order_id: str) -> list[HistoryEvent]:
+    asked = orders_pb2.GetOrderHistoryRequest(order_id=order_id, customer_id=_acting_for(caller))
+    reply = await _backends(request).orders.GetOrderHistory(asked)
     return [HistoryEvent.of(e) for e in reply.events]
 
 
 @router.post("/orders/{order_id}/cancel", response_model=Order, tags=["orders"])
-async def cancel_order(request: Request, order_id: str, reason: str = "") -> Order:
-    return Order.of(
-        await _backends(request).orders.CancelOrder(orders_pb2.CancelOrderRequest(order_id=order_id, reason=reason))
-    )
+async def cancel_order(
+    request: Request, caller: Caller, order_id: str, reason: Annotated[str, Query(max_length=500)] = ""
+) -> Order:
+    asked = orders_pb2.CancelOrderRequest(order_id=order_id, reason=reason, customer_id=_acting_for(caller))
+    return Order.of(await _backends(request).orders.CancelOrder(asked))
 
 
 @router.get("/customers/{customer_id}/orders", response_model=list[OrderSummary], tags=["orders"])
 async def customer_orders(
-    request: Request, customer_id: str, page_size: Annotated[int, Query(ge=0, le=100)] = 20
+    request: Request, caller: Caller, customer_id: str, page_size: Annotated[int, Query(ge=0, le=100)] = 20
 ) -> list[OrderSummary]:
-    """From the read model: eventually consistent, a moment behind the orders themselves."""
+    """From the read model: eventually consistent, a moment behind the orders themselves.
+
+    A customer's token reads its own list only (another customer's is 404); an admin's reads any."""
+    if not caller.may_read(customer_id):
+        raise HTTPException(404, f"customer {customer_id} not found")
     reply = await _backends(request).readmodels.ListCustomerOrders(
         readmodels_pb2.ListCustomerOrdersRequest(customer_id=customer_id, page_size=page_size)
     )

@@ -43,7 +43,12 @@ def test_grpc_errors_become_http_statuses(code, status):
     assert HTTP_STATUS[code] == status
 
 
-def test_place_order_body_becomes_the_grpc_request_with_the_key():
-    body = PlaceOrder(customer_id="c", items=[{"product_id": "p", "quantity": 2}], card_token="t")
-    request = body.to_proto("key-1")
-    assert (request.idempotency_key, request.items[0].quantity) == ("key-1", 2)
+def test_place_order_body_becomes_the_grpc_request_with_the_tokens_customer_and_the_key():
+    body = PlaceOrder(items=[{"product_id": "p", "quantity": 2}], card_token="t")
+    request = body.to_proto("c-1", "key-1")
+    assert (request.customer_id, request.idempotency_key, request.items[0].quantity) == ("c-1", "key-1", 2)
+
+
+def test_a_body_cannot_name_the_customer():
+    with pytest.raises(ValueError, match="customer_id"):
+        PlaceOrder(customer_id="c-2", items=[{"product_id": "p", "quantity": 2}], card_token="t")

@@ -50,19 +50,23 @@ class EventSourcedOrderRepository:
             order = order.apply(event, envelope.occurred_at.ToDatetime(tzinfo=UTC))
         return order
 
-    async def claim_idempotency_key(self, key: str, order_id: str, fingerprint: str) -> bool:
+    async def claim_idempotency_key(self, customer_id: str, key: str, order_id: str, fingerprint: str) -> bool:
         claimed = await self._conn.fetchval(
-            """INSERT INTO order_idempotency_keys (idempotency_key, order_id, fingerprint) VALUES ($1, $2, $3)
-               ON CONFLICT (idempotency_key) DO NOTHING RETURNING true""",
+            """INSERT INTO order_idempotency_keys (customer_id, idempotency_key, order_id, fingerprint)
+               VALUES ($1, $2, $3, $4) ON CONFLICT (customer_id, idempotency_key) DO NOTHING RETURNING true""",
+            customer_id,
             key,
             order_id,
             fingerprint,
         )
         return bool(claimed)
 
-    async def find_idempotency_key(self, key: str) -> tuple[str, str] | None:
+    async def find_idempotency_key(self, customer_id: str, key: str) -> tuple[str, str] | None:
         row = await self._conn.fetchrow(
-            "SELECT order_id, fingerprint FROM order_idempotency_keys WHERE idempotency_key = $1", key
+            """SELECT order_id, fingerprint FROM order_idempotency_keys
+               WHERE customer_id = $1 AND idempotency_key = $2""",
+            customer_id,
+            key,
         )
         return (row["order_id"], row["fingerprint"]) if row else None
 

@@ -32,19 +32,19 @@ class OrdersGrpcApi(orders_pb2_grpc.OrdersServiceServicer):
 
     async def CancelOrder(self, request: orders_pb2.CancelOrderRequest, context: Context) -> orders_pb2.Order:
         async with status_on_error(context):
-            order = await self._service.cancel(request.order_id, request.reason)
+            order = await self._service.cancel(request.order_id, request.reason, customer_id=request.customer_id)
         return order_to_proto(order)
 
     async def GetOrder(self, request: orders_pb2.GetOrderRequest, context: Context) -> orders_pb2.Order:
         async with status_on_error(context):
-            order = await self._service.get_order(request.order_id)
+            order = await self._service.get_order(request.order_id, customer_id=request.customer_id)
         return order_to_proto(order)
 
     async def GetOrderHistory(
         self, request: orders_pb2.GetOrderHistoryRequest, context: Context
     ) -> orders_pb2.GetOrderHistoryResponse:
         async with status_on_error(context):
-            events = await self._service.history(request.order_id)
+            events = await self._service.history(request.order_id, customer_id=request.customer_id)
         return orders_pb2.GetOrderHistoryResponse(events=events)
 
     async def ConfirmOrder(self, request: orders_pb2.ConfirmOrderRequest, context: Context) -> orders_pb2.Order:

@@ -140,6 +140,34 @@ async def test_the_same_key_gives_one_order_even_when_racing(world: World) -> No
     assert "idempotency_key" in (raised.value.details() or "")
 
 
+async def test_a_key_is_the_customers_own_so_two_customers_never_collide(world: World) -> None:
+    mug = await product(world, "MUG", 1250)
+    first = await world.orders.PlaceOrder(place("shared-key", (mug, 1), customer="c-1"))
+    second = await world.orders.PlaceOrder(place("shared-key", (mug, 1), customer="c-2"))
+    assert first.order_id != second.order_id
+    assert (first.customer_id, second.customer_id) == ("c-1", "c-2")
+    again = await world.orders.PlaceOrder(place("shared-key", (mug, 1), customer="c-2"))
+    assert again.order_id == second.order_id
+
+
+async def test_acting_for_a_customer_finds_only_that_customers_orders(world: World) -> None:
+    mug = await product(world, "MUG", 1250)
+    order = await world.orders.PlaceOrder(place("own", (mug, 1), customer="c-1"))
+    mine = await world.orders.GetOrder(orders_pb2.GetOrderRequest(order_id=order.order_id, customer_id="c-1"))
+    assert mine.order_id == order.order_id
+    for call in (
+        world.orders.GetOrder(orders_pb2.GetOrderRequest(order_id=order.order_id, customer_id="c-2")),
+        world.orders.GetOrderHistory(orders_pb2.GetOrderHistoryRequest(order_id=order.order_id, customer_id="c-2")),
+        world.orders.CancelOrder(orders_pb2.CancelOrderRequest(order_id=order.order_id, customer_id="c-2")),
+    ):
+        with pytest.raises(grpc.aio.AioRpcError) as raised:
+            await call
+        assert raised.value.code() == grpc.StatusCode.NOT_FOUND
+        assert raised.value.details() == f"order {order.order_id} not found"  # as for an id no one issued
+    still = await world.orders.GetOrder(orders_pb2.GetOrderRequest(order_id=order.order_id))
+    assert (still.status, still.version) == (PENDING, 1)  # the refused cancel changed nothing
+
+
 async def test_confirm_and_cancel_racing_one_wins_and_the_stream_stays_consistent(world: World) -> None:
     mug = await product(world, "MUG", 1250)
     order = await world.orders.PlaceOrder(place("race", (mug, 1)))
