@@ -15,7 +15,7 @@ import grpc
 import pytest_asyncio
 from inventory.v1 import inventory_pb2, inventory_pb2_grpc
 from orders.v1 import orders_pb2, orders_pb2_grpc
-from payments.v1 import payments_pb2_grpc
+from payments.v1 import payments_pb2, payments_pb2_grpc
 from readmodels.v1 import readmodels_pb2, readmodels_pb2_grpc
 
 from catalog.v1 import catalog_pb2, catalog_pb2_grpc
@@ -65,12 +65,19 @@ class Clients:
         key: str | None = None,
         customer: str = "c-e2e",
     ) -> orders_pb2.Order:
+        """As the gateway does: payments exchanges the card for a payment method, then the order is placed."""
+        key = key or str(uuid.uuid4())
+        method = await self.payments.RegisterPaymentMethod(
+            payments_pb2.RegisterPaymentMethodRequest(idempotency_key=key, customer_id=customer, card_token=card),
+            timeout=10,
+            wait_for_ready=True,
+        )
         return await self.orders.PlaceOrder(
             orders_pb2.PlaceOrderRequest(
-                idempotency_key=key or str(uuid.uuid4()),
+                idempotency_key=key,
                 customer_id=customer,
                 items=[orders_pb2.PlaceOrderRequest.Item(product_id=product_id, quantity=quantity)],
-                card_token=card,
+                payment_method_id=method.payment_method_id,
             ),
             timeout=10,
             wait_for_ready=True,

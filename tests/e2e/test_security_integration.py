@@ -128,3 +128,35 @@ async def test_a_caller_over_its_rate_limit_gets_429_with_retry_after_and_others
         assert int(limited.headers["retry-after"]) >= 1
         assert limited.json()["error"] == "rate_limited"
         assert (await calm.get(f"/v1/products/{product}")).status_code == 200  # counted per caller
+
+
+async def test_an_admin_manages_the_catalog_and_stock_over_rest_and_a_customer_cannot(clients: Clients) -> None:
+    sku = f"ADM-{uuid.uuid4().hex[:8]}"
+    new = {"sku": sku, "name": "Desk", "description": "oak", "price_cents": 25000, "currency": "EUR"}
+    async with clients.platform.api(admin=True, timeout=10) as admin, clients.platform.api("c-adm", timeout=10) as c:
+        assert (await c.post("/v1/products", json=new)).status_code == 403
+        created = await admin.post("/v1/products", json=new)
+        assert created.status_code == 201, created.text
+        product = created.json()
+        assert created.headers["location"] == f"/v1/products/{product['product_id']}"
+        assert (await admin.post("/v1/products", json=new)).status_code == 409  # the SKU is taken
+        invalid = await admin.post("/v1/products", json={**new, "sku": "x y", "currency": "eur"})
+        assert invalid.status_code == 422
+        assert "body.sku" in invalid.json()["detail"] and "body.currency" in invalid.json()["detail"]
+
+        path = f"/v1/products/{product['product_id']}"
+        assert (await c.patch(path, json={"price_cents": 1})).status_code == 403
+        changed = await admin.patch(path, json={"price_cents": 19900, "expected_version": product["version"]})
+        assert changed.status_code == 200 and changed.json()["price_cents"] == 19900, changed.text
+        stale = await admin.patch(path, json={"name": "Old desk", "expected_version": product["version"]})
+        assert stale.status_code == 409, stale.text
+
+        assert (await c.put(f"{path}/stock", json={"on_hand": 9})).status_code == 403
+        stocked = await admin.put(f"{path}/stock", json={"on_hand": 3})
+        assert stocked.status_code == 200 and stocked.json()["available"] == 3, stocked.text
+        assert (await admin.put(f"{path}/stock", json={"on_hand": -1})).status_code == 422
+
+        placed = await place(c, product["product_id"])
+        assert placed["total_cents"] == 19900  # the new price
+        stock = await wait_for(lambda: c.get(f"{path}/stock"), lambda r: r.json()["on_hand"] == 2, 30)
+        assert stock.json()["reserved"] == 0

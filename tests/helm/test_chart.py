@@ -200,7 +200,7 @@ def test_every_service_has_its_policies_autoscaler_and_budget(value_set: str) ->
 def test_each_service_lets_in_only_its_callers() -> None:
     policies = {m["metadata"]["name"]: m for m in of_kind(render("defaults"), "AuthorizationPolicy")}
     principals = policies["tessera-inventory"]["spec"]["rules"][0]["from"][0]["source"]["principals"]
-    assert principals == ["cluster.local/ns/shop/sa/tessera-saga"]
+    assert principals == ["cluster.local/ns/shop/sa/tessera-saga", "cluster.local/ns/shop/sa/tessera-gateway"]
     saga_rules = policies["tessera-saga"]["spec"]["rules"]
     assert all("namespaces" in rule["from"][0]["source"] for rule in saga_rules)  # nobody calls the saga
 
@@ -332,7 +332,7 @@ def test_without_a_mesh_services_balance_over_the_headless_services_dns() -> Non
     )
     assert config["tessera-catalog"]["data"]["TESSERA_REDIS_URL"] == "rediss://cache.example.internal:6380/0"
     platform = json.loads(config["tessera-gateway"]["data"]["TESSERA_PLATFORM_TARGETS"])
-    assert set(platform) == {"inventory", "payments", "saga"}
+    assert set(platform) == {"saga"}  # the gateway calls every other service itself
 
 
 def test_dashboards_and_alert_rules_ship_with_the_chart() -> None:
@@ -392,13 +392,15 @@ def test_default_targets_name_each_service_s_default_port() -> None:
         gateway["orders_target"].default: port(OrdersSettings),
         saga["orders_target"].default: port(OrdersSettings),
         gateway["readmodels_target"].default: port(ProjectionsSettings),
+        gateway["inventory_target"].default: port(InventorySettings),
+        gateway["payments_target"].default: port(PaymentsSettings),
         saga["inventory_target"].default: port(InventorySettings),
         saga["payments_target"].default: port(PaymentsSettings),
         **{t: port(SagaSettings) for n, t in gateway["platform_targets"].default.items() if n == "saga"},
     }
     for target, expected in targets.items():
         assert int(target.rsplit(":", 1)[1]) == expected, target
-    assert set(gateway["platform_targets"].default) == {"inventory", "payments", "saga"}
+    assert set(gateway["platform_targets"].default) == {"saga"}
     assert SagaSettings.model_fields["service_name"].default == "saga"
 
 

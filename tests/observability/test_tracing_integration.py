@@ -17,6 +17,7 @@ from e2e.platform_fixtures import Clients, platform_clients
 from orders.v1 import orders_pb2
 
 from tessera.localinfra import InfraEndpoints
+from tessera.testing.events import every_record
 from tessera.testing.otlp import ReceivedSpan, TraceCollector, otlp_receiver
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="module")]
@@ -107,7 +108,14 @@ async def test_gateway_shows_the_whole_platform_and_each_service_its_dependencie
         "orders": "grpc",
         "kafka": "kafka",
     }
-    assert kinds["gateway"] == {"catalog": "grpc", "orders": "grpc", "readmodels": "grpc", "redis": "redis"}
+    assert kinds["gateway"] == {
+        "catalog": "grpc",
+        "orders": "grpc",
+        "readmodels": "grpc",
+        "inventory": "grpc",
+        "payments": "grpc",
+        "redis": "redis",
+    }
     saga_payments = next(d for d in report["services"]["saga"]["dependencies"] if d["name"] == "payments")
     assert saga_payments["breaker"] == "closed" and saga_payments["healthy"] is True
 
@@ -123,3 +131,63 @@ async def test_gateway_shows_the_whole_platform_and_each_service_its_dependencie
     assert report["services"]["payments"]["reachable"] is False
     saga_payments = next(d for d in report["services"]["saga"]["dependencies"] if d["name"] == "payments")
     assert saga_payments["healthy"] is False and saga_payments["detail"]
+
+
+async def test_no_card_token_is_stored_published_logged_or_traced(traced: tuple[Clients, TraceCollector]) -> None:
+    """Orders paid with a recognisable card token; then every place a copy could hide is searched for it."""
+    clients, collector = traced
+    product = await clients.product(price_cents=300, stock=10)
+    token = f"tok_scan_{uuid.uuid4().hex}"
+    trace_id = secrets.token_hex(16)
+    body = {"items": [{"product_id": product, "quantity": 1}], "card_token": token}
+    placement = """mutation($key: String!, $product: String!, $card: String!) {
+      placeOrder(idempotencyKey: $key, items: [{productId: $product, quantity: 1}], cardToken: $card) { orderId }
+    }"""
+    async with clients.platform.api("scan", timeout=10) as api:
+        order_ids = []
+        for n in range(3):
+            headers = {"Idempotency-Key": str(uuid.uuid4())}
+            if n == 0:
+                headers["traceparent"] = f"00-{trace_id}-{secrets.token_hex(8)}-01"
+            placed = await api.post("/v1/orders", json=body, headers=headers)
+            assert placed.status_code == 202, placed.text
+            order_ids.append(placed.json()["order_id"])
+        variables = {"key": str(uuid.uuid4()), "product": product, "card": token}
+        via_graphql = (await api.post("/graphql", json={"query": placement, "variables": variables})).json()
+        order_ids.append(via_graphql["data"]["placeOrder"]["orderId"])
+    finals = await clients.settled(*order_ids)
+    assert {o.status for o in finals} == {orders_pb2.ORDER_STATUS_CONFIRMED}
+    deadline = time.monotonic() + 20  # the first order's spans, from every service, have arrived
+    while not _complete(collector.of_trace(trace_id)) and time.monotonic() < deadline:
+        await asyncio.sleep(0.5)
+    assert _complete(collector.of_trace(trace_id))
+
+    found: dict[str, int] = {}
+    for service in ("orders", "saga", "payments", "projections", "inventory", "catalog"):
+        found.update(await _rows_holding(clients, service, token))
+    records = await every_record(clients.platform.infra.kafka_bootstrap, clients.platform.topic_prefix)
+    assert records  # the orders' events are there to be searched
+    found["kafka"] = sum(token.encode() in record for record in records)
+    found["logs"] = sum(token in path.read_text() for path in clients.platform.log_dir.glob("*.log"))
+    found["traces"] = sum(token.encode() in s.span.SerializeToString() for s in collector.spans)
+    assert not any(found.values()), found
+
+
+async def _rows_holding(clients: Clients, service: str, token: str) -> dict[str, int]:
+    """Rows of every table of the service's database whose text (bytea shown as hex) holds the token."""
+    conn = await clients.db(service)
+    try:
+        tables = await conn.fetch(
+            "SELECT table_name FROM information_schema.tables"
+            " WHERE table_schema = 'public' AND table_type = 'BASE TABLE'"
+        )
+        counts = {}
+        for (table,) in tables:
+            counts[f"{service}.{table}"] = await conn.fetchval(
+                f'SELECT count(*) FROM "{table}" AS t WHERE strpos(t::text, $1) > 0 OR strpos(t::text, $2) > 0',
+                token,
+                token.encode().hex(),
+            )
+        return counts
+    finally:
+        await conn.close()

@@ -9,7 +9,7 @@ from http import HTTPStatus
 from typing import Any
 
 import grpc
-from fastapi import Depends, FastAPI, HTTPException, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
@@ -93,6 +93,17 @@ def _fault_drill(faults: FaultInjector) -> Callable[[], Awaitable[None]]:
     return drill
 
 
+def _allowed_methods(app: FastAPI, path: str) -> str:
+    """Every method of every route on the path. Starlette's 405 names only the first route's methods, so a path
+    with GET and PATCH on two routes would answer a DELETE with "Allow: GET"."""
+    methods: set[str] = set()
+    for route in app.router.routes:
+        regex = getattr(route, "path_regex", None)
+        if regex is not None and regex.match(path):
+            methods |= set(getattr(route, "methods", None) or ())
+    return ", ".join(sorted(methods))
+
+
 def problem(
     request: Request, status: int, error: str, detail: str, headers: dict[str, str] | None = None
 ) -> JSONResponse:
@@ -165,15 +176,17 @@ def create_app(
         return problem(request, 500, "internal", "internal error")
 
     async def http_error(request: Request, exc: Exception) -> JSONResponse:
-        # The routes' HTTPExceptions and the router's own answers (no such route, method not allowed), as
-        # problems; the router's are Starlette's class, so they are caught by status.
+        # Every HTTPException as a problem: the routes' own, and Starlette's and FastAPI's (no such route, method
+        # not allowed, a body that cannot be parsed). Theirs are Starlette's class, so they are caught by status.
         status: int = getattr(exc, "status_code", 500)
         headers: dict[str, str] = dict(getattr(exc, "headers", None) or {})
+        if status == 405:
+            headers["Allow"] = _allowed_methods(app, request.url.path)
         error = HTTPStatus(status).phrase.lower().replace(" ", "_")
         return problem(request, status, error, str(getattr(exc, "detail", "")), headers)
 
-    for caught in (HTTPException, 404, 405):
-        app.add_exception_handler(caught, http_error)
+    for status in range(400, 500):  # (a 500 handler would replace the one for unexpected errors below)
+        app.add_exception_handler(status, http_error)
 
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:

@@ -8,7 +8,9 @@ from collections.abc import Iterator
 from contextlib import AsyncExitStack
 
 import uvicorn
+from inventory.v1 import inventory_pb2
 from orders.v1 import orders_pb2
+from payments.v1 import payments_pb2
 from readmodels.v1 import readmodels_pb2
 
 from catalog.v1 import catalog_pb2
@@ -48,18 +50,39 @@ async def start_gateway(settings: GatewaySettings, stack: AsyncExitStack) -> uvi
         settings.readmodels_target,
         readmodels_pb2.DESCRIPTOR.services_by_name["ReadModelService"],
     )
+    inventory = open_channel(
+        settings,
+        stack,
+        "inventory",
+        settings.inventory_target,
+        inventory_pb2.DESCRIPTOR.services_by_name["InventoryService"],
+    )
+    payments = open_channel(
+        settings,
+        stack,
+        "payments",
+        settings.payments_target,
+        payments_pb2.DESCRIPTOR.services_by_name["PaymentsService"],
+    )
     # Channels only for the platform health view: no breaker, the report says what is down.
     others = {name: create_channel(target, breaker=None) for name, target in settings.platform_targets.items()}
     for channel in others.values():
         stack.push_async_callback(channel.close)
     cache = CacheAside(open_redis(settings, stack), "gateway-catalog", settings.catalog_fallback_ttl_seconds)
-    platform = {"catalog": catalog, "orders": orders, "projections": readmodels, **others}
+    platform = {
+        "catalog": catalog,
+        "orders": orders,
+        "projections": readmodels,
+        "inventory": inventory,
+        "payments": payments,
+        **others,
+    }
     tokens = TokenVerifier(
         settings.auth_issuer, settings.auth_audience, jwks_url=settings.auth_jwks_url, jwks=settings.auth_jwks
     )
     await tokens.refresh()  # the issuer's keys, before the first request; a JWKS that cannot be had stops start-up
     app = create_app(
-        Backends(catalog, orders, readmodels, cache, platform),
+        Backends(catalog, orders, readmodels, inventory, payments, cache, platform),
         tokens,
         rate_limiter=RateLimiter(settings.redis_url, settings.rate_limit) if settings.rate_limit else None,
         kit_middleware=settings.kit_middleware,

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import json
+import uuid
 from datetime import UTC, datetime
+from typing import Annotated
 
 from google.protobuf.json_format import MessageToDict
 from google.protobuf.message import Message
 from google.protobuf.timestamp_pb2 import Timestamp
+from inventory.v1 import inventory_pb2
 from orders.v1 import events_pb2 as order_events
 from orders.v1 import orders_pb2
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 from readmodels.v1 import readmodels_pb2
 
 from catalog.v1 import catalog_pb2
@@ -118,7 +121,6 @@ class HistoryEvent(BaseModel):
             message = message_type()
             e.payload.Unpack(message)
             payload = MessageToDict(message, preserving_proto_field_name=True)
-        payload.pop("card_token", None)  # never shown back, even as a token
         return cls(
             event_id=e.event_id,
             event_type=e.event_type,
@@ -150,9 +152,21 @@ class OrderSummary(BaseModel):
         )
 
 
+def _json_integer(value: object) -> object:
+    """What JSON Schema calls an integer: a number without a fraction. Pydantic's lax mode would also take true,
+    false and numeric strings, which the OpenAPI document says are refused."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError("must be an integer")
+    return value
+
+
+# Request bodies' integers. Bounded by what the services' int64 fields hold, as the document says.
+Integer = Annotated[int, BeforeValidator(_json_integer)]
+
+
 class OrderItem(BaseModel):
-    product_id: str = Field(min_length=1, max_length=64)
-    quantity: int = Field(ge=1, le=1000)
+    product_id: uuid.UUID
+    quantity: Integer = Field(ge=1, le=1000)
 
 
 class PlaceOrder(BaseModel):
@@ -163,12 +177,72 @@ class PlaceOrder(BaseModel):
     items: list[OrderItem] = Field(min_length=1, max_length=50)
     card_token: str = Field(min_length=1, max_length=128)
 
-    def to_proto(self, customer_id: str, idempotency_key: str) -> orders_pb2.PlaceOrderRequest:
+    def to_proto(self, customer_id: str, idempotency_key: str, payment_method_id: str) -> orders_pb2.PlaceOrderRequest:
+        """The order names the payment method payments gave for the card token, never the token."""
         return orders_pb2.PlaceOrderRequest(
             idempotency_key=idempotency_key,
             customer_id=customer_id,
-            items=[orders_pb2.PlaceOrderRequest.Item(product_id=i.product_id, quantity=i.quantity) for i in self.items],
-            card_token=self.card_token,
+            items=[
+                orders_pb2.PlaceOrderRequest.Item(product_id=str(i.product_id), quantity=i.quantity) for i in self.items
+            ],
+            payment_method_id=payment_method_id,
+        )
+
+
+# The catalog's rules, stated again here so the OpenAPI document shows them (the catalog still decides).
+Sku = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$", description="unique: letters, digits, ._-")]
+Currency = Annotated[str, Field(pattern=r"^[A-Z]{3}$", description="ISO 4217, e.g. EUR")]
+PriceCents = Annotated[int, Field(ge=0, le=10**12, description="minor units"), BeforeValidator(_json_integer)]
+ProductName = Annotated[str, Field(min_length=1, max_length=200, pattern=r"\S", description="not only spaces")]
+Description = Annotated[str, Field(max_length=2000)]
+
+
+class NewProduct(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    sku: Sku
+    name: ProductName
+    description: Description = ""
+    price_cents: PriceCents
+    currency: Currency
+
+    def to_proto(self) -> catalog_pb2.CreateProductRequest:
+        return catalog_pb2.CreateProductRequest(**self.model_dump())
+
+
+class ProductChange(BaseModel):
+    """The fields to change; the others stay. With expected_version, only if nobody changed it since (else 409)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: ProductName | None = None
+    description: Description | None = None
+    price_cents: PriceCents | None = None
+    currency: Currency | None = None
+    # (bounded where a JSON number is exact even when a client reads it as a double, far beyond any version)
+    expected_version: Integer = Field(default=0, ge=0, le=2**31 - 1, description="0: whatever the version")
+
+    def to_proto(self, product_id: str) -> catalog_pb2.UpdateProductRequest:
+        return catalog_pb2.UpdateProductRequest(product_id=product_id, **self.model_dump(exclude_none=True))
+
+
+class SetStock(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    on_hand: Integer = Field(ge=0, le=10**9, description="units physically there; at least what is reserved")
+
+
+class StockLevel(BaseModel):
+    product_id: str
+    on_hand: int
+    reserved: int
+    available: int = Field(description="on_hand - reserved: what orders can still take")
+    version: int
+
+    @classmethod
+    def of(cls, s: inventory_pb2.StockLevel) -> StockLevel:
+        return cls(
+            product_id=s.product_id, on_hand=s.on_hand, reserved=s.reserved, available=s.available, version=s.version
         )
 
 

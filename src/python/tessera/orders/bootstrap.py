@@ -13,6 +13,7 @@ from tessera.kit.resources import open_channel, open_postgres, start_grpc_server
 from tessera.orders import migrations
 from tessera.orders.adapters.catalog_client import CatalogPricer
 from tessera.orders.adapters.postgres import PostgresUnitOfWork
+from tessera.orders.adapters.upcasting import migrate_stored_events
 from tessera.orders.config import ORDER_TOPIC, OrdersSettings
 from tessera.orders.entrypoints.grpc_api import OrdersGrpcApi
 from tessera.orders.service_layer import OrdersService
@@ -20,6 +21,7 @@ from tessera.orders.service_layer import OrdersService
 
 async def start_orders(settings: OrdersSettings, stack: AsyncExitStack) -> GrpcServer:
     pool = await open_postgres(settings, stack, migrations.__name__)
+    await migrate_stored_events(pool)  # before the relay publishes any outbox row
     topic = settings.topic(ORDER_TOPIC)
     await start_outbox_relay(settings, stack, pool, topics=[topic], client_id=settings.service_name)
     catalog = open_channel(

@@ -9,7 +9,7 @@ from __future__ import annotations
 import enum
 import hashlib
 import re
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from tessera.kit.errors import DependencyUnavailable, IllegalTransition, InvalidRequest, NotFound
@@ -42,7 +42,7 @@ class OrderPlaced:
     lines: tuple[Line, ...]
     total_cents: int
     currency: str
-    card_token: str
+    payment_method_id: str
 
 
 @dataclass(frozen=True)
@@ -74,7 +74,7 @@ class Order:
     lines: tuple[Line, ...] = ()
     total_cents: int = 0
     currency: str = ""
-    card_token: str = field(default="", repr=False)
+    payment_method_id: str = ""
     reject_reason: str = ""
     payment_id: str = ""
     version: int = 0
@@ -92,7 +92,7 @@ class Order:
                     lines=event.lines,
                     total_cents=event.total_cents,
                     currency=event.currency,
-                    card_token=event.card_token,
+                    payment_method_id=event.payment_method_id,
                     placed_at=at,
                 )
             case OrderConfirmed():
@@ -115,11 +115,11 @@ class PlaceOrder:
     idempotency_key: str
     customer_id: str
     items: tuple[tuple[str, int], ...]  # (product_id, quantity)
-    card_token: str
+    payment_method_id: str
 
     def fingerprint(self) -> str:
         """Identifies the request, to tell a retry (same fields) from a reused key (other fields)."""
-        return hashlib.sha256(repr((self.customer_id, sorted(self.items), self.card_token)).encode()).hexdigest()
+        return hashlib.sha256(repr((self.customer_id, sorted(self.items), self.payment_method_id)).encode()).hexdigest()
 
 
 _ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
@@ -131,8 +131,8 @@ def validate(command: PlaceOrder) -> None:
         errors["idempotency_key"] = "is required (at most 128 characters)"
     if not _ID.match(command.customer_id):
         errors["customer_id"] = "is required: 1-64 letters, digits or . _ : -"
-    if not command.card_token:
-        errors["card_token"] = "is required"
+    if not command.payment_method_id:
+        errors["payment_method_id"] = "is required"
     if not command.items:
         errors["items"] = "at least one item is required"
     elif len(command.items) > MAX_ITEMS:
@@ -157,7 +157,7 @@ def place(order_id: str, command: PlaceOrder, prices: dict[str, tuple[int, str]]
         raise InvalidRequest({"items": f"all products must be priced in one currency, not {sorted(currencies)}"})
     lines = tuple(Line(pid, qty, prices[pid][0]) for pid, qty in command.items)
     total = sum(line.quantity * line.unit_price_cents for line in lines)
-    return [OrderPlaced(order_id, command.customer_id, lines, total, currencies.pop(), command.card_token)]
+    return [OrderPlaced(order_id, command.customer_id, lines, total, currencies.pop(), command.payment_method_id)]
 
 
 def confirm(order: Order, payment_id: str) -> list[Event]:

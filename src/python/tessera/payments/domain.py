@@ -5,6 +5,9 @@ done (void before capture, refund after) and is idempotent, which is what a saga
 
 Decline rule (documented for tests and demos): the card token "tok_decline", or an amount above
 DECLINE_ABOVE_CENTS, is declined.
+
+Card tokens are exchanged for payment methods when an order is placed: a method holds its token until one payment
+uses it (then the token is dropped) or it expires; nothing outside payments ever holds the token.
 """
 
 from __future__ import annotations
@@ -12,7 +15,8 @@ from __future__ import annotations
 import enum
 import re
 import uuid
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
 
 from tessera.kit.errors import IllegalTransition, InvalidRequest, NotFound
 
@@ -51,7 +55,45 @@ class PaymentChanged:
     payment: Payment
 
 
-def authorize(*, idempotency_key: str, order_id: str, amount_cents: int, currency: str, card_token: str) -> Payment:
+@dataclass(frozen=True)
+class PaymentMethod:
+    payment_method_id: uuid.UUID
+    customer_id: str
+    idempotency_key: str
+    card_token: str | None = field(repr=False)  # None once a payment used it, or it expired
+    expires_at: datetime
+
+
+def register_method(
+    *, idempotency_key: str, customer_id: str, card_token: str, now: datetime, lifetime: timedelta
+) -> PaymentMethod:
+    errors: dict[str, str] = {}
+    if not idempotency_key or len(idempotency_key) > 128:
+        errors["idempotency_key"] = "is required (at most 128 characters)"
+    if not customer_id or len(customer_id) > 64:
+        errors["customer_id"] = "is required (at most 64 characters)"
+    if not card_token or len(card_token) > 128:
+        errors["card_token"] = "is required (at most 128 characters)"
+    if errors:
+        raise InvalidRequest(errors)
+    return PaymentMethod(uuid.uuid4(), customer_id, idempotency_key, card_token, now + lifetime)
+
+
+def same_registration(existing: PaymentMethod, again: PaymentMethod) -> bool:
+    """A retried registration: the same token, or one already used or expired (nothing left to compare)."""
+    return existing.card_token is None or existing.card_token == again.card_token
+
+
+def authorize(
+    *,
+    idempotency_key: str,
+    order_id: str,
+    amount_cents: int,
+    currency: str,
+    payment_method_id: str,
+    card_token: str | None,
+) -> Payment:
+    """`card_token`: the method's, or None if the method is unknown, expired or was used: then it is declined."""
     errors: dict[str, str] = {}
     if not idempotency_key or len(idempotency_key) > 128:
         errors["idempotency_key"] = "is required (at most 128 characters)"
@@ -61,12 +103,14 @@ def authorize(*, idempotency_key: str, order_id: str, amount_cents: int, currenc
         errors["amount_cents"] = "must be positive"
     if not CURRENCY.match(currency):
         errors["currency"] = "must be a 3-letter ISO 4217 code in capitals"
-    if not card_token:
-        errors["card_token"] = "is required"
+    if not payment_method_id:
+        errors["payment_method_id"] = "is required"
     if errors:
         raise InvalidRequest(errors)
     status, reason = Status.AUTHORIZED, ""
-    if card_token == DECLINE_TOKEN:
+    if card_token is None:
+        status, reason = Status.DECLINED, "the payment method is unknown, expired or already used"
+    elif card_token == DECLINE_TOKEN:
         status, reason = Status.DECLINED, "card declined by issuer"
     elif amount_cents > DECLINE_ABOVE_CENTS:
         status, reason = Status.DECLINED, f"amount above the limit of {DECLINE_ABOVE_CENTS} cents"
@@ -91,6 +135,14 @@ def cancel(payment: Payment) -> Payment | None:
             return replace(payment, status=Status.REFUNDED, version=payment.version + 1)
         case _:
             return None
+
+
+def parse_method_id(raw: str) -> uuid.UUID | None:
+    """None for text that names no method (no method has it, so a payment with it is declined)."""
+    try:
+        return uuid.UUID(raw)
+    except ValueError:
+        return None
 
 
 def parse_payment_id(raw: str) -> uuid.UUID:

@@ -42,7 +42,7 @@ class Saga:
     lines: tuple[Line, ...]
     total_cents: int
     currency: str
-    card_token: str
+    payment_method_id: str
     payment_id: str = ""
     reason: str = ""  # why it was rejected
     failed_step: str = ""  # the step that failed, which tells compensation what may need undoing

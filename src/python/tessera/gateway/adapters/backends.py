@@ -11,11 +11,14 @@ from typing import Any, TypeVar
 import grpc
 from google.protobuf.json_format import MessageToDict
 from google.protobuf.message import Message
+from inventory.v1 import inventory_pb2, inventory_pb2_grpc
 from ops.v1 import dependencies_pb2, dependencies_pb2_grpc
-from orders.v1 import orders_pb2_grpc
+from orders.v1 import orders_pb2, orders_pb2_grpc
+from payments.v1 import payments_pb2, payments_pb2_grpc
 from readmodels.v1 import readmodels_pb2_grpc
 
 from catalog.v1 import catalog_pb2, catalog_pb2_grpc
+from tessera.gateway.views import PlaceOrder
 from tessera.kit import dependencies, resilience
 from tessera.kit.cache import CacheAside
 from tessera.kit.logs import get_logger
@@ -117,6 +120,8 @@ class Backends:
     catalog_channel: grpc.aio.Channel
     orders_channel: grpc.aio.Channel
     readmodels_channel: grpc.aio.Channel
+    inventory_channel: grpc.aio.Channel
+    payments_channel: grpc.aio.Channel
     catalog_cache: CacheAside
     # Every service of the platform, by name, for the platform health view (the three above included).
     platform: Mapping[str, grpc.aio.Channel] = field(default_factory=dict)
@@ -126,6 +131,33 @@ class Backends:
         self.catalog_reads = FallbackCatalog(self.catalog, self.catalog_cache)
         self.orders = orders_pb2_grpc.OrdersServiceStub(self.orders_channel)
         self.readmodels = readmodels_pb2_grpc.ReadModelServiceStub(self.readmodels_channel)
+        self.inventory = inventory_pb2_grpc.InventoryServiceStub(self.inventory_channel)
+        self.payments = payments_pb2_grpc.PaymentsServiceStub(self.payments_channel)
+
+    async def stock(self, product_id: str) -> inventory_pb2.StockLevel:
+        """Inventory's level; a catalog product inventory never heard of has nothing on hand (not an error)."""
+        try:
+            level: inventory_pb2.StockLevel = await self.inventory.GetStock(
+                inventory_pb2.GetStockRequest(product_id=product_id)
+            )
+        except grpc.aio.AioRpcError as exc:
+            if exc.code() != grpc.StatusCode.NOT_FOUND:
+                raise
+            await self.catalog_reads.get_product(product_id)  # NOT_FOUND if the catalog lacks it too
+            return inventory_pb2.StockLevel(product_id=product_id)
+        return level
+
+    async def place_order(self, command: PlaceOrder, customer_id: str, idempotency_key: str) -> orders_pb2.Order:
+        """Payments exchanges the card token for a payment method first: the token goes no further than payments.
+
+        The same key gives the same method (and then the same order), so a retried placement is still one order.
+        """
+        method = await self.payments.RegisterPaymentMethod(
+            payments_pb2.RegisterPaymentMethodRequest(
+                idempotency_key=idempotency_key, customer_id=customer_id, card_token=command.card_token
+            )
+        )
+        return await self.orders.PlaceOrder(command.to_proto(customer_id, idempotency_key, method.payment_method_id))
 
     async def health(self) -> dict[str, str]:
         """Each backend's gRPC health: SERVING, NOT_SERVING, or UNREACHABLE (what readiness needs)."""

@@ -1,6 +1,7 @@
-"""What clients see: history hides card tokens, statuses read as words, gRPC errors map to HTTP statuses."""
+"""What clients see: history as stored (v2 events), statuses read as words, gRPC errors map to HTTP statuses."""
 
 import json
+import uuid
 
 import grpc
 import pytest
@@ -11,12 +12,12 @@ from tessera.gateway.views import HistoryEvent, Order, PlaceOrder
 from tessera.kit.events import make_envelope
 
 
-def test_history_never_shows_the_card_token():
-    placed = events_pb2.OrderPlaced(order_id="o-1", customer_id="c-1", total_cents=500, card_token="tok_secret")
+def test_history_shows_the_events_fields_and_the_payment_method_not_a_card():
+    placed = events_pb2.OrderPlaced(order_id="o-1", customer_id="c-1", total_cents=500, payment_method_id="pm-1")
     envelope = make_envelope(placed, aggregate_type="order", aggregate_id="o-1", aggregate_version=1, producer="t")
     event = HistoryEvent.of(envelope)
     assert event.event_type == "orders.v1.OrderPlaced"
-    assert "tok_secret" not in event.data
+    assert json.loads(event.data)["payment_method_id"] == "pm-1"
     assert json.loads(event.data)["total_cents"] == "500"  # int64 travels as a string in proto JSON
 
 
@@ -44,11 +45,13 @@ def test_grpc_errors_become_http_statuses(code, status):
 
 
 def test_place_order_body_becomes_the_grpc_request_with_the_tokens_customer_and_the_key():
-    body = PlaceOrder(items=[{"product_id": "p", "quantity": 2}], card_token="t")
-    request = body.to_proto("c-1", "key-1")
+    product = uuid.uuid4()
+    body = PlaceOrder(items=[{"product_id": product, "quantity": 2}], card_token="t")
+    request = body.to_proto("c-1", "key-1", "pm-1")
     assert (request.customer_id, request.idempotency_key, request.items[0].quantity) == ("c-1", "key-1", 2)
+    assert (request.payment_method_id, request.items[0].product_id) == ("pm-1", str(product))
 
 
 def test_a_body_cannot_name_the_customer():
     with pytest.raises(ValueError, match="customer_id"):
-        PlaceOrder(customer_id="c-2", items=[{"product_id": "p", "quantity": 2}], card_token="t")
+        PlaceOrder(customer_id="c-2", items=[{"product_id": uuid.uuid4(), "quantity": 2}], card_token="t")

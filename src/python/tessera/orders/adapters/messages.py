@@ -52,7 +52,7 @@ def event_to_proto(event: domain.Event) -> Message:
                 lines=[_line(line) for line in event.lines],
                 total_cents=event.total_cents,
                 currency=event.currency,
-                card_token=event.card_token,
+                payment_method_id=event.payment_method_id,
             )
         case domain.OrderConfirmed():
             return events_pb2.OrderConfirmed(order_id=event.order_id, payment_id=event.payment_id)
@@ -72,7 +72,12 @@ def event_from_envelope(envelope: envelope_pb2.EventEnvelope) -> tuple[domain.Ev
         lines = tuple(domain.Line(li.product_id, li.quantity, li.unit_price_cents) for li in placed.lines)
         return (
             domain.OrderPlaced(
-                placed.order_id, placed.customer_id, lines, placed.total_cents, placed.currency, placed.card_token
+                placed.order_id,
+                placed.customer_id,
+                lines,
+                placed.total_cents,
+                placed.currency,
+                placed.payment_method_id,
             ),
             at,
         )

@@ -24,7 +24,7 @@ class OrdersGrpcApi(orders_pb2_grpc.OrdersServiceServicer):
             idempotency_key=request.idempotency_key,
             customer_id=request.customer_id,
             items=tuple((item.product_id, item.quantity) for item in request.items),
-            card_token=request.card_token,
+            payment_method_id=request.payment_method_id,
         )
         async with status_on_error(context):
             order = await self._service.place_order(command)

@@ -10,7 +10,7 @@ PRICES = {"p-1": (250, "EUR"), "p-2": (1000, "EUR")}
 
 
 def command(**overrides):
-    fields = dict(idempotency_key="k", customer_id="c-1", items=(("p-1", 2), ("p-2", 1)), card_token="tok")
+    fields = dict(idempotency_key="k", customer_id="c-1", items=(("p-1", 2), ("p-2", 1)), payment_method_id="pm-1")
     fields.update(overrides)
     return PlaceOrder(**fields)
 
@@ -39,7 +39,7 @@ def test_products_in_two_currencies_are_refused():
     [
         ({"idempotency_key": ""}, "idempotency_key"),
         ({"customer_id": ""}, "customer_id"),
-        ({"card_token": ""}, "card_token"),
+        ({"payment_method_id": ""}, "payment_method_id"),
         ({"items": ()}, "items"),
         ({"items": (("p-1", 0),)}, "items[0].quantity"),
         ({"items": (("p-1", 1), ("p-1", 2))}, "items[1].product_id"),

@@ -15,11 +15,13 @@ import pytest
 from orders.v1 import events_pb2, orders_pb2, orders_pb2_grpc
 
 from catalog.v1 import catalog_pb2, catalog_pb2_grpc
+from events.v1 import envelope_pb2
 from tessera.catalog.bootstrap import start_catalog
 from tessera.catalog.config import CatalogSettings
 from tessera.kit.events import unpack
 from tessera.kit.flags import configure_flags, shutdown_flags
 from tessera.localinfra.process import free_port
+from tessera.orders.adapters.upcasting import migrate_stored_events
 from tessera.orders.bootstrap import start_orders
 from tessera.orders.config import ORDER_TOPIC, OrdersSettings
 from tessera.orders.service_layer import PLACEMENT_FLAG
@@ -98,7 +100,7 @@ def place(key: str, *items: tuple[str, int], customer: str = "c-1") -> orders_pb
         idempotency_key=key,
         customer_id=customer,
         items=[orders_pb2.PlaceOrderRequest.Item(product_id=p, quantity=q) for p, q in items],
-        card_token="tok_visa",
+        payment_method_id="pm-1",
     )
 
 
@@ -126,7 +128,7 @@ async def test_place_order_prices_from_the_catalog_and_records_the_audit_trail(w
         count=2,
     )
     assert list(published) == list(history.events)  # what was published is exactly what was stored
-    assert unpack(published[0], events_pb2.OrderPlaced).card_token == "tok_visa"
+    assert unpack(published[0], events_pb2.OrderPlaced).payment_method_id == "pm-1"
 
 
 async def test_the_same_key_gives_one_order_even_when_racing(world: World) -> None:
@@ -277,3 +279,32 @@ async def _until_refused(world: World, request: orders_pb2.PlaceOrderRequest) ->
         request.idempotency_key += "x"
         await asyncio.sleep(0.1)
     raise AssertionError("the flag file change was not picked up within 5 s")
+
+
+async def test_stored_v1_events_lose_their_card_token_and_the_history_still_reads(world: World) -> None:
+    mug = await product(world, "MUG", 1250)
+    order = await world.orders.PlaceOrder(place("v1", (mug, 1)))
+    # Make the stored copies what version 1 wrote: the token in OrderPlaced's field 6.
+    stored = await world.db.fetchval("SELECT envelope FROM event_store WHERE stream_id = $1", order.order_id)
+    v1 = envelope_pb2.EventEnvelope.FromString(stored)
+    v1.payload.value += bytes([6 << 3 | 2, 12]) + b"tok_v1_card0"
+    await world.db.execute(
+        "UPDATE event_store SET envelope = $1 WHERE stream_id = $2", v1.SerializeToString(), order.order_id
+    )
+    await world.db.execute(
+        "UPDATE outbox SET payload = $1 WHERE event_id = $2::uuid", v1.SerializeToString(), v1.event_id
+    )
+    scan = "SELECT count(*) FROM {} WHERE position('tok_v1_card0'::bytea in {}) > 0"
+    assert await world.db.fetchval(scan.format("event_store", "envelope")) == 1
+
+    pool = await asyncpg.create_pool(world.settings.postgres_dsn, min_size=1, max_size=1)
+    try:
+        assert await migrate_stored_events(pool) == {"event_store": 1, "outbox": 1}
+        assert await migrate_stored_events(pool) == {"event_store": 0, "outbox": 0}  # nothing left
+    finally:
+        await pool.close()
+    assert await world.db.fetchval(scan.format("event_store", "envelope")) == 0
+    assert await world.db.fetchval(scan.format("outbox", "payload")) == 0
+    history = await world.orders.GetOrderHistory(orders_pb2.GetOrderHistoryRequest(order_id=order.order_id))
+    assert unpack(history.events[0], events_pb2.OrderPlaced).order_id == order.order_id
+    assert (await world.orders.GetOrder(orders_pb2.GetOrderRequest(order_id=order.order_id))).total_cents == 1250

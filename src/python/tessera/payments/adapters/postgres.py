@@ -54,6 +54,10 @@ class PostgresPaymentRepository:
         row = await self._conn.fetchrow(f"SELECT {_COLUMNS} FROM payments WHERE payment_id = $1{lock}", payment_id)
         return _payment(row) if row else None
 
+    async def by_key(self, idempotency_key: str) -> domain.Payment | None:
+        row = await self._conn.fetchrow(f"SELECT {_COLUMNS} FROM payments WHERE idempotency_key = $1", idempotency_key)
+        return _payment(row) if row else None
+
     async def save(self, payment: domain.Payment) -> None:
         await self._conn.execute(
             "UPDATE payments SET status = $2, version = $3, updated_at = now() WHERE payment_id = $1",
@@ -63,11 +67,61 @@ class PostgresPaymentRepository:
         )
 
 
+_METHOD_COLUMNS = "payment_method_id, customer_id, idempotency_key, card_token, expires_at"
+
+
+class PostgresPaymentMethodRepository:
+    def __init__(self, conn: Connection) -> None:
+        self._conn = conn
+
+    async def insert_if_new_key(self, method: domain.PaymentMethod) -> domain.PaymentMethod | None:
+        inserted = await self._conn.fetchval(
+            f"""INSERT INTO payment_methods ({_METHOD_COLUMNS}) VALUES ($1, $2, $3, $4, $5)
+                ON CONFLICT (customer_id, idempotency_key) DO NOTHING RETURNING true""",
+            method.payment_method_id,
+            method.customer_id,
+            method.idempotency_key,
+            method.card_token,
+            method.expires_at,
+        )
+        if inserted:
+            return None
+        row = await self._conn.fetchrow(
+            f"SELECT {_METHOD_COLUMNS} FROM payment_methods WHERE customer_id = $1 AND idempotency_key = $2",
+            method.customer_id,
+            method.idempotency_key,
+        )
+        if row is None:
+            raise RuntimeError(f"payment method with key {method.idempotency_key!r} vanished")
+        return domain.PaymentMethod(**dict(row))
+
+    async def take_token(self, method_id: uuid.UUID) -> str | None:
+        taken: str | None = await self._conn.fetchval(
+            """WITH held AS (
+                   SELECT payment_method_id, card_token FROM payment_methods
+                   WHERE payment_method_id = $1 AND card_token IS NOT NULL AND expires_at > now() FOR UPDATE)
+               UPDATE payment_methods AS m SET card_token = NULL, used_at = now() FROM held
+               WHERE m.payment_method_id = held.payment_method_id RETURNING held.card_token""",
+            method_id,
+        )
+        return taken
+
+    async def drop_expired_tokens(self) -> int:
+        dropped = await self._conn.fetch(
+            """UPDATE payment_methods SET card_token = NULL WHERE card_token IS NOT NULL AND expires_at <= now()
+               RETURNING payment_method_id"""
+        )
+        # Rows without a token are an audit trail of registrations; after 30 days they go.
+        await self._conn.execute("DELETE FROM payment_methods WHERE expires_at < now() - interval '30 days'")
+        return len(dropped)
+
+
 class PostgresUnitOfWork(kit_uow.PostgresUnitOfWork[domain.PaymentChanged]):
     """Payments and their events (to topic payments.payment.v1) in one transaction."""
 
     def _open(self, conn: PoolConnectionProxy) -> None:
         self.payments = PostgresPaymentRepository(conn)
+        self.methods = PostgresPaymentMethodRepository(conn)
 
     def _envelope(self, event: domain.PaymentChanged) -> envelope_pb2.EventEnvelope:
         return make_envelope(

@@ -25,9 +25,22 @@ class PaymentsGrpcApi(payments_pb2_grpc.PaymentsServiceServicer):
                 order_id=request.order_id,
                 amount_cents=request.amount_cents,
                 currency=request.currency,
-                card_token=request.card_token,
+                payment_method_id=request.payment_method_id,
             )
         return payment_to_proto(result)
+
+    async def RegisterPaymentMethod(
+        self, request: payments_pb2.RegisterPaymentMethodRequest, context: Context
+    ) -> payments_pb2.PaymentMethod:
+        async with status_on_error(context):
+            method = await self._service.register_method(
+                idempotency_key=request.idempotency_key, customer_id=request.customer_id, card_token=request.card_token
+            )
+        reply = payments_pb2.PaymentMethod(
+            payment_method_id=str(method.payment_method_id), customer_id=method.customer_id
+        )
+        reply.expires_at.FromDatetime(method.expires_at)
+        return reply
 
     async def Capture(self, request: payments_pb2.CaptureRequest, context: Context) -> payments_pb2.Payment:
         async with status_on_error(context):

@@ -1,3 +1,5 @@
+from datetime import UTC, datetime, timedelta
+
 import pytest
 
 from tessera.payments import domain
@@ -5,7 +7,14 @@ from tessera.payments.domain import Status
 
 
 def authorize(**overrides):
-    fields = dict(idempotency_key="k-1", order_id="o-1", amount_cents=500, currency="EUR", card_token="tok_ok")
+    fields = dict(
+        idempotency_key="k-1",
+        order_id="o-1",
+        amount_cents=500,
+        currency="EUR",
+        payment_method_id="pm-1",
+        card_token="tok_ok",
+    )
     fields.update(overrides)
     return domain.authorize(**fields)
 
@@ -19,6 +28,7 @@ def test_a_good_card_is_authorized():
     [
         ({"card_token": domain.DECLINE_TOKEN}, "declined by issuer"),
         ({"amount_cents": domain.DECLINE_ABOVE_CENTS + 1}, "above the limit"),
+        ({"card_token": None}, "payment method is unknown, expired or already used"),
     ],
 )
 def test_the_documented_decline_rule(overrides, reason):
@@ -38,7 +48,7 @@ def test_the_limit_itself_is_still_authorized():
         ({"order_id": ""}, "order_id"),
         ({"amount_cents": 0}, "amount_cents"),
         ({"currency": "eu"}, "currency"),
-        ({"card_token": ""}, "card_token"),
+        ({"payment_method_id": ""}, "payment_method_id"),
     ],
 )
 def test_bad_fields_are_named(overrides, field):
@@ -68,3 +78,20 @@ def test_a_declined_payment_has_nothing_to_cancel_and_cannot_capture():
     assert domain.cancel(declined) is None
     with pytest.raises(domain.IllegalTransition):
         domain.capture(declined)
+
+
+def test_a_method_holds_its_token_for_its_lifetime_and_never_shows_it():
+    now = datetime(2026, 1, 1, tzinfo=UTC)
+    method = domain.register_method(
+        idempotency_key="k", customer_id="c-1", card_token="tok_secret", now=now, lifetime=timedelta(minutes=5)
+    )
+    assert method.expires_at == now + timedelta(minutes=5)
+    assert "tok_secret" not in repr(method)
+    assert domain.same_registration(method, method)
+    other = domain.register_method(
+        idempotency_key="k", customer_id="c-1", card_token="tok_other", now=now, lifetime=timedelta(minutes=5)
+    )
+    assert not domain.same_registration(method, other)
+    with pytest.raises(domain.InvalidRequest) as raised:
+        domain.register_method(idempotency_key="", customer_id="", card_token="", now=now, lifetime=timedelta(1))
+    assert set(raised.value.errors) == {"idempotency_key", "customer_id", "card_token"}

@@ -61,7 +61,7 @@ class GrpcParticipants:
                     order_id=saga.order_id,
                     amount_cents=saga.total_cents,
                     currency=saga.currency,
-                    card_token=saga.card_token,
+                    payment_method_id=saga.payment_method_id,
                 )
             )
         except grpc.aio.AioRpcError as exc:

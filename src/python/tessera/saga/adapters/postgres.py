@@ -12,7 +12,7 @@ from tessera.saga.domain import TERMINAL, Line, Saga, State
 from tessera.saga.service_layer import Orphan
 
 CONSUMER = "order-saga"
-_COLUMNS = "order_id, state, lines, total_cents, currency, card_token, payment_id, reason, failed_step"
+_COLUMNS = "order_id, state, lines, total_cents, currency, payment_method_id, payment_id, reason, failed_step"
 _UNFINISHED = "state NOT IN ({})".format(", ".join(f"'{s.value}'" for s in TERMINAL))
 
 
@@ -39,7 +39,7 @@ class PostgresSagaRepository:
                 json.dumps([[line.product_id, line.quantity] for line in saga.lines]),
                 saga.total_cents,
                 saga.currency,
-                saga.card_token,
+                saga.payment_method_id,
                 saga.payment_id,
                 saga.reason,
                 saga.failed_step,

@@ -71,7 +71,7 @@ def saga_from(placed: events_pb2.OrderPlaced) -> Saga:
         lines=tuple(Line(line.product_id, line.quantity) for line in placed.lines),
         total_cents=placed.total_cents,
         currency=placed.currency,
-        card_token=placed.card_token,
+        payment_method_id=placed.payment_method_id,
     )
 
 

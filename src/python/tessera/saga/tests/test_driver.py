@@ -104,7 +104,7 @@ class FakeParticipants:
             self.order_status = "rejected"
 
 
-SAGA = Saga("o-1", State.STARTED, (Line("p-1", 2),), 500, "EUR", "tok")
+SAGA = Saga("o-1", State.STARTED, (Line("p-1", 2),), 500, "EUR", "pm-1")
 
 
 async def run(participants: FakeParticipants, *, step_timeout: float = 0.3) -> tuple[State | None, FakeRepository]:

@@ -19,7 +19,7 @@ from tessera.saga.entrypoints.stream import SagaRunner
 
 pytestmark = pytest.mark.integration
 
-SAGA = Saga("o-resumed", State.STOCK_RESERVED, (Line("p-1", 1),), 1500, "EUR", "tok_visa")
+SAGA = Saga("o-resumed", State.STOCK_RESERVED, (Line("p-1", 1),), 1500, "EUR", "pm-1")
 
 
 class RecordingDriver:
