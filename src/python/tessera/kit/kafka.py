@@ -12,7 +12,7 @@ import contextlib
 from collections.abc import Awaitable, Callable
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic, RecordsToDelete
 from aiokafka.errors import TopicAlreadyExistsError
 
 from events.v1 import envelope_pb2
@@ -110,6 +110,41 @@ async def partitions_of(bootstrap: str, topic: str) -> list[int]:
     if description.get("error_code"):
         return []
     return sorted(p["partition"] for p in description["partitions"])
+
+
+async def end_offsets(bootstrap: str, topic: str) -> dict[int, int]:
+    """The next offset to be written on each partition of `topic`."""
+    partitions = [TopicPartition(topic, p) for p in await partitions_of(bootstrap, topic)]
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, client_id="tessera-admin", enable_auto_commit=False)
+    await consumer.start()
+    try:
+        return {tp.partition: offset for tp, offset in (await consumer.end_offsets(partitions)).items()}
+    finally:
+        await consumer.stop()
+
+
+async def delete_consumed_records(bootstrap: str, topic: str, until: dict[int, int]) -> dict[int, int]:
+    """Deletes the records of `topic` below `until` (partition -> offset) on each partition that every consumer
+    group reading the topic has committed past; returns what it deleted. A group still behind keeps its records
+    until a later call: nothing a consumer has yet to read is lost. (A group reads the topic if it committed on
+    any of its partitions; on one where it has not committed yet, it has read nothing.)"""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, client_id="tessera-admin")
+    await admin.start()
+    try:
+        readers: list[dict[int, int]] = []
+        for group, *_ in await admin.list_consumer_groups():
+            offsets = await admin.list_consumer_group_offsets(group)
+            read = {tp.partition: meta.offset for tp, meta in offsets.items() if tp.topic == topic}
+            if read:
+                readers.append(read)
+        ready = {p: offset for p, offset in until.items() if all(read.get(p, 0) >= offset for read in readers)}
+        if ready:
+            await admin.delete_records(
+                {TopicPartition(topic, p): RecordsToDelete(before_offset=offset) for p, offset in ready.items()}
+            )
+        return ready
+    finally:
+        await admin.close()
 
 
 async def consumer_lag(admin: AIOKafkaAdminClient, consumer: AIOKafkaConsumer, group: str) -> dict[TopicPartition, int]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from contextlib import AsyncExitStack
 
 from orders.v1 import orders_pb2, orders_pb2_grpc
@@ -10,10 +11,11 @@ from catalog.v1 import catalog_pb2
 from tessera.kit.flags import OpenFeatureFlags
 from tessera.kit.grpc_server import GrpcServer, GrpcService
 from tessera.kit.resources import open_channel, open_postgres, start_grpc_server, start_outbox_relay
+from tessera.kit.tasks import cancel_and_wait
 from tessera.orders import migrations
 from tessera.orders.adapters.catalog_client import CatalogPricer
 from tessera.orders.adapters.postgres import PostgresUnitOfWork
-from tessera.orders.adapters.upcasting import migrate_stored_events
+from tessera.orders.adapters.upcasting import migrate_stored_events, plan_kafka_purge, purge_kafka_copies
 from tessera.orders.config import ORDER_TOPIC, OrdersSettings
 from tessera.orders.entrypoints.grpc_api import OrdersGrpcApi
 from tessera.orders.service_layer import OrdersService
@@ -21,8 +23,11 @@ from tessera.orders.service_layer import OrdersService
 
 async def start_orders(settings: OrdersSettings, stack: AsyncExitStack) -> GrpcServer:
     pool = await open_postgres(settings, stack, migrations.__name__)
-    await migrate_stored_events(pool)  # before the relay publishes any outbox row
     topic = settings.topic(ORDER_TOPIC)
+    if (await migrate_stored_events(pool)).get("event_store"):  # before the relay publishes any outbox row
+        await plan_kafka_purge(pool, settings.kafka_bootstrap, topic)
+    purging = asyncio.create_task(purge_kafka_copies(pool, settings.kafka_bootstrap), name="kafka-purge")
+    stack.push_async_callback(cancel_and_wait, purging)
     await start_outbox_relay(settings, stack, pool, topics=[topic], client_id=settings.service_name)
     catalog = open_channel(
         settings, stack, "catalog", settings.catalog_target, catalog_pb2.DESCRIPTOR.services_by_name["CatalogService"]

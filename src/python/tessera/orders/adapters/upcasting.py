@@ -3,12 +3,15 @@
 OrderPlaced v1 carried the customer's raw card token in field 6; v2 reserves that field and carries a payment
 method's id instead (payments keeps the token). `upcast` turns a v1 envelope into v2 by dropping the token; the
 data migration below rewrites the stored copies (event store and outbox) at start, before the outbox relay
-publishes anything, so no token stays in the orders database. A v1 event has no payment method: its saga had
-long finished, or (placed just before the upgrade) finds none and is rejected, and the customer places it again.
+publishes anything, so no token stays in the orders database. Kafka's copies of what it rewrote go too: the
+topic's records up to where it ended then are deleted once every consumer group has read past them (a rebuild of
+the read side replays the event store, not the topic). A v1 event has no payment method: its saga had long
+finished, or (placed just before the upgrade) finds none and is rejected, and the customer places it again.
 """
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 
 import asyncpg
@@ -16,6 +19,7 @@ from google.protobuf.unknown_fields import UnknownFieldSet
 from orders.v1 import events_pb2
 
 from events.v1 import envelope_pb2
+from tessera.kit import kafka
 from tessera.kit.db import Connection
 from tessera.kit.logs import get_logger
 
@@ -92,3 +96,51 @@ async def _rewrite(conn: Connection, table: str, column: str, stored_at: str, si
         if len(rows) < BATCH:
             return rewritten
         after = rows[-1]["event_id"]
+
+
+async def plan_kafka_purge(pool: asyncpg.Pool, bootstrap: str, topic: str) -> dict[int, int]:
+    """Records that the topic's records written so far are to go (they may hold v1 copies)."""
+    until = await kafka.end_offsets(bootstrap, topic)
+    async with pool.acquire() as conn:
+        await conn.executemany(
+            """INSERT INTO order_kafka_purges (topic, partition, until_offset) VALUES ($1, $2, $3)
+               ON CONFLICT (topic, partition) DO UPDATE
+               SET until_offset = greatest(order_kafka_purges.until_offset, excluded.until_offset), done_at = NULL""",
+            [(topic, partition, offset) for partition, offset in until.items()],
+        )
+    return until
+
+
+async def purge_kafka_copies(pool: asyncpg.Pool, bootstrap: str, every_seconds: float = 10.0) -> None:
+    """Deletes the planned records as soon as every consumer group has read them; returns when none is left."""
+    while True:
+        try:
+            pending = await _purge_once(pool, bootstrap)
+        except Exception:  # Kafka or the database away for a while: the next round tries again
+            log.exception("deleting kafka copies of migrated events failed")
+            pending = True
+        if not pending:
+            return
+        await asyncio.sleep(every_seconds)
+
+
+async def _purge_once(pool: asyncpg.Pool, bootstrap: str) -> bool:
+    """One round; True if records are still to be deleted."""
+    async with pool.acquire() as conn:
+        pending = await conn.fetch(
+            "SELECT topic, partition, until_offset FROM order_kafka_purges WHERE done_at IS NULL"
+        )
+        by_topic: dict[str, dict[int, int]] = {}
+        for row in pending:
+            by_topic.setdefault(row["topic"], {})[row["partition"]] = row["until_offset"]
+        left = 0
+        for topic, until in by_topic.items():
+            deleted = await kafka.delete_consumed_records(bootstrap, topic, until)
+            left += len(until) - len(deleted)
+            await conn.executemany(
+                "UPDATE order_kafka_purges SET done_at = now() WHERE topic = $1 AND partition = $2",
+                [(topic, partition) for partition in deleted],
+            )
+            if deleted:
+                log.info("kafka copies of migrated events deleted", topic=topic, below=deleted)
+    return left > 0

@@ -12,6 +12,7 @@ from pathlib import Path
 import asyncpg
 import grpc
 import pytest
+from aiokafka import AIOKafkaConsumer, TopicPartition
 from orders.v1 import events_pb2, orders_pb2, orders_pb2_grpc
 
 from catalog.v1 import catalog_pb2, catalog_pb2_grpc
@@ -20,8 +21,9 @@ from tessera.catalog.bootstrap import start_catalog
 from tessera.catalog.config import CatalogSettings
 from tessera.kit.events import unpack
 from tessera.kit.flags import configure_flags, shutdown_flags
+from tessera.kit.kafka import delete_consumed_records, end_offsets, partitions_of
 from tessera.localinfra.process import free_port
-from tessera.orders.adapters.upcasting import migrate_stored_events
+from tessera.orders.adapters.upcasting import migrate_stored_events, plan_kafka_purge, purge_kafka_copies
 from tessera.orders.bootstrap import start_orders
 from tessera.orders.config import ORDER_TOPIC, OrdersSettings
 from tessera.orders.service_layer import PLACEMENT_FLAG
@@ -308,3 +310,43 @@ async def test_stored_v1_events_lose_their_card_token_and_the_history_still_read
     history = await world.orders.GetOrderHistory(orders_pb2.GetOrderHistoryRequest(order_id=order.order_id))
     assert unpack(history.events[0], events_pb2.OrderPlaced).order_id == order.order_id
     assert (await world.orders.GetOrder(orders_pb2.GetOrderRequest(order_id=order.order_id))).total_cents == 1250
+
+
+async def test_kafka_copies_of_migrated_events_go_once_every_reader_has_read_them(world: World) -> None:
+    mug = await product(world, "MUG", 1250)
+    await world.orders.PlaceOrder(place("kafka-copy", (mug, 1)))
+    bootstrap, topic = world.settings.kafka_bootstrap, world.settings.topic(ORDER_TOPIC)
+    group = f"{world.settings.kafka_topic_prefix}slow-reader"
+    await collect_events(bootstrap, topic, group=group, count=1)  # a reader that has read the first event
+    pool = await asyncpg.create_pool(world.settings.postgres_dsn, min_size=1, max_size=1)
+    try:
+        await world.orders.PlaceOrder(place("kafka-copy-2", (mug, 1)))
+        until = await _published(bootstrap, topic, 2)
+        assert until == await plan_kafka_purge(pool, bootstrap, topic)
+        deleted = await delete_consumed_records(bootstrap, topic, until)
+        assert deleted != until  # the slow reader has not read the second event: its partition keeps it
+        await collect_events(bootstrap, topic, group=group, count=1)  # now it has
+        await asyncio.wait_for(purge_kafka_copies(pool, bootstrap, every_seconds=0.2), 30)
+        pending = await world.db.fetchval("SELECT count(*) FROM order_kafka_purges WHERE done_at IS NULL")
+        assert pending == 0
+    finally:
+        await pool.close()
+    assert await _first_offsets(bootstrap, topic) == until  # nothing older is left on the topic
+
+
+async def _published(bootstrap: str, topic: str, count: int) -> dict[int, int]:
+    """The topic's end offsets once `count` records are on it (the relay publishes a moment after the commit)."""
+    async with asyncio.timeout(30):
+        while sum((ends := await end_offsets(bootstrap, topic)).values()) < count:
+            await asyncio.sleep(0.1)
+    return ends
+
+
+async def _first_offsets(bootstrap: str, topic: str) -> dict[int, int]:
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    await consumer.start()
+    try:
+        partitions = [TopicPartition(topic, p) for p in await partitions_of(bootstrap, topic)]
+        return {tp.partition: offset for tp, offset in (await consumer.beginning_offsets(partitions)).items()}
+    finally:
+        await consumer.stop()
