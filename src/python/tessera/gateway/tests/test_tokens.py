@@ -9,6 +9,8 @@ from pathlib import Path
 
 import jwt
 import pytest
+from cryptography.hazmat.primitives.asymmetric import ec
+from jwt.algorithms import ECAlgorithm
 
 from tessera.gateway.adapters.tokens import InvalidToken, Principal, TokenVerifier
 from tessera.localinfra.issuer import AUDIENCE, DevIssuer
@@ -80,6 +82,15 @@ def _with_kid(issuer: DevIssuer, kid: str) -> str:
     header, payload, signature = token.split(".")
     forged = jwt.utils.base64url_encode(json.dumps({"alg": "RS256", "typ": "JWT", "kid": kid}).encode()).decode()
     return f"{forged}.{payload}.{signature}"
+
+
+async def test_es256_tokens_verify_too() -> None:
+    key = ec.generate_private_key(ec.SECP256R1())
+    jwk = {**json.loads(ECAlgorithm.to_jwk(key.public_key())), "kid": "ec-1", "alg": "ES256", "use": "sig"}
+    verifier = TokenVerifier("https://issuer.example", AUDIENCE, jwks=json.dumps({"keys": [jwk]}))
+    claims = {"iss": "https://issuer.example", "aud": AUDIENCE, "sub": "c-9", "scope": "orders", "exp": 2**40}
+    token = jwt.encode(claims, key, algorithm="ES256", headers={"kid": "ec-1"})
+    assert await verifier.verify(token) == Principal("c-9", frozenset({"orders"}))
 
 
 def test_a_verifier_needs_the_issuers_keys() -> None:
