@@ -25,6 +25,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from jwt.algorithms import RSAAlgorithm
 
 from tessera.localinfra import install
+from tessera.localstack.services import SERVICES as LOCAL_SERVICES
 from tessera.testing.figures import record
 
 CHART = Path("helm/tessera")
@@ -200,7 +201,7 @@ def test_every_service_has_its_policies_autoscaler_and_budget(value_set: str) ->
 def test_each_service_lets_in_only_its_callers() -> None:
     policies = {m["metadata"]["name"]: m for m in of_kind(render("defaults"), "AuthorizationPolicy")}
     principals = policies["tessera-inventory"]["spec"]["rules"][0]["from"][0]["source"]["principals"]
-    assert principals == ["cluster.local/ns/shop/sa/tessera-saga", "cluster.local/ns/shop/sa/tessera-gateway"]
+    assert principals == ["cluster.local/ns/shop/sa/tessera-gateway", "cluster.local/ns/shop/sa/tessera-saga"]
     saga_rules = policies["tessera-saga"]["spec"]["rules"]
     assert all("namespaces" in rule["from"][0]["source"] for rule in saga_rules)  # nobody calls the saga
 
@@ -318,6 +319,30 @@ def test_kong_istio_and_the_gateway_check_tokens_of_the_same_issuer_with_the_sam
     policy = next(m for m in of_kind(manifests, "AuthorizationPolicy") if m["metadata"]["name"] == "tessera-gateway")
     from_edge = next(r for r in policy["spec"]["rules"] if "requestPrincipals" in r["from"][0]["source"])
     assert from_edge["from"][0]["source"]["requestPrincipals"] == [f"{auth['issuer']}/*"]
+
+
+def test_callers_are_derived_from_calls_so_a_new_call_admits_its_caller() -> None:
+    def admitted(value_set: str, service: str) -> list[str]:
+        policies = {m["metadata"]["name"]: m for m in of_kind(render(value_set), "AuthorizationPolicy")}
+        sources = policies[f"tessera-{service}"]["spec"]["rules"][0]["from"][0]["source"]
+        return [p.rsplit("/", 1)[1] for p in sources.get("principals", [])]
+
+    assert admitted("defaults", "payments") == ["tessera-gateway", "tessera-saga"]
+    # orders-settings-and-flags-changed adds a call from orders to payments, and nothing else.
+    assert admitted("orders-settings-and-flags-changed", "payments") == [
+        "tessera-gateway",
+        "tessera-orders",
+        "tessera-saga",
+    ]
+    network = {m["metadata"]["name"]: m for m in of_kind(render("orders-settings-and-flags-changed"), "NetworkPolicy")}
+    assert "orders" in json.dumps(network["tessera-payments"]["spec"]["ingress"])
+
+
+def test_the_chart_and_the_local_stack_name_the_same_calls() -> None:
+    chart = yaml.safe_load((CHART / "values.yaml").read_text())["services"]
+    assert set(chart) == {spec.name for spec in LOCAL_SERVICES}
+    for spec in LOCAL_SERVICES:
+        assert chart[spec.name].get("calls", {}) == spec.calls, spec.name
 
 
 def test_without_an_issuer_the_chart_refuses_to_render() -> None:

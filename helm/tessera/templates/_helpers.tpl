@@ -2,7 +2,16 @@
 {{- define "tessera.config" -}}
 {{- $root := index . 0 -}}
 {{- $name := index . 1 -}}
-{{- toYaml (mergeOverwrite (deepCopy $root.Values.serviceDefaults) (deepCopy (index $root.Values.services $name))) -}}
+{{- $config := mergeOverwrite (deepCopy $root.Values.serviceDefaults) (deepCopy (index $root.Values.services $name)) -}}
+{{- /* Its callers: the services whose `calls` name it. Who calls whom is written once, as `calls`. */ -}}
+{{- $callers := list -}}
+{{- range $other, $svc := $root.Values.services -}}
+{{- if has $name (values ($svc.calls | default dict)) -}}
+{{- $callers = append $callers $other -}}
+{{- end -}}
+{{- end -}}
+{{- $_ := set $config "callers" $callers -}}
+{{- toYaml $config -}}
 {{- end -}}
 
 {{- define "tessera.fullname" -}}
