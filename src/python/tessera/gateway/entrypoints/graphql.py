@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import grpc
@@ -16,7 +17,7 @@ from strawberry.types import Info
 from tessera.gateway import views
 from tessera.gateway.adapters.backends import CATALOG_FROM_CACHE, DEGRADED_HEADER, Backends, http_status_of
 from tessera.gateway.adapters.tokens import Principal
-from tessera.gateway.entrypoints.security import Caller, Forbidden, customer_of
+from tessera.gateway.entrypoints.security import Caller, Forbidden, customer_of, orders_visible_to
 
 
 @pydantic_type(model=views.Product, all_fields=True)
@@ -60,16 +61,20 @@ def _caller(info: Info[Any, Any]) -> Principal:
     return caller
 
 
-def _customer(info: Info[Any, Any]) -> str:
+def _as_graphql_error(rule: Callable[[Principal], str], info: Info[Any, Any]) -> str:
+    """A rule of the caller's rights (security.py, shared with REST); refused, it is a GraphQL error."""
     try:
-        return customer_of(_caller(info))
+        return rule(_caller(info))
     except Forbidden as exc:
         raise GraphQLError(str(exc), extensions={"code": "PERMISSION_DENIED", "status": 403}) from None
 
 
+def _customer(info: Info[Any, Any]) -> str:
+    return _as_graphql_error(customer_of, info)
+
+
 def _acting_for(info: Info[Any, Any]) -> str:
-    """The same rule as REST: a customer's token sees its own orders; an admin's, any ("")."""
-    return "" if _caller(info).is_admin else _customer(info)
+    return _as_graphql_error(orders_visible_to, info)
 
 
 async def _call(call: Any) -> Any:

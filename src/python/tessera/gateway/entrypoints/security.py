@@ -68,6 +68,12 @@ def customer_of(principal: Principal) -> str:
     return principal.customer_id
 
 
+def orders_visible_to(principal: Principal) -> str:
+    """The customer whose orders a call may see (the orders service hides the others'): the token's, or any ("")
+    for an admin. REST and GraphQL both ask this."""
+    return "" if principal.is_admin else customer_of(principal)
+
+
 def require_admin(principal: Principal) -> None:
     if not principal.is_admin:
         raise Forbidden("this action needs the admin scope")
