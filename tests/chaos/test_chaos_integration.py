@@ -28,8 +28,8 @@ from payments.v1 import payments_pb2, payments_pb2_grpc
 from catalog.v1 import catalog_pb2, catalog_pb2_grpc
 from tessera.localinfra import LocalInfra
 from tessera.localstack.platform import Platform
-from tessera.localstack.services import SERVICES
 from tessera.testing.chaos import OrderLoad, effects_applied_once, report, settle, summary_ms
+from tessera.topology import registry
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="module")]
 
@@ -176,7 +176,7 @@ async def test_kill_9_each_service_in_turn_loses_no_order(chaos: Chaos) -> None:
         chaos.platform.http_url("gateway"), product, rate=4, headers=chaos.platform.auth_headers("chaos")
     ) as load:
         await asyncio.sleep(2)
-        for spec in SERVICES:
+        for spec in registry().services:
             killed = time.monotonic()
             await chaos.platform.stop(spec.name, signal.SIGKILL)
             await asyncio.sleep(1)  # down for a moment, as while Kubernetes restarts a container

@@ -9,6 +9,7 @@ objects are checked for the fields Kong's controller requires, and `helm lint` p
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 from collections import Counter
 from collections.abc import Iterator
@@ -25,18 +26,19 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from jwt.algorithms import RSAAlgorithm
 
 from tessera.localinfra import install
-from tessera.localstack.services import SERVICES as LOCAL_SERVICES
 from tessera.testing.figures import record
+from tessera.tools.dashboards import service_dashboard
+from tessera.topology import parse, registry
 
 CHART = Path("helm/tessera")
 KUBERNETES_VERSION = "1.30.0"
-SERVICES = ["catalog", "inventory", "payments", "orders", "saga", "projections", "gateway"]
+SERVICES = registry().names
 VALUE_SETS = {
     "defaults": [],
     # One service's settings and the feature flags changed: only that service's pods may roll.
     "orders-settings-and-flags-changed": [
         "--set",
-        "services.orders.calls.EXTRA_TARGET=payments",
+        "services.orders.faultPercent=1",
         "--set",
         "featureFlags.flags.orders\\.placement-enabled.defaultVariant=off",
     ],
@@ -54,9 +56,9 @@ AUTH_VALUES = CHART / "ci" / "auth-values.yaml"  # the chart requires an issuer:
 Manifest = dict[str, Any]
 
 
-def _helm_template(*args: str) -> subprocess.CompletedProcess[str]:
+def _helm_template(*args: str, chart: Path = CHART) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [install.helm(), "template", "tessera", str(CHART), "--namespace", "shop", "--kube-version",
+        [install.helm(), "template", "tessera", str(chart), "--namespace", "shop", "--kube-version",
          KUBERNETES_VERSION, *args],
         capture_output=True, text=True, check=False,
     )  # fmt: skip
@@ -321,28 +323,66 @@ def test_kong_istio_and_the_gateway_check_tokens_of_the_same_issuer_with_the_sam
     assert from_edge["from"][0]["source"]["requestPrincipals"] == [f"{auth['issuer']}/*"]
 
 
-def test_callers_are_derived_from_calls_so_a_new_call_admits_its_caller() -> None:
-    def admitted(value_set: str, service: str) -> list[str]:
-        policies = {m["metadata"]["name"]: m for m in of_kind(render(value_set), "AuthorizationPolicy")}
-        sources = policies[f"tessera-{service}"]["spec"]["rules"][0]["from"][0]["source"]
-        return [p.rsplit("/", 1)[1] for p in sources.get("principals", [])]
-
-    assert admitted("defaults", "payments") == ["tessera-gateway", "tessera-saga"]
-    # orders-settings-and-flags-changed adds a call from orders to payments, and nothing else.
-    assert admitted("orders-settings-and-flags-changed", "payments") == [
-        "tessera-gateway",
-        "tessera-orders",
-        "tessera-saga",
-    ]
-    network = {m["metadata"]["name"]: m for m in of_kind(render("orders-settings-and-flags-changed"), "NetworkPolicy")}
-    assert "orders" in json.dumps(network["tessera-payments"]["spec"]["ingress"])
+def _admitted(manifests: list[Manifest], service: str) -> list[str]:
+    policies = {m["metadata"]["name"]: m for m in of_kind(manifests, "AuthorizationPolicy")}
+    sources = policies[f"tessera-{service}"]["spec"]["rules"][0]["from"][0]["source"]
+    return [p.rsplit("/", 1)[1] for p in sources.get("principals", [])]
 
 
-def test_the_chart_and_the_local_stack_name_the_same_calls() -> None:
-    chart = yaml.safe_load((CHART / "values.yaml").read_text())["services"]
-    assert set(chart) == {spec.name for spec in LOCAL_SERVICES}
-    for spec in LOCAL_SERVICES:
-        assert chart[spec.name].get("calls", {}) == spec.calls, spec.name
+def test_callers_are_derived_from_calls_so_a_new_call_admits_its_caller(tmp_path: Path) -> None:
+    assert _admitted(render("defaults"), "payments") == ["tessera-gateway", "tessera-saga"]
+    # A copy of the chart whose registry adds one call, from orders to payments, and nothing else.
+    chart = tmp_path / "tessera"
+    shutil.copytree(CHART, chart)
+    document = yaml.safe_load((chart / "services.yaml").read_text())
+    document["services"]["orders"]["calls"]["PAYMENTS_TARGET"] = "payments"
+    (chart / "services.yaml").write_text(yaml.safe_dump(document))
+    rendered = _helm_template("--values", str(AUTH_VALUES), chart=chart)
+    assert rendered.returncode == 0, rendered.stderr
+    manifests = [doc for doc in yaml.safe_load_all(rendered.stdout) if doc]
+    assert _admitted(manifests, "payments") == ["tessera-gateway", "tessera-orders", "tessera-saga"]
+    network = {m["metadata"]["name"]: m for m in of_kind(manifests, "NetworkPolicy")}
+    ingress_from = network["tessera-payments"]["spec"]["ingress"][0]["from"]
+    assert "orders" in [peer["podSelector"]["matchLabels"]["app.kubernetes.io/name"] for peer in ingress_from]
+    config = {m["metadata"]["name"]: m["data"] for m in of_kind(manifests, "ConfigMap")}
+    assert config["tessera-orders"]["TESSERA_PAYMENTS_TARGET"] == "tessera-payments:50051"
+
+
+def test_the_chart_deploys_the_registrys_services_with_their_calls_stores_and_callers() -> None:
+    manifests = render("defaults")
+    deployments = {m["metadata"]["name"]: m for m in of_kind(manifests, "Deployment")}
+    config = {m["metadata"]["name"]: m["data"] for m in of_kind(manifests, "ConfigMap")}
+    assert set(deployments) == {f"tessera-{name}" for name in SERVICES}
+    for service in registry().services:
+        settings = config[f"tessera-{service.name}"]
+        env = [
+            e["name"]
+            for e in deployments[f"tessera-{service.name}"]["spec"]["template"]["spec"]["containers"][0]["env"]
+        ]
+        targets = {key.removeprefix("TESSERA_") for key in settings if key.endswith("_TARGET")}
+        assert targets == set(service.calls), service.name
+        assert ("TESSERA_POSTGRES_DSN" in env) == service.uses("postgres"), service.name
+        assert ("TESSERA_REDIS_URL" in settings) == service.uses("redis"), service.name
+        assert ("TESSERA_KAFKA_BOOTSTRAP" in settings) == service.uses("kafka"), service.name
+        assert ("TESSERA_HTTP_PORT" in settings) == service.http, service.name
+        assert ("TESSERA_PLATFORM_TARGETS" in settings) == service.platform_view, service.name
+        callers = [f"tessera-{name}" for name in registry().callers(service.name)]
+        edge = ["kong-gateway"] if service.http else []  # an HTTP service is called from the edge, too
+        assert _admitted(manifests, service.name) == sorted(callers + edge), service.name
+
+
+def test_values_may_tune_a_service_but_not_name_one_the_registry_lacks_or_change_its_topology() -> None:
+    unknown = _helm_template("--values", str(AUTH_VALUES), "--set", "services.shipping.replicas=3")
+    assert unknown.returncode != 0 and "services.shipping: no such service in services.yaml" in unknown.stderr
+    topology = _helm_template("--values", str(AUTH_VALUES), "--set", "services.orders.calls.X_TARGET=payments")
+    assert topology.returncode != 0 and "services.orders.calls: the topology is declared in services.yaml" in (
+        topology.stderr
+    )
+
+
+def test_the_registry_refuses_a_call_to_an_undeclared_service() -> None:
+    with pytest.raises(ValueError, match="orders calls \\['shipping'\\]"):
+        parse("services:\n  orders:\n    calls: {SHIPPING_TARGET: shipping}\n")
 
 
 def test_without_an_issuer_the_chart_refuses_to_render() -> None:
@@ -362,8 +402,15 @@ def test_without_a_mesh_services_balance_over_the_headless_services_dns() -> Non
 
 def test_dashboards_and_alert_rules_ship_with_the_chart() -> None:
     manifests = render("defaults")
-    dashboards = [m for m in of_kind(manifests, "ConfigMap") if "grafana_dashboard" in m["metadata"]["labels"]]
-    assert len(dashboards) == len(SERVICES) + 1
+    dashboards = {
+        name: json.loads(content)
+        for m in of_kind(manifests, "ConfigMap")
+        if "grafana_dashboard" in m["metadata"]["labels"]
+        for name, content in m["data"].items()
+    }
+    assert set(dashboards) == {"overview.json", *(f"{name}.json" for name in SERVICES)}
+    for service in registry().services:  # the template assembles what the Python generator would build
+        assert dashboards[f"{service.name}.json"] == service_dashboard(service), service.name
     (rule,) = of_kind(manifests, "PrometheusRule")
     assert sum(len(group["rules"]) for group in rule["spec"]["groups"]) == 7
 

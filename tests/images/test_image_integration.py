@@ -1,5 +1,5 @@
-"""A service image, built from its PEX with the shared Dockerfile, starts and answers its gRPC health check,
-running as a non-root user on a read-only root filesystem (as the Helm chart runs it)."""
+"""A service image, built by Pants from its PEX (the `:image` target every service gets), starts and answers
+its gRPC health check, running as a non-root user on a read-only root filesystem (as the Helm chart runs it)."""
 
 from __future__ import annotations
 
@@ -17,24 +17,19 @@ import pytest
 from tessera.kit.grpc_client import check_health
 from tessera.localinfra.images import Containers
 from tessera.localinfra.process import free_port
-from tessera.payments import main as payments_main
 
 pytestmark = pytest.mark.integration
 
 SERVICE = "payments"
 PEX = Path(f"src.python.tessera.{SERVICE}/{SERVICE}.pex")  # put in the sandbox by runtime_package_dependencies
-DOCKERFILE = Path("src/python/tessera/Dockerfile")
-assert payments_main.__name__  # the PEX's entry point: keeps the dependency visible to Pants
+IMAGE = f"localhost/tessera/{SERVICE}:latest"  # built by Pants (runtime_package_dependencies) into podman's storage
 
 
 @pytest.fixture(scope="module")
 def image() -> Iterator[tuple[Containers, str]]:
     containers = Containers.prepare()
-    base = containers.ensure_base()
-    tag = f"localhost/tessera/{SERVICE}:test-{uuid.uuid4().hex[:6]}"
-    containers.build(Path("."), DOCKERFILE, tag, {"BASE_IMAGE": base, "SERVICE": SERVICE})
-    yield containers, tag
-    containers.podman("rmi", "-f", tag)
+    assert containers.podman("image", "exists", IMAGE).returncode == 0, f"Pants did not build {IMAGE}"
+    yield containers, IMAGE
 
 
 def test_the_image_runs_as_non_root_from_the_service_pex(image: tuple[Containers, str]) -> None:

@@ -23,9 +23,9 @@ from inventory.v1 import inventory_pb2, inventory_pb2_grpc
 
 from tessera.localcluster.images import SERVICE_REGISTRY
 from tessera.localcluster.release import merge_values
-from tessera.localstack.services import SERVICES
 from tessera.testing.chaos import OrderLoad, settle
 from tessera.testing.cluster import Shop
+from tessera.topology import registry
 
 pytestmark = [pytest.mark.integration, pytest.mark.kubernetes]
 
@@ -74,7 +74,7 @@ async def _eventually(check: Any, timeout: float, what: str) -> Any:
 
 async def test_installed_release_confirms_an_order(shop: Shop) -> None:
     deployments = _deployments(shop)
-    assert set(deployments) == {spec.name for spec in SERVICES}
+    assert set(deployments) == {spec.name for spec in registry().services}
     assert all(_available(d) for d in deployments.values()), shop.release.diagnose()
     for name, deployment in deployments.items():
         image = deployment["spec"]["template"]["spec"]["containers"][0]["image"]
@@ -96,7 +96,7 @@ async def test_installed_release_confirms_an_order(shop: Shop) -> None:
         },
     )
     # The gateway's view of the platform, through the cluster's DNS: every service and every data store answers.
-    assert set(health["services"]) == {spec.name for spec in SERVICES}
+    assert set(health["services"]) == {spec.name for spec in registry().services}
     assert health["healthy"] is True, health
 
 
@@ -119,7 +119,7 @@ async def test_jaeger_in_the_cluster_holds_the_order_s_trace_and_prometheus_scra
 
     async def every_pod_scraped() -> list[dict[str, Any]] | None:
         up = await shop.query_prometheus(f'up{{job="tessera", namespace="{shop.release.namespace}"}} == 1')
-        return up if {series["metric"]["service"] for series in up} == {s.name for s in SERVICES} else None
+        return up if {series["metric"]["service"] for series in up} == {s.name for s in registry().services} else None
 
     up = await _eventually(every_pod_scraped, 60, "Prometheus scraping a pod of every service")
     versions = await shop.query_prometheus(f'service_info{{namespace="{shop.release.namespace}"}}')
@@ -131,7 +131,7 @@ async def test_jaeger_in_the_cluster_holds_the_order_s_trace_and_prometheus_scra
 
 
 async def test_flag_change_reaches_the_services_without_a_restart(shop: Shop) -> None:
-    before = {p["metadata"]["name"]: _restarts(p) for s in SERVICES for p in shop.pods(s.name)}
+    before = {p["metadata"]["name"]: _restarts(p) for s in registry().services for p in shop.pods(s.name)}
     product = await shop.product()
     flags = json.loads(shop.kubectl("get", "configmap", "tessera-feature-flags", "-o", "json"))["data"]["flags.json"]
 
@@ -153,7 +153,7 @@ async def test_flag_change_reaches_the_services_without_a_restart(shop: Shop) ->
         set_placement("on")
         await _eventually(lambda: _answer_is(client, product, 202), 90, "placement switched on again")
         switched_on = time.monotonic() - began
-    after = {p["metadata"]["name"]: _restarts(p) for s in SERVICES for p in shop.pods(s.name)}
+    after = {p["metadata"]["name"]: _restarts(p) for s in registry().services for p in shop.pods(s.name)}
     # Every pod from before is still there, never restarted (the autoscalers may have added others meanwhile).
     assert {name: after.get(name) for name in before} == before, "a flag change must not restart or replace any pod"
     shop.record("flags", {"off after (s)": round(switched_off, 1), "on after (s)": round(switched_on, 1)})

@@ -17,7 +17,8 @@ from e2e.platform_fixtures import Clients, platform_clients
 
 from tessera.localinfra import InfraEndpoints
 from tessera.localinfra.prometheus import PrometheusServer
-from tessera.localstack.services import SERVICES
+from tessera.tools.dashboards import service_dashboard
+from tessera.topology import registry
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="module")]
 
@@ -29,7 +30,7 @@ async def scraped(
     infra: InfraEndpoints, tmp_path_factory: pytest.TempPathFactory
 ) -> AsyncIterator[tuple[Clients, PrometheusServer]]:
     async for clients in platform_clients(infra, tmp_path_factory.mktemp("scraped-logs")):
-        targets = {s.name: f"127.0.0.1:{clients.platform.ports[f'{s.name}_metrics']}" for s in SERVICES}
+        targets = {s.name: f"127.0.0.1:{clients.platform.ports[f'{s.name}_metrics']}" for s in registry().services}
         prometheus = PrometheusServer(
             tmp_path_factory.mktemp("prometheus"), targets, rule_files=[FILES / "prometheus" / "alerts.json"]
         )
@@ -66,7 +67,7 @@ def _labels(result: list[dict[str, object]], label: str) -> set[str]:
 
 async def test_every_service_is_scraped_with_the_kits_metrics(scraped: tuple[Clients, PrometheusServer]) -> None:
     _, prometheus = scraped
-    names = {s.name for s in SERVICES}
+    names = {s.name for s in registry().services}
     deadline = time.monotonic() + 30
     while _labels(await asyncio.to_thread(prometheus.query, 'up{job="tessera"} == 1'), "service") != names:
         assert time.monotonic() < deadline, "not every service was scraped"
@@ -91,13 +92,16 @@ async def test_every_dashboard_expression_evaluates_on_the_real_metrics(
     _, prometheus = scraped
     await _eventually(prometheus, 'sum(rate(grpc_server_handled_total{service="orders"}[5m])) > 0')
     empty = []
-    for path in sorted((FILES / "grafana").glob("*.json")):
-        dashboard = json.loads(path.read_text())
+    every = {
+        "overview": json.loads((FILES / "grafana" / "overview.json").read_text()),
+        **{s.name: service_dashboard(s) for s in registry().services},
+    }
+    for name, dashboard in every.items():
         for panel in dashboard["panels"]:
             for target in panel["targets"]:
                 # An invalid expression raises with Prometheus' own message.
                 if not await asyncio.to_thread(prometheus.query, target["expr"]):
-                    empty.append(f"{path.name}: {panel['title']}")
+                    empty.append(f"{name}: {panel['title']}")
     # Some panels are empty on a healthy platform (open breakers, failed-fast calls); the RED panels are not.
     assert not [e for e in empty if "requests / s" in e or "p99" in e], empty
 

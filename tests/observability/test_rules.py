@@ -8,6 +8,7 @@ from pathlib import Path
 
 from tessera.localinfra import install
 from tessera.tools import dashboards
+from tessera.topology import registry
 
 RULES = Path("helm/tessera/files/prometheus/alerts.json")
 
@@ -33,9 +34,17 @@ def test_committed_dashboards_and_rules_are_what_the_generator_writes() -> None:
         assert path.read_text() == content, f"{path} is stale: ./pants run src/python/tessera/tools:dashboards"
 
 
+def _every_dashboard() -> dict[str, dict[str, object]]:
+    overview = json.loads(Path("helm/tessera/files/grafana/overview.json").read_text())
+    return {"overview": overview, **{s.name: dashboards.service_dashboard(s) for s in registry().services}}
+
+
 def test_dashboards_have_a_datasource_variable_and_unique_panel_ids() -> None:
-    for path in Path("helm/tessera/files/grafana").glob("*.json"):
-        dashboard = json.loads(path.read_text())
-        assert [v["name"] for v in dashboard["templating"]["list"]] == ["datasource"]
-        ids = [p["id"] for p in dashboard["panels"]]
-        assert len(ids) == len(set(ids)) and all(p["targets"] for p in dashboard["panels"])
+    every = _every_dashboard()
+    assert set(every) == {"overview", *registry().names}
+    for name, dashboard in every.items():
+        assert [v["name"] for v in dashboard["templating"]["list"]] == ["datasource"], name  # type: ignore[index]
+        panels: list[dict[str, object]] = dashboard["panels"]  # type: ignore[assignment]
+        assert panels, f"{name}: no panels"
+        ids = [p["id"] for p in panels]
+        assert len(ids) == len(set(ids)) and all(p["targets"] for p in panels), name

@@ -19,10 +19,11 @@ from orders.v1 import orders_pb2
 from tessera.localinfra import InfraEndpoints
 from tessera.testing.events import every_record
 from tessera.testing.otlp import ReceivedSpan, TraceCollector, otlp_receiver
+from tessera.topology import registry
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="module")]
 
-SERVICES = {"gateway", "orders", "catalog", "saga", "inventory", "payments", "projections"}
+SERVICES = set(registry().names)
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")

@@ -1,11 +1,46 @@
-{{/* A service's settings: serviceDefaults overlaid with its block in .Values.services. Call with (list $ name). */}}
+{{/* The registry of the platform's services (services.yaml): who they are, whom they call, what they use. It is
+     the one place the topology is written; values.yaml's `services` only tunes how each one is deployed. */}}
+{{- define "tessera.registry" -}}
+{{- $registry := (.Files.Get "services.yaml" | fromYaml).services | default dict -}}
+{{- range $name, $overrides := .Values.services -}}
+{{- if not (hasKey $registry $name) -}}
+{{- fail (printf "services.%s: no such service in services.yaml (%s)" $name (keys $registry | sortAlpha | join ", ")) -}}
+{{- end -}}
+{{- range $key := list "calls" "stores" "grpcApi" "http" "platformView" "panels" -}}
+{{- if hasKey ($overrides | default dict) $key -}}
+{{- fail (printf "services.%s.%s: the topology is declared in services.yaml, not in values" $name $key) -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+{{- toJson $registry -}}
+{{- end -}}
+
+{{/* The services' names, sorted: range over `include "tessera.services" $ | fromJsonArray`. */}}
+{{- define "tessera.services" -}}
+{{- include "tessera.registry" . | fromJson | keys | sortAlpha | toJson -}}
+{{- end -}}
+
+{{/* A service's settings: serviceDefaults, its registry entry, then its block in .Values.services. (list $ name) */}}
 {{- define "tessera.config" -}}
 {{- $root := index . 0 -}}
 {{- $name := index . 1 -}}
-{{- $config := mergeOverwrite (deepCopy $root.Values.serviceDefaults) (deepCopy (index $root.Values.services $name)) -}}
+{{- $registry := include "tessera.registry" $root | fromJson -}}
+{{- $entry := index $registry $name -}}
+{{- $config := deepCopy $root.Values.serviceDefaults -}}
+{{- $uses := dict -}}
+{{- range $store := $entry.stores | default list -}}
+{{- $_ := set $uses $store true -}}
+{{- end -}}
+{{- $_ := set $config "uses" $uses -}}
+{{- $_ := set $config "calls" ($entry.calls | default dict) -}}
+{{- $_ := set $config "platformView" ($entry.platformView | default false) -}}
+{{- if $entry.http -}}
+{{- $_ := set $config "http" (dict "port" $root.Values.serviceDefaults.httpPort) -}}
+{{- end -}}
+{{- $config = mergeOverwrite $config (deepCopy (index $root.Values.services $name | default dict)) -}}
 {{- /* Its callers: the services whose `calls` name it. Who calls whom is written once, as `calls`. */ -}}
 {{- $callers := list -}}
-{{- range $other, $svc := $root.Values.services -}}
+{{- range $other, $svc := $registry -}}
 {{- if has $name (values ($svc.calls | default dict)) -}}
 {{- $callers = append $callers $other -}}
 {{- end -}}
@@ -35,7 +70,7 @@ helm.sh/chart: {{ printf "%s-%s" (index . 0).Chart.Name (index . 0).Chart.Versio
 {{/* Whether Flagger drives this service's releases (then it owns the traffic split and the canary pods). */}}
 {{- define "tessera.flagged" -}}
 {{- $root := index . 0 -}}
-{{- if and $root.Values.flagger.enabled (has (index . 1) $root.Values.flagger.services) -}}true{{- end -}}
+{{- if and $root.Values.flagger.enabled (has (index . 1) (include "tessera.flaggerServices" $root | fromJsonArray)) -}}true{{- end -}}
 {{- end -}}
 
 {{/* The pods of a service, for its Services, disruption budget and policies. Under Flagger they are its primary
@@ -120,13 +155,27 @@ TESSERA_KAFKA_TOPIC_PREFIX: {{ $root.Values.infrastructure.kafka.topicPrefix | q
 {{- range $key, $callee := $svc.calls }}
 TESSERA_{{ $key }}: {{ include "tessera.target" (list $root $callee) | quote }}
 {{- end }}
-{{- if eq $name "gateway" }}
+{{- if $svc.platformView }}
 {{- $others := dict }}
-{{- range $other, $_ := $root.Values.services }}
-{{- if and (ne $other "gateway") (not (has $other (values $svc.calls))) }}
+{{- range $other := include "tessera.services" $root | fromJsonArray }}
+{{- if and (ne $other $name) (not (has $other (values $svc.calls))) }}
 {{- $_ := set $others $other (include "tessera.target" (list $root $other)) }}
 {{- end }}
 {{- end }}
 TESSERA_PLATFORM_TARGETS: {{ toJson $others | quote }}
 {{- end }}
+{{- end -}}
+
+{{/* The services Flagger releases: flagger.services, else every service that answers requests (a gRPC API or
+     HTTP), since traffic is what a canary's analysis weighs. */}}
+{{- define "tessera.flaggerServices" -}}
+{{- $chosen := .Values.flagger.services | default list -}}
+{{- if not $chosen -}}
+{{- range $name, $entry := include "tessera.registry" . | fromJson -}}
+{{- if or $entry.grpcApi $entry.http -}}
+{{- $chosen = append $chosen $name -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+{{- toJson $chosen -}}
 {{- end -}}

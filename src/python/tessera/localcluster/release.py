@@ -19,16 +19,15 @@ from tessera.localinfra.images import Containers
 from tessera.localinfra.issuer import DevIssuer
 from tessera.localinfra.process import InfraError
 from tessera.localstack.platform import ensure_database
-from tessera.localstack.services import SERVICES
+from tessera.topology import registry
 
 RELEASE = "tessera"
 NAMESPACE = "tessera"
 POSTGRES_SECRET = "tessera-postgres"
-POSTGRES_SERVICES = ("catalog", "inventory", "payments", "orders", "saga", "projections")
 
 
 def built_image(service: str) -> str:
-    """The name `./pants package src/python/tessera:<service>-image` gives the image in the podman storage."""
+    """The name `./pants package src/python/tessera/<service>:image` gives the image in the podman storage."""
     return f"localhost/tessera/{service}:latest"
 
 
@@ -58,21 +57,21 @@ class Release:
         images' ids, so a rebuild gives a new tag); returns the tag."""
         containers = Containers.prepare()
         ids = {}
-        for spec in SERVICES:
+        for spec in registry().services:
             shown = containers.buildah(
                 "inspect", "--type", "image", "--format", "{{.FromImageID}}", built_image(spec.name)
             )
             if shown.returncode != 0:
                 raise InfraError(
                     f"no image {built_image(spec.name)}: build the images first with `./pants package "
-                    f"src/python/tessera:{spec.name}-image` (BASE_IMAGE=$(./pants run "
+                    f"src/python/tessera/{spec.name}:image` (BASE_IMAGE=$(./pants run "
                     "src/python/tessera/localinfra:base-image) where no registry is reachable)"
                 )
             ids[spec.name] = shown.stdout.strip()
         tag = tag or "local-" + hashlib.sha256(json.dumps(ids, sort_keys=True).encode()).hexdigest()[:10]
         loader = ImageLoader(self.cluster.binaries, self.cluster.containerd_socket, self.cluster.state_dir / "images")
         present = loader.present()
-        for spec in SERVICES:
+        for spec in registry().services:
             name = f"{SERVICE_REGISTRY}/{spec.name}:{tag}"
             if name not in present:
                 loader.load_from_storage(containers, built_image(spec.name), name)
@@ -116,7 +115,7 @@ class Release:
         if self.namespace not in self.cluster.kubectl("get", "namespaces", "-o", "name"):
             self.cluster.kubectl("create", "namespace", self.namespace)
         dsns = {}
-        for service in POSTGRES_SERVICES:
+        for service in (s.name for s in registry().services if s.uses("postgres")):
             dsns[f"{service}-dsn"] = asyncio.run(ensure_database(self.infra.postgres_dsn, f"tessera_{service}"))
         manifest = {
             "apiVersion": "v1",

@@ -29,7 +29,7 @@ from tessera.localcluster.release import Release
 from tessera.localinfra import LocalInfra
 from tessera.localinfra.issuer import DevIssuer
 from tessera.localinfra.process import InfraError
-from tessera.localstack.services import SERVICES
+from tessera.topology import registry
 
 CHART = Path("helm/tessera")
 DEFAULT_STATE_DIR = Path(".tessera/cluster")
@@ -130,7 +130,7 @@ def build_images(build_root: Path) -> None:
     pants = build_root / "pants"
     if not pants.exists():
         raise InfraError(f"{pants} not found: run this from the repository's root")
-    targets = [f"src/python/tessera:{spec.name}-image" for spec in SERVICES]
+    targets = [f"src/python/tessera/{spec.name}:image" for spec in registry().services]
     log(f"building {len(targets)} images with pants package")
     # ./pants builds them on a local Debian base where no Docker engine and no registry can be had.
     built = subprocess.run(

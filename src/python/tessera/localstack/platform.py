@@ -26,7 +26,7 @@ from tessera.kit.grpc_client import check_health
 from tessera.localinfra import InfraEndpoints
 from tessera.localinfra.issuer import DevIssuer, JwksServer
 from tessera.localinfra.process import free_port
-from tessera.localstack.services import BY_NAME, SERVICES, ServiceSpec
+from tessera.topology import Service, registry
 
 
 async def ensure_database(admin_dsn: str, name: str) -> str:
@@ -39,7 +39,7 @@ async def ensure_database(admin_dsn: str, name: str) -> str:
     return f"{admin_dsn.rpartition('/')[0]}/{name}"
 
 
-async def wait_healthy(spec: ServiceSpec, port: int, process: asyncio.subprocess.Process, timeout: float) -> float:
+async def wait_healthy(spec: Service, port: int, process: asyncio.subprocess.Process, timeout: float) -> float:
     """Seconds until the service is ready (gRPC health SERVING, or HTTP /readyz 200); fails if it exits first."""
     started = time.monotonic()
     async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel, httpx.AsyncClient(timeout=1.0) as http:
@@ -50,7 +50,7 @@ async def wait_healthy(spec: ServiceSpec, port: int, process: asyncio.subprocess
                 if spec.http:
                     if (await http.get(f"http://127.0.0.1:{port}/readyz")).status_code == 200:
                         return time.monotonic() - started
-                elif await check_health(channel, spec.health_service, timeout=0.5) == "SERVING":
+                elif await check_health(channel, spec.grpc_api, timeout=0.5) == "SERVING":
                     return time.monotonic() - started
             except (grpc.aio.AioRpcError, httpx.HTTPError):
                 pass
@@ -64,7 +64,7 @@ def _open_log(path: Path) -> IO[bytes]:
 
 @dataclass
 class RunningService:
-    spec: ServiceSpec
+    spec: Service
     process: asyncio.subprocess.Process
     log: IO[bytes]
 
@@ -85,7 +85,7 @@ class Platform:
     def __post_init__(self) -> None:
         self.log_dir.mkdir(parents=True, exist_ok=True)
         self.issuer = DevIssuer(self.issuer_dir or self.log_dir / "issuer")
-        for spec in SERVICES:
+        for spec in registry().services:
             for kind in ("grpc", "metrics", "http") if spec.http else ("grpc", "metrics"):
                 self.ports.setdefault(f"{spec.name}_{kind}", free_port())
 
@@ -106,24 +106,27 @@ class Platform:
         return httpx.AsyncClient(base_url=self.http_url("gateway"), headers=headers, **options)
 
     def _ready_port(self, name: str) -> int:
-        return self.ports[f"{name}_http"] if BY_NAME[name].http else self.ports[f"{name}_grpc"]
+        return self.ports[f"{name}_http"] if registry()[name].http else self.ports[f"{name}_grpc"]
 
-    async def _env(self, spec: ServiceSpec) -> dict[str, str]:
+    async def _env(self, spec: Service) -> dict[str, str]:
         env = {
             **os.environ,
             "PYTHONPATH": os.pathsep.join(sys.path),
             "TESSERA_SERVICE_NAME": spec.name,
             "TESSERA_GRPC_PORT": str(self.ports[f"{spec.name}_grpc"]),
             "TESSERA_METRICS_PORT": str(self.ports[f"{spec.name}_metrics"]),
-            "TESSERA_POSTGRES_DSN": await ensure_database(
-                self.infra.postgres_dsn, f"{self.database_prefix}{spec.name}"
-            ),
-            "TESSERA_KAFKA_BOOTSTRAP": self.infra.kafka_bootstrap,
-            "TESSERA_KAFKA_TOPIC_PREFIX": self.topic_prefix,
             **{f"TESSERA_{key}": self.grpc_target(callee) for key, callee in spec.calls.items()},
             **self.extra_env,
         }
-        if spec.uses_redis:
+        if spec.uses("postgres"):
+            database = f"{self.database_prefix}{spec.name}"
+            env["TESSERA_POSTGRES_DSN"] = await ensure_database(self.infra.postgres_dsn, database)
+        if spec.uses("kafka"):
+            env |= {
+                "TESSERA_KAFKA_BOOTSTRAP": self.infra.kafka_bootstrap,
+                "TESSERA_KAFKA_TOPIC_PREFIX": self.topic_prefix,
+            }
+        if spec.uses("redis"):
             env["TESSERA_REDIS_URL"] = self.infra.redis_url
         if spec.http:
             env["TESSERA_HTTP_PORT"] = str(self.ports[f"{spec.name}_http"])
@@ -132,17 +135,19 @@ class Platform:
             env = {**self.issuer.gateway_env(self._jwks.jwks_url), **env}  # extra_env may override
         if spec.platform_view:
             called = set(spec.calls.values()) | {spec.name}
-            others = {other.name: self.grpc_target(other.name) for other in SERVICES if other.name not in called}
+            others = {
+                other.name: self.grpc_target(other.name) for other in registry().services if other.name not in called
+            }
             env["TESSERA_PLATFORM_TARGETS"] = json.dumps(others)
         return env
 
     async def start(self, name: str) -> None:
-        spec = BY_NAME[name]
+        spec = registry()[name]
         log = _open_log(self.log_dir / f"{name}.log")
         process = await asyncio.create_subprocess_exec(
             sys.executable,
             "-m",
-            spec.main_module.__name__,
+            f"tessera.{name}.main",  # every service's main module is packaged with the stack (see ../BUILD)
             env=await self._env(spec),
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -157,7 +162,7 @@ class Platform:
         return dict(zip(names, seconds, strict=True))
 
     async def start_all(self, timeout: float = 120.0) -> dict[str, float]:
-        for spec in SERVICES:
+        for spec in registry().services:
             await self.start(spec.name)
         return await self.wait_healthy(timeout=timeout)
 

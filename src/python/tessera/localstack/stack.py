@@ -21,9 +21,9 @@ from tessera.localinfra.jaeger import JaegerPorts, JaegerServer
 from tessera.localinfra.process import free_port
 from tessera.localinfra.prometheus import PrometheusServer
 from tessera.localstack.platform import Platform
-from tessera.localstack.services import SERVICES
 from tessera.orders.service_layer import PLACEMENT_FLAG
 from tessera.tools.dashboards import alert_rules
+from tessera.topology import registry
 
 JAEGER_PORTS = tuple(f"jaeger_{name}" for name in JaegerPorts.__dataclass_fields__)
 INFRA_PORTS = ("postgres", "redis", "kafka", "kafka_controller", "prometheus", *JAEGER_PORTS)
@@ -39,8 +39,8 @@ DEFAULT_FLAGS = {
 def _load_ports(state_dir: Path) -> dict[str, int]:
     path = state_dir / "ports.json"
     ports: dict[str, int] = json.loads(path.read_text()) if path.exists() else {}
-    kinds = {s.name: ("grpc", "metrics", "http") if s.http else ("grpc", "metrics") for s in SERVICES}
-    for name in [*INFRA_PORTS, *(f"{s.name}_{kind}" for s in SERVICES for kind in kinds[s.name])]:
+    kinds = {s.name: ("grpc", "metrics", "http") if s.http else ("grpc", "metrics") for s in registry().services}
+    for name in [*INFRA_PORTS, *(f"{s.name}_{kind}" for s in registry().services for kind in kinds[s.name])]:
         ports.setdefault(name, free_port())
     path.write_text(json.dumps(ports, indent=2))
     return ports
@@ -77,7 +77,7 @@ class LocalStack:
         rules.write_text(json.dumps(alert_rules(), indent=2))
         self.prometheus = PrometheusServer(
             self.state_dir / "prometheus",
-            {s.name: f"127.0.0.1:{ports[f'{s.name}_metrics']}" for s in SERVICES},
+            {s.name: f"127.0.0.1:{ports[f'{s.name}_metrics']}" for s in registry().services},
             rule_files=[rules],
             port=ports["prometheus"],
             scrape_interval="5s",
@@ -119,7 +119,7 @@ async def run(state_dir: Path, stop: asyncio.Event) -> None:
         print(f"  postgres   {endpoints.postgres_dsn}")
         print(f"  redis      {endpoints.redis_url}")
         print(f"  kafka      {endpoints.kafka_bootstrap}")
-        for spec in SERVICES:
+        for spec in registry().services:
             metrics = f"metrics http://127.0.0.1:{platform.ports[f'{spec.name}_metrics']}/metrics"
             if spec.http:
                 api = f"{platform.http_url(spec.name)}  (REST /v1, docs /docs, GraphQL /graphql)"

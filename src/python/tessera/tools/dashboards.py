@@ -3,10 +3,11 @@
     ./pants run src/python/tessera/tools:dashboards            # (re)writes helm/tessera/files/...
     ./pants run src/python/tessera/tools:dashboards -- --check # fails if the committed files are stale
 
-One overview dashboard and one per service, all from the same panels, so a new service gets its dashboard by
-being listed in SERVICES. Every series carries a `service` label: the local stack's Prometheus sets it per
-target, a ServiceMonitor sets it from the Kubernetes Service. The tests check each expression on a real
-Prometheus and the rules with promtool.
+One overview dashboard, and one per service from the panels its entry in the registry (services.yaml) names:
+the chart assembles those from the panel files written here, so a new service gets its dashboard by being
+declared, with no generated file of its own. Every series carries a `service` label: the local stack's
+Prometheus sets it per target, a ServiceMonitor sets it from the Kubernetes Service. The tests check each
+expression on a real Prometheus and the rules with promtool.
 """
 
 from __future__ import annotations
@@ -14,23 +15,17 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import typing
 from pathlib import Path
 from typing import Any
 
-# The services whose dashboards are generated, with what each one has beyond the common RED panels.
-SERVICES: dict[str, set[str]] = {
-    "catalog": {"grpc", "cache", "outbox"},
-    "inventory": {"grpc", "outbox"},
-    "payments": {"grpc", "outbox"},
-    "orders": {"grpc", "outbox", "client"},
-    "saga": {"client", "saga", "lag"},  # its gRPC server only carries health and the dependency report
-    "projections": {"grpc", "lag"},
-    "gateway": {"http", "client"},
-}
+from tessera.topology import Panel, Service
+
 # gRPC codes that are answers to the caller's request, not failures of the service.
 CLIENT_CODES = "OK|NOT_FOUND|INVALID_ARGUMENT|ALREADY_EXISTS|FAILED_PRECONDITION|ABORTED|OUT_OF_RANGE"
 
 OUT_DIR = Path("helm/tessera/files")
+PANEL_KINDS: tuple[Panel, ...] = typing.get_args(Panel)
 DATASOURCE = {"type": "prometheus", "uid": "${datasource}"}
 
 
@@ -63,16 +58,20 @@ def panel(title: str, exprs: dict[str, str], unit: str = "short", *, kind: str =
     }
 
 
-def service_panels(service: str, features: set[str]) -> list[dict[str, Any]]:
+SERVICE = "__SERVICE__"  # in the panel files, the chart puts the service's name here
+
+
+def service_panels(service: str, kind: Panel) -> list[dict[str, Any]]:
+    """The panels of one kind for `service`, without ids or places (the dashboard gives those)."""
     s = f'service="{service}"'
     panels = []
-    if "grpc" in features:
+    if kind == "grpc":
         panels += [
             panel("gRPC requests / s", {"{{grpc_method}}": grpc_rate(s)}, "reqps"),
             panel("gRPC error ratio (server faults)", {"errors": grpc_error_ratio(s)}, "percentunit"),
             panel("gRPC p99 latency", {"{{grpc_method}}": grpc_p99(s)}, "s"),
         ]
-    if "http" in features:
+    if kind == "http":
         panels += [
             panel(
                 "HTTP requests / s",
@@ -88,7 +87,7 @@ def service_panels(service: str, features: set[str]) -> list[dict[str, Any]]:
                 "s",
             ),
         ]
-    if "client" in features:
+    if kind == "client":
         panels += [
             panel(
                 "Circuit breakers (0 closed, 1 open, 2 half-open)",
@@ -100,7 +99,7 @@ def service_panels(service: str, features: set[str]) -> list[dict[str, Any]]:
                 "reqps",
             ),
         ]
-    if "cache" in features:
+    if kind == "cache":
         panels.append(
             panel(
                 "Cache hit ratio",
@@ -111,7 +110,7 @@ def service_panels(service: str, features: set[str]) -> list[dict[str, Any]]:
                 "percentunit",
             )
         )
-    if "outbox" in features:
+    if kind == "outbox":
         panels += [
             panel("Outbox backlog", {"backlog": f"max(outbox_backlog{{{s}}})"}),
             panel(
@@ -120,11 +119,11 @@ def service_panels(service: str, features: set[str]) -> list[dict[str, Any]]:
                 "reqps",
             ),
         ]
-    if "lag" in features:
+    if kind == "lag":
         panels.append(
             panel("Kafka consumer lag", {"{{group}} {{topic}}": f"sum by (group, topic) (kafka_consumer_lag{{{s}}})"})
         )
-    if "saga" in features:
+    if kind == "saga":
         panels += [
             panel(
                 "Saga outcomes / s",
@@ -169,7 +168,14 @@ def overview_panels() -> list[dict[str, Any]]:
     ]
 
 
+def service_dashboard(service: Service) -> dict[str, Any]:
+    """What the chart assembles for `service` from the panel files (tests hold the two to each other)."""
+    panels = [panel for kind in service.panels for panel in service_panels(service.name, kind)]
+    return dashboard(f"tessera-{service.name}", f"Tessera / {service.name}", panels)
+
+
 def dashboard(uid: str, title: str, panels: list[dict[str, Any]]) -> dict[str, Any]:
+    """Panels get ids and places in two columns; the chart's template does the same for a service's dashboard."""
     for index, item in enumerate(panels):
         item["id"] = index + 1
         item["gridPos"] = {"h": 8, "w": 12, "x": 12 * (index % 2), "y": 8 * (index // 2)}
@@ -242,18 +248,14 @@ def _alert(name: str, expr: str, duration: str, severity: str, summary: str, des
 
 def rendered() -> dict[Path, str]:
     """Every generated file, relative to the repository root, with its content."""
-    files = {
-        OUT_DIR / "grafana" / "overview.json": dashboard("tessera-overview", "Tessera / Overview", overview_panels()),
-        **{
-            OUT_DIR
-            / "grafana"
-            / f"{name}.json": dashboard(f"tessera-{name}", f"Tessera / {name}", service_panels(name, features))
-            for name, features in SERVICES.items()
-        },
+    grafana = OUT_DIR / "grafana"
+    files: dict[Path, Any] = {
+        grafana / "overview.json": dashboard("tessera-overview", "Tessera / Overview", overview_panels()),
+        grafana / "service" / "dashboard.json": dashboard(f"tessera-{SERVICE}", f"Tessera / {SERVICE}", []),
+        **{grafana / "service" / f"{kind}.json": service_panels(SERVICE, kind) for kind in PANEL_KINDS},
+        OUT_DIR / "prometheus" / "alerts.json": alert_rules(),
     }
-    out = {path: json.dumps(content, indent=2) + "\n" for path, content in files.items()}
-    out[OUT_DIR / "prometheus" / "alerts.json"] = json.dumps(alert_rules(), indent=2) + "\n"
-    return out
+    return {path: json.dumps(content, indent=2) + "\n" for path, content in files.items()}
 
 
 def main() -> None:

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from tessera.localinfra import LocalInfra
 from tessera.localstack.platform import Platform
-from tessera.localstack.services import SERVICES
+from tessera.topology import registry
 
 
 def main() -> None:
@@ -39,7 +39,7 @@ async def _benchmark(runs: int) -> None:
         print(f"  last run, per server: { {k: round(v, 2) for k, v in infra.startup_seconds.items()} }")
         platform = Platform(infra.endpoints, Path(tmp) / "logs")
         try:
-            for spec in SERVICES:
+            for spec in registry().services:
                 times = [await platform.restart(spec.name) for _ in range(runs)]
                 print(f"{spec.name}: process start -> ready (gRPC health SERVING, or /readyz 200): {_fmt(times)}")
             together = []
@@ -48,7 +48,7 @@ async def _benchmark(runs: int) -> None:
                 began = time.monotonic()
                 await platform.start_all()
                 together.append(time.monotonic() - began)
-            print(f"all {len(SERVICES)} services together, start -> all healthy: {_fmt(together)}")
+            print(f"all {len(registry().services)} services together, start -> all healthy: {_fmt(together)}")
         finally:
             await platform.stop_all()
             await asyncio.to_thread(infra.stop)
