@@ -1,22 +1,25 @@
 """The pipeline and the files for users with Docker or a local cluster: checked as far as this machine can.
 
-GitHub Actions workflows: actionlint (built from its Go module) and the workflow JSON schema. docker-compose.yaml:
-the Compose specification's schema (check-jsonschema's bundled copy). The Tiltfile: Starlark, parsed as Python.
+GitHub Actions workflows: actionlint (built from its Go module) and the workflow JSON schema. The Compose stack
+(tools:compose): the Compose specification's schema (check-jsonschema's bundled copy). The Tiltfile: Starlark,
+run here as Python with Tilt's functions recorded. All three must follow the registry of services.
 """
 
 from __future__ import annotations
 
-import ast
 import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import check_jsonschema
 import pytest
 import yaml
 
 from tessera.localinfra import install
+from tessera.tools import compose
+from tessera.topology import registry
 
 WORKFLOWS = sorted(Path(".github/workflows").glob("*.yaml"))
 
@@ -47,11 +50,24 @@ def test_actionlint_does_catch_a_broken_workflow(tmp_path: Path) -> None:
     assert actionlint(str(broken)), "actionlint found nothing wrong in a broken workflow"
 
 
-@pytest.mark.parametrize(
-    ("schema", "files"),
-    [("vendor.github-workflows", [str(p) for p in WORKFLOWS]), ("vendor.compose-spec", ["docker-compose.yaml"])],
-)
-def test_files_match_their_published_schemas(schema: str, files: list[str]) -> None:
+@pytest.fixture(scope="module")
+def compose_stack(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("compose")
+    for path, content in compose.rendered(registry(), compose.INFRASTRUCTURE.read_text()).items():
+        (out / path).parent.mkdir(parents=True, exist_ok=True)
+        (out / path).write_text(content)
+    return out
+
+
+def test_workflows_match_their_published_schema() -> None:
+    _check_schema("vendor.github-workflows", [str(p) for p in WORKFLOWS])
+
+
+def test_the_compose_stack_matches_the_compose_specification(compose_stack: Path) -> None:
+    _check_schema("vendor.compose-spec", [str(compose_stack / "docker-compose.yaml")])
+
+
+def _check_schema(schema: str, files: list[str]) -> None:
     checked = subprocess.run(
         [sys.executable, "-m", check_jsonschema.__name__, "--builtin-schema", schema, *files],
         capture_output=True, text=True, check=False,
@@ -59,18 +75,57 @@ def test_files_match_their_published_schemas(schema: str, files: list[str]) -> N
     assert checked.returncode == 0, checked.stdout + checked.stderr
 
 
-def test_compose_runs_every_service_hardened_with_its_observability() -> None:
-    compose = yaml.safe_load(Path("docker-compose.yaml").read_text())
-    services = compose["services"]
+def test_compose_runs_every_registered_service_hardened_with_its_stores_callees_and_observability(
+    compose_stack: Path,
+) -> None:
+    services = yaml.safe_load((compose_stack / "docker-compose.yaml").read_text())["services"]
     assert {"postgres", "redis", "kafka", "jaeger", "prometheus", "grafana", "kong"} <= set(services)
     ours = {name: s for name, s in services.items() if str(s.get("image", "")).startswith("tessera/")}
-    assert set(ours) == {"catalog", "inventory", "payments", "orders", "saga", "projections", "gateway"}
-    for name, service in ours.items():
-        assert service["read_only"] is True and service["user"] == "10001:10001", name
-        assert service["environment"]["TESSERA_SERVICE_NAME"] == name
-    for mounted in ("deploy/compose/prometheus.yml", "deploy/compose/kong.yml", "helm/tessera/files/grafana"):
-        assert Path(mounted).exists(), mounted
+    assert list(ours) == registry().names
+    for service in registry().services:
+        block = ours[service.name]
+        env = block["environment"]
+        assert block["read_only"] is True and block["user"] == "10001:10001", service.name
+        assert env["TESSERA_SERVICE_NAME"] == service.name
+        assert {key for key in env if key.endswith("_TARGET")} == {f"TESSERA_{key}" for key in service.calls}
+        assert {env[f"TESSERA_{key}"] for key in service.calls} == {f"{c}:50051" for c in service.calls.values()}
+        assert set(block["depends_on"]) == {*service.stores, *service.calls.values()}, service.name
+        assert ("TESSERA_HTTP_PORT" in env) == service.http
+    assert services["kong"]["depends_on"] == [s.name for s in registry().services if s.http]
+    scraped = yaml.safe_load((compose_stack / "prometheus.yml").read_text())["scrape_configs"][0]["static_configs"]
+    assert [target["labels"]["service"] for target in scraped] == registry().names
+    databases = (compose_stack / "postgres-init.sql").read_text()
+    assert [s.name for s in registry().services if f"CREATE DATABASE {s.name};" in databases] == [
+        s.name for s in registry().services if s.uses("postgres")
+    ]
+    assert {p.stem for p in (compose_stack / "dashboards").glob("*.json")} == {"overview", *registry().names}
+    # Its mounts of committed files resolve from .tessera/compose, where the tool writes the stack.
+    mounts = [v.split(":")[0] for s in services.values() for v in s.get("volumes", []) if v.startswith("../../")]
+    assert mounts and all((compose.OUT_DIR / mount).resolve().exists() for mount in mounts), mounts
 
 
-def test_the_tiltfile_is_valid_starlark_syntax() -> None:
-    ast.parse(Path("Tiltfile").read_text(), filename="Tiltfile")
+class _Tilt:
+    """Tilt's functions that the Tiltfile calls, recording what it asks for."""
+
+    def __init__(self) -> None:
+        self.builds: list[str] = []
+        self.resources: dict[str, dict[str, Any]] = {}
+
+    def functions(self) -> dict[str, Any]:
+        return {
+            "read_yaml": lambda path: yaml.safe_load(Path(path).read_text()),
+            "custom_build": lambda ref, command, deps: self.builds.append(ref),
+            "local": lambda command: None,
+            "helm": lambda chart, **options: (chart, options),
+            "k8s_yaml": lambda rendered: None,
+            "k8s_resource": lambda name, **options: self.resources.__setitem__(name, options),
+        }
+
+
+def test_the_tiltfile_builds_and_deploys_every_registered_service() -> None:
+    tilt = _Tilt()
+    exec(compile(Path("Tiltfile").read_text(), "Tiltfile", "exec"), tilt.functions())  # Starlark is Python here
+    assert tilt.builds == [f"ghcr.io/tessera-platform/{name}" for name in registry().names]
+    assert set(tilt.resources) == {f"tessera-{name}" for name in registry().names}
+    forwarded = {name for name, options in tilt.resources.items() if options.get("port_forwards")}
+    assert forwarded == {f"tessera-{s.name}" for s in registry().services if s.http}

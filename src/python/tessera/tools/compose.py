@@ -1,0 +1,103 @@
+"""The Compose stack for users with Docker, written from the registry of services: nothing in it is typed by hand.
+
+    ./pants package --filter-target-type=docker_image ::     # the images, tessera/<service>:latest
+    ./pants run src/python/tessera/tools:compose             # writes .tessera/compose/
+    docker compose -f .tessera/compose/docker-compose.yaml up -d
+
+deploy/compose/infrastructure.yaml holds the fixed part (data stores, Jaeger, Prometheus, Grafana, Kong) and the
+hardening every service container gets. Each service in helm/tessera/services.yaml gets a container with the
+settings its entry implies: its database, Redis and Kafka as it uses them, its callees' addresses; Prometheus
+scrapes every one, PostgreSQL gets a database per service that uses it, and Grafana the same dashboards as the chart.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from tessera.tools.dashboards import dashboard, overview_panels, service_dashboard
+from tessera.topology import Registry, Service, registry
+
+INFRASTRUCTURE = Path("deploy/compose/infrastructure.yaml")
+OUT_DIR = Path(".tessera/compose")
+GRPC_PORT, METRICS_PORT, HTTP_PORT = 50051, 9100, 8080
+
+
+def service_block(service: Service, services: Registry, hardening: dict[str, Any]) -> dict[str, Any]:
+    block = copy.deepcopy(hardening)
+    env: dict[str, str] = block["environment"]
+    env["TESSERA_SERVICE_NAME"] = service.name
+    depends: dict[str, dict[str, str]] = {}
+    if service.uses("postgres"):
+        env["TESSERA_POSTGRES_DSN"] = f"postgresql://postgres:tessera@postgres:5432/{service.name}"
+        depends["postgres"] = {"condition": "service_healthy"}
+    if service.uses("redis"):
+        env["TESSERA_REDIS_URL"] = "redis://redis:6379/0"
+        depends["redis"] = {"condition": "service_healthy"}
+    if service.uses("kafka"):
+        env["TESSERA_KAFKA_BOOTSTRAP"] = "kafka:9092"
+        depends["kafka"] = {"condition": "service_healthy"}
+    for key, callee in service.calls.items():
+        env[f"TESSERA_{key}"] = f"{callee}:{GRPC_PORT}"
+        depends[callee] = {"condition": "service_started"}
+    if service.platform_view:
+        called = {*service.calls.values(), service.name}
+        others = {s.name: f"{s.name}:{GRPC_PORT}" for s in services.services if s.name not in called}
+        env["TESSERA_PLATFORM_TARGETS"] = json.dumps(others)
+    if service.http:
+        env |= {
+            "TESSERA_HTTP_HOST": "0.0.0.0",
+            "TESSERA_HTTP_PORT": str(HTTP_PORT),
+            # The API's token issuer: its name and public keys (a JWKS document, or TESSERA_AUTH_JWKS_URL).
+            "TESSERA_AUTH_ISSUER": "${TESSERA_AUTH_ISSUER:?set the issuer of the API's tokens}",
+            "TESSERA_AUTH_JWKS": "${TESSERA_AUTH_JWKS:?set the issuer's JWKS (JSON)}",
+        }
+    return {"image": f"tessera/{service.name}:latest", **block, "depends_on": depends}
+
+
+def rendered(services: Registry, infrastructure: str) -> dict[Path, str]:
+    """Every file of the stack, relative to its directory, with its content."""
+    stack = yaml.safe_load(infrastructure)
+    hardening = stack.pop("x-service")
+    for service in services.services:
+        stack["services"][service.name] = service_block(service, services, hardening)
+    edge = [s.name for s in services.services if s.http]
+    stack["services"]["kong"]["depends_on"] = edge
+    scrape = [{"targets": [f"{s.name}:{METRICS_PORT}"], "labels": {"service": s.name}} for s in services.services]
+    prometheus = {
+        "global": {"scrape_interval": "5s"},
+        "rule_files": ["/etc/prometheus/alerts.json"],
+        "scrape_configs": [{"job_name": "tessera", "static_configs": scrape}],
+    }
+    databases = "".join(f"CREATE DATABASE {s.name};\n" for s in services.services if s.uses("postgres"))
+    dashboards = {
+        Path("dashboards/overview.json"): dashboard("tessera-overview", "Tessera / Overview", overview_panels()),
+        **{Path(f"dashboards/{s.name}.json"): service_dashboard(s) for s in services.services},
+    }
+    header = "# Written by ./pants run src/python/tessera/tools:compose from helm/tessera/services.yaml; edit those.\n"
+    return {
+        Path("docker-compose.yaml"): header + yaml.safe_dump(stack, sort_keys=False, width=120),
+        Path("prometheus.yml"): header + yaml.safe_dump(prometheus, sort_keys=False),
+        Path("postgres-init.sql"): "-- One database per service that uses PostgreSQL: each owns its data.\n"
+        + databases,
+        **{path: json.dumps(content, indent=2) + "\n" for path, content in dashboards.items()},
+    }
+
+
+def main() -> None:
+    argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter).parse_args()
+    # The fixed part's paths are relative to OUT_DIR (../../deploy/...), so the stack is always written there.
+    files = rendered(registry(), INFRASTRUCTURE.read_text())
+    for path, content in files.items():
+        (OUT_DIR / path).parent.mkdir(parents=True, exist_ok=True)
+        (OUT_DIR / path).write_text(content)
+    print(f"wrote {len(files)} files to {OUT_DIR}/; run: docker compose -f {OUT_DIR}/docker-compose.yaml up -d")
+
+
+if __name__ == "__main__":
+    main()
