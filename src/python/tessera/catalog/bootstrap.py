@@ -1,10 +1,9 @@
-"""Wires the catalog together: settings -> pool, cache, outbox relay, service, gRPC server."""
+"""The catalog, declared: its settings, migrations and topic, and how its parts are put together."""
 
 from __future__ import annotations
 
-from contextlib import AsyncExitStack
+from collections.abc import Sequence
 
-from catalog.v1 import catalog_pb2, catalog_pb2_grpc
 from tessera.catalog import migrations
 from tessera.catalog.adapters.cache import RedisProductCache
 from tessera.catalog.adapters.postgres import PostgresUnitOfWork
@@ -12,25 +11,16 @@ from tessera.catalog.config import PRODUCT_TOPIC, CatalogSettings
 from tessera.catalog.entrypoints.grpc_api import CatalogGrpcApi
 from tessera.catalog.service_layer import CatalogService
 from tessera.kit.cache import CacheAside
-from tessera.kit.grpc_server import GrpcServer, GrpcService
-from tessera.kit.resources import open_postgres, open_redis, start_grpc_server, start_outbox_relay
+from tessera.kit.service import ServiceContext, ServiceSpec
 
 
-async def start_catalog(settings: CatalogSettings, stack: AsyncExitStack) -> GrpcServer:
-    """Starts every part of the catalog on `stack` (closed in reverse) and returns the running gRPC server."""
-    pool = await open_postgres(settings, stack, migrations.__name__)
-    redis = open_redis(settings, stack)
-    topic = settings.topic(PRODUCT_TOPIC)
-    await start_outbox_relay(settings, stack, pool, topics=[topic], client_id=settings.service_name)
-
+async def wire(ctx: ServiceContext[CatalogSettings]) -> Sequence[object]:
+    settings, topic = ctx.settings, ctx.topic(PRODUCT_TOPIC)
     service = CatalogService(
-        uow_factory=lambda: PostgresUnitOfWork(pool, topic=topic, producer=settings.service_name),
-        cache=RedisProductCache(CacheAside(redis, "catalog:product", settings.cache_ttl_seconds)),
+        uow_factory=lambda: PostgresUnitOfWork(ctx.pool, topic=topic, producer=settings.service_name),
+        cache=RedisProductCache(CacheAside(ctx.redis, "catalog:product", settings.cache_ttl_seconds)),
     )
-    api = CatalogGrpcApi(service)
-    descriptor = catalog_pb2.DESCRIPTOR.services_by_name["CatalogService"]
-    return await start_grpc_server(
-        settings,
-        stack,
-        [GrpcService(descriptor, lambda server: catalog_pb2_grpc.add_CatalogServiceServicer_to_server(api, server))],
-    )
+    return [CatalogGrpcApi(service)]
+
+
+SPEC = ServiceSpec(CatalogSettings, wire, migrations=migrations, publishes=[PRODUCT_TOPIC])

@@ -4,13 +4,11 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from tessera.kit.config import ClientSettings, RedisSettings, ServiceSettings
+from tessera.kit.config import ClientSettings, HttpSettings, RedisSettings, ServiceSettings
 
 
-class GatewaySettings(ServiceSettings, ClientSettings, RedisSettings):
+class GatewaySettings(ServiceSettings, ClientSettings, RedisSettings, HttpSettings):
     service_name: str = "gateway"
-    http_host: str = "127.0.0.1"
-    http_port: int = Field(default=8080, ge=0, le=65535)
     catalog_target: str = "127.0.0.1:50051"
     orders_target: str = "127.0.0.1:50054"
     readmodels_target: str = "127.0.0.1:50056"

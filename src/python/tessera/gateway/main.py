@@ -1,14 +1,11 @@
-"""Entry point of the gateway service: `./pants run src/python/tessera/gateway:gateway`."""
+"""Entry point of the gateway: `./pants run src/python/tessera/gateway:gateway`."""
 
-from __future__ import annotations
-
-from tessera.gateway.bootstrap import start_gateway
-from tessera.gateway.config import GatewaySettings
-from tessera.kit.runtime import serve
+from tessera.gateway.bootstrap import SPEC
+from tessera.kit.service import run
 
 
 def main() -> None:
-    serve(GatewaySettings, start_gateway)
+    run(SPEC)
 
 
 if __name__ == "__main__":

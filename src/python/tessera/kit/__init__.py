@@ -4,7 +4,11 @@ config       typed settings from the environment (pydantic-settings)
 logs         JSON logs (structlog) with service name, request id and the current trace/span ids
 metrics      Prometheus metrics and the /metrics endpoint
 tracing      OpenTelemetry: tracer provider, OTLP export, gRPC interceptors, spans across Kafka
-grpc_server  grpc.aio server bootstrap: health, reflection, tracing/metrics/logging interceptors, graceful shutdown
+service      a service, declared (ServiceSpec): run(spec) opens its stores, relays its outbox, serves its
+             servicers; its ServiceContext holds what it owns (checks, breakers, stores), never a global
+grpc_server  grpc.aio server bootstrap: health, reflection, interceptors (tracing, metrics, logs, errors to
+             statuses), graceful shutdown; GrpcService.of(servicer) finds a servicer's descriptor
+errors       the domain's errors and their statuses; infrastructure errors registered by the kit module owning them
 grpc_client  channels: deadlines, retries of idempotent methods, round robin, breakers, fast reconnects
 resilience   retry policy from the protos' idempotency levels, circuit breakers (purgatory) and their metrics
 dependencies the dependency-health report every service serves (ops.v1)
@@ -17,7 +21,7 @@ outbox       transactional outbox and its relay to Kafka
 event_store  append-only event streams with optimistic concurrency
 uow          the unit-of-work base for Postgres
 streams      faust app factory for stream processors
-resources    opening a service's resources on its exit stack, the same way everywhere
+http         serving an ASGI app (FastAPI) on the service's loop
 runtime      runs a service's long-lived parts until SIGTERM (or until one fails)
 tasks        cancelling background tasks cleanly
 """

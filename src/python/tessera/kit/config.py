@@ -73,6 +73,15 @@ class KafkaSettings(BaseSettings):
         return f"{self.kafka_topic_prefix}{name}"
 
 
+class HttpSettings(BaseSettings):
+    """A service that serves HTTP (the registry's `http: true`)."""
+
+    model_config = _CONFIG
+
+    http_host: str = "127.0.0.1"
+    http_port: int = Field(default=8080, ge=0, le=65535)
+
+
 class ClientSettings(BaseSettings):
     """How a service calls the services it depends on (see kit.resilience)."""
 

@@ -16,9 +16,11 @@ from dataclasses import dataclass
 from importlib import resources
 
 import asyncpg
+import grpc
 from asyncpg.pool import PoolConnectionProxy
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_delay, wait_exponential_jitter
 
+from tessera.kit import errors
 from tessera.kit.logs import get_logger
 
 log = get_logger(__name__)
@@ -41,6 +43,18 @@ OUTAGE_ERRORS = (
 # Errors of a value the caller sent, found by Postgres (class 22, data exception): a NUL in text, a number out of
 # range, an invalid encoding. A bad request, not a failure of the service.
 INPUT_ERRORS = (asyncpg.DataError,)
+
+# The database away (restarting, failing over) is a retryable UNAVAILABLE, not an internal error; a value it cannot
+# hold (a NUL character in text, an out-of-range number) is the caller's input.
+errors.register_infrastructure(
+    OUTAGE_ERRORS, grpc.StatusCode.UNAVAILABLE, "a backing store is unavailable", "database unavailable during RPC"
+)
+errors.register_infrastructure(
+    INPUT_ERRORS,
+    grpc.StatusCode.INVALID_ARGUMENT,
+    "the request holds a value that cannot be stored (e.g. a NUL character)",
+    "request value refused by the database",
+)
 
 
 def retrying_through_outages(max_seconds: float = 120.0) -> AsyncRetrying:

@@ -1,9 +1,10 @@
 """Dependency health: each service checks what it depends on and serves the result (ops.v1.DependencyHealthService).
 
 The kit registers the checks as it opens a service's resources (Postgres pool, Redis client, Kafka, channels to
-other services), so no service writes its own. The gateway asks every service and shows the whole platform in one
-endpoint. Checks run on demand, concurrently, each bounded by a timeout, so a hung dependency reads as unhealthy
-instead of hanging the report.
+other services), so no service writes its own. Each service has its own checks (in its kit.service context), so
+two services in one process report their own dependencies. The gateway asks every service and shows the whole
+platform in one endpoint. Checks run on demand, concurrently, each bounded by a timeout, so a hung dependency
+reads as unhealthy instead of hanging the report.
 """
 
 from __future__ import annotations
@@ -37,8 +38,9 @@ class Dependency:
 
 
 class DependencyChecks:
-    def __init__(self, service_name: str = "") -> None:
+    def __init__(self, service_name: str, breakers: resilience.CircuitBreakers | None = None) -> None:
         self.service_name = service_name
+        self.breakers = breakers  # whose state the report shows beside each called service
         self._dependencies: dict[str, Dependency] = {}
 
     def add(self, name: str, kind: str, check: Check, *, has_breaker: bool = False) -> None:
@@ -98,7 +100,7 @@ class DependencyChecks:
             healthy=not detail,
             latency_ms=round((time.perf_counter() - started) * 1000, 2),
             detail=detail,
-            breaker=resilience.breakers.state(dependency.name) if dependency.has_breaker else "",
+            breaker=self.breakers.state(dependency.name) if dependency.has_breaker and self.breakers else "",
         )
 
 
@@ -110,7 +112,3 @@ class DependencyHealthServicer(dependencies_pb2_grpc.DependencyHealthServiceServ
         self, request: dependencies_pb2.GetDependenciesRequest, context: Any
     ) -> dependencies_pb2.GetDependenciesResponse:
         return await self._dependencies.report()
-
-
-# The process's checks: the kit's resource helpers add to them, every service's gRPC server serves them.
-checks = DependencyChecks()

@@ -74,13 +74,14 @@ def create_channel(
     default_timeout_seconds: float = 2.0,
     retry: resilience.RetryPolicy | None = resilience.DEFAULT_RETRY,
     breaker: resilience.BreakerPolicy | None = resilience.DEFAULT_BREAKER,
-    breakers: resilience.CircuitBreakers = resilience.breakers,
+    breakers: resilience.CircuitBreakers | None = None,
     instrumented: bool = True,
 ) -> grpc.aio.Channel:
     """A channel to `target` (host:port, or dns:///name:port for all of a service's addresses).
 
     `services` are the gRPC services called over it: their idempotent methods get the retry policy.
     `dependency` names the breaker (and the metric label); without it, or with `breaker=None`, no breaker.
+    `breakers`: the service's breakers, shared by its channels to one dependency (default: the channel's own).
     `instrumented=False` leaves only the deadline (no tracing, no breaker): for measuring the kit's cost.
     """
     deadline = DefaultDeadlineInterceptor(default_timeout_seconds, _current_request_id)
@@ -88,7 +89,8 @@ def create_channel(
         return grpc.aio.insecure_channel(target, options=_KEEPALIVE_OPTIONS, interceptors=[deadline])
     interceptors: list[grpc.aio.ClientInterceptor] = [deadline, *tracing.client_interceptors()]
     if dependency and breaker is not None:
-        interceptors.append(resilience.CircuitBreakerInterceptor(dependency, breakers, breaker))
+        own = breakers if breakers is not None else resilience.CircuitBreakers()
+        interceptors.append(resilience.CircuitBreakerInterceptor(dependency, own, breaker))
     options = [
         *_KEEPALIVE_OPTIONS,
         ("grpc.enable_retries", 1),

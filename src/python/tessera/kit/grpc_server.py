@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import functools
+import importlib
+import sys
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -14,7 +16,7 @@ from google.protobuf.descriptor import ServiceDescriptor
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from tessera.kit import db, errors, metrics, tracing
+from tessera.kit import errors, metrics, tracing
 from tessera.kit.faults import FaultInjector, FaultInterceptor
 from tessera.kit.logs import bind_request_context, clear_request_context, get_logger
 
@@ -29,6 +31,67 @@ class GrpcService:
 
     descriptor: ServiceDescriptor
     register: Callable[[grpc.aio.Server], None]
+
+    @classmethod
+    def of(cls, servicer: object) -> GrpcService:
+        """The service a servicer implements, found from the generated `<Name>Servicer` class it subclasses: the
+        descriptor from that module's `_pb2` sibling, the registration from its `add_<Name>Servicer_to_server`."""
+        for base in type(servicer).__mro__:
+            if base.__module__.endswith("_pb2_grpc") and base.__name__.endswith("Servicer"):
+                module = sys.modules[base.__module__]
+                messages = importlib.import_module(base.__module__.removesuffix("_grpc"))
+                descriptor = messages.DESCRIPTOR.services_by_name[base.__name__.removesuffix("Servicer")]
+                add: Callable[[object, grpc.aio.Server], None] = getattr(module, f"add_{base.__name__}_to_server")
+                return cls(descriptor, functools.partial(add, servicer))
+        raise TypeError(f"{type(servicer).__name__} subclasses no generated *Servicer class (a *_pb2_grpc module's)")
+
+
+def _unary(
+    handler: grpc.RpcMethodHandler[Any, Any],
+) -> Callable[[Any, grpc.aio.ServicerContext[Any, Any]], Awaitable[Any]]:
+    # The aio server calls async handlers with an aio context, whatever the sync-typed stubs say.
+    return cast(Callable[[Any, grpc.aio.ServicerContext[Any, Any]], Awaitable[Any]], handler.unary_unary)
+
+
+async def abort_with_status(exc: Exception, context: grpc.aio.ServicerContext[Any, Any]) -> grpc.StatusCode:
+    """Answers the call with the status `exc` stands for (raises AbortError, as `context.abort` does)."""
+    if isinstance(exc, errors.DomainError):
+        code = errors.domain_status(exc)
+        await context.abort(code, str(exc))
+    if (known := errors.infrastructure_error(exc)) is not None:
+        log.warning(known.log_event, error=str(exc), error_type=type(exc).__name__)
+        await context.abort(known.code, known.message)
+    # The details go to clients (and through the gateway to anyone): the exception's class and message stay in
+    # the log, with the trace id that finds them.
+    log.error("unhandled error in RPC", exc_info=exc)
+    await context.abort(grpc.StatusCode.INTERNAL, "internal error")
+    raise AssertionError("unreachable: context.abort raises")
+
+
+class ErrorInterceptor(grpc.aio.ServerInterceptor):
+    """Domain and registered infrastructure errors to statuses, where the observability interceptor is off."""
+
+    async def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler[Any, Any] | None]],
+        handler_call_details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler[Any, Any] | None:
+        handler = await continuation(handler_call_details)
+        if handler is None or not handler.unary_unary:
+            return handler
+        inner = _unary(handler)
+
+        async def mapped(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
+            try:
+                return await inner(request, context)
+            except grpc.aio.AbortError:
+                raise
+            except Exception as exc:
+                await abort_with_status(exc, context)
+
+        return grpc.unary_unary_rpc_method_handler(
+            mapped, request_deserializer=handler.request_deserializer, response_serializer=handler.response_serializer
+        )
 
 
 class ObservabilityInterceptor(grpc.aio.ServerInterceptor):
@@ -49,8 +112,7 @@ class ObservabilityInterceptor(grpc.aio.ServerInterceptor):
         service, _, method = handler_call_details.method.lstrip("/").rpartition("/")
         metadata = dict(handler_call_details.invocation_metadata or ())
         request_id = metadata.get(REQUEST_ID_HEADER)
-        # The aio server calls async handlers with an aio context, whatever the sync-typed stubs say.
-        inner = cast(Callable[[Any, grpc.aio.ServicerContext[Any, Any]], Awaitable[Any]], handler.unary_unary)
+        inner = _unary(handler)
 
         async def observed(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
             clear_request_context()
@@ -63,25 +125,11 @@ class ObservabilityInterceptor(grpc.aio.ServerInterceptor):
             except grpc.aio.AbortError:
                 code = context.code() or grpc.StatusCode.UNKNOWN
                 raise
-            except db.OUTAGE_ERRORS as exc:
-                # The database is away (restarting, failing over): a retryable UNAVAILABLE, not an internal error.
-                code = grpc.StatusCode.UNAVAILABLE
-                log.warning("database unavailable during RPC", error=str(exc))
-                await context.abort(code, f"a backing store is unavailable: {type(exc).__name__}")
-            except db.INPUT_ERRORS as exc:
-                # A value the database cannot hold (a NUL character in text, an out-of-range number): the caller's
-                # input, so INVALID_ARGUMENT; the driver's message stays in the log.
-                code = grpc.StatusCode.INVALID_ARGUMENT
-                log.warning("request value refused by the database", error=str(exc))
-                await context.abort(code, "the request holds a value that cannot be stored (e.g. a NUL character)")
-            except Exception:
-                # The details go to clients (and through the gateway to anyone): the exception's class and message
-                # stay in the log, with the trace id that finds them.
-                code = grpc.StatusCode.INTERNAL
-                log.exception("unhandled error in RPC")
-                await context.abort(code, "internal error")
+            except Exception as exc:
+                code = grpc.StatusCode.UNKNOWN
+                await abort_with_status(exc, context)
             finally:
-                if code == grpc.StatusCode.OK and context.code() not in (None, grpc.StatusCode.OK):
+                if code in (grpc.StatusCode.OK, grpc.StatusCode.UNKNOWN) and context.code() is not None:
                     code = context.code()
                 metrics.GRPC_SERVER_HANDLING_SECONDS.labels(service, method).observe(time.perf_counter() - started)
                 metrics.GRPC_SERVER_HANDLED.labels(service, method, code.name).inc()
@@ -108,8 +156,9 @@ class GrpcServer:
     ) -> None:
         self._services = services
         self._address = f"{host}:{port}"
+        # The observability interceptor maps errors to statuses itself: one wrapper per call, not two.
         kit: list[grpc.aio.ServerInterceptor] = (
-            [*tracing.server_interceptors(), ObservabilityInterceptor()] if observed else []
+            [*tracing.server_interceptors(), ObservabilityInterceptor()] if observed else [ErrorInterceptor()]
         )
         if faults is not None and faults.percent > 0:
             kit.append(FaultInterceptor(faults))  # inside the observability interceptor: counted as failures
@@ -143,19 +192,3 @@ class GrpcServer:
 
     async def wait_for_termination(self) -> None:
         await self._server.wait_for_termination()
-
-
-@asynccontextmanager
-async def status_on_error(
-    context: grpc.aio.ServicerContext[Any, Any],
-    statuses: Mapping[type[Exception], grpc.StatusCode] = errors.GRPC_STATUS,
-) -> AsyncIterator[None]:
-    """Turns the domain's exceptions into gRPC statuses with the exception's message as details.
-
-    The most specific class listed wins. Usage in a servicer: `async with status_on_error(context): ...`
-    """
-    try:
-        yield
-    except tuple(statuses) as exc:
-        code = next(statuses[cls] for cls in type(exc).__mro__ if cls in statuses)
-        await context.abort(code, str(exc))

@@ -103,7 +103,7 @@ def _is_healthy_answer(exc: BaseException) -> bool:
 
 
 class CircuitBreakers:
-    """The breakers of one process, one per dependency name, with their state exported as metrics."""
+    """The breakers of one service (its kit.service context), one per dependency name, exported as metrics."""
 
     def __init__(self) -> None:
         self._factory = AsyncCircuitBreakerFactory(exclude=[(grpc.aio.AioRpcError, _is_healthy_answer)])
@@ -171,7 +171,3 @@ class CircuitBreakerInterceptor(grpc.aio.UnaryUnaryClientInterceptor):
             return call
 
         return await self._breakers.call(self._dependency, self._policy, attempt)
-
-
-# One set of breakers per process: every channel to a dependency shares that dependency's breaker.
-breakers = CircuitBreakers()

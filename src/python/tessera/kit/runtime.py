@@ -8,25 +8,18 @@ from __future__ import annotations
 
 import asyncio
 import signal
-import sys
 import time
 from collections.abc import Awaitable, Callable
 from contextlib import AsyncExitStack
 from contextvars import ContextVar
-from typing import TypeVar
 
-import uvloop
-
-from tessera.kit import dependencies
-from tessera.kit.config import ServiceSettings, load_settings
+from tessera.kit.config import ServiceSettings
 from tessera.kit.flags import configure_flags, shutdown_flags
 from tessera.kit.logs import configure_logging, get_logger
 from tessera.kit.metrics import SERVICE_INFO, serve_metrics
 from tessera.kit.tracing import configure_tracing, shutdown_tracing
 
 log = get_logger(__name__)
-
-SettingsT = TypeVar("SettingsT", bound=ServiceSettings)
 
 # How the running service is made to stop with a failure; set by `run_service`, inherited by the tasks its start
 # creates.
@@ -49,7 +42,6 @@ async def run_service(settings: ServiceSettings, start: Callable[[AsyncExitStack
     configure_logging(
         settings.service_name, version=settings.service_version, level=settings.log_level, json=settings.log_json
     )
-    dependencies.checks.service_name = settings.service_name
     SERVICE_INFO.labels(service=settings.service_name, version=settings.service_version).set(1)
     if settings.kit_middleware:
         configure_tracing(
@@ -84,15 +76,3 @@ async def run_service(settings: ServiceSettings, start: Callable[[AsyncExitStack
     await shutdown_tracing()
     log.info("service stopped", failed=bool(failures))
     return 1 if failures else 0
-
-
-def serve(settings_type: type[SettingsT], start: Callable[[SettingsT, AsyncExitStack], Awaitable[object]]) -> None:
-    """A service's whole `main`: settings from the environment, then run `start` until SIGTERM."""
-    settings = load_settings(settings_type)
-
-    async def start_on(stack: AsyncExitStack) -> None:
-        await start(settings, stack)
-
-    # On libuv's loop: the capacity benchmark measured 13 % less CPU per order on it than on asyncio's own loop
-    # (grpc.aio, asyncpg, aiokafka and faust all run on any asyncio loop).
-    sys.exit(uvloop.run(run_service(settings, start_on)))

@@ -16,7 +16,7 @@ from typing import Any
 import faust
 
 from events.v1 import envelope_pb2
-from tessera.kit import dependencies, tracing
+from tessera.kit import tracing
 from tessera.kit.config import KafkaSettings
 from tessera.kit.runtime import fail_service
 from tessera.kit.tasks import cancel_and_wait
@@ -48,7 +48,6 @@ def create_faust_app(app_id: str, kafka: KafkaSettings, *, web_port: int | None 
         "web_bind": "127.0.0.1",
     }
     settings.update(overrides)
-    dependencies.checks.add_kafka(kafka.kafka_bootstrap)
     return faust.App(full_id, **settings)
 
 

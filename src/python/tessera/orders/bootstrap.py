@@ -1,17 +1,12 @@
-"""Wires orders together: settings -> pool, catalog channel, outbox relay, service, gRPC server."""
+"""Orders, declared: its settings, migrations and topic, and how its parts are put together."""
 
 from __future__ import annotations
 
-import asyncio
-from contextlib import AsyncExitStack
-
-from orders.v1 import orders_pb2, orders_pb2_grpc
+from collections.abc import Sequence
 
 from catalog.v1 import catalog_pb2
 from tessera.kit.flags import OpenFeatureFlags
-from tessera.kit.grpc_server import GrpcServer, GrpcService
-from tessera.kit.resources import open_channel, open_postgres, start_grpc_server, start_outbox_relay
-from tessera.kit.tasks import cancel_and_wait
+from tessera.kit.service import ServiceContext, ServiceSpec
 from tessera.orders import migrations
 from tessera.orders.adapters.catalog_client import CatalogPricer
 from tessera.orders.adapters.postgres import PostgresUnitOfWork
@@ -21,26 +16,19 @@ from tessera.orders.entrypoints.grpc_api import OrdersGrpcApi
 from tessera.orders.service_layer import OrdersService
 
 
-async def start_orders(settings: OrdersSettings, stack: AsyncExitStack) -> GrpcServer:
-    pool = await open_postgres(settings, stack, migrations.__name__)
-    topic = settings.topic(ORDER_TOPIC)
-    if (await migrate_stored_events(pool)).get("event_store"):  # before the relay publishes any outbox row
-        await plan_kafka_purge(pool, settings.kafka_bootstrap, topic)
-    purging = asyncio.create_task(purge_kafka_copies(pool, settings.kafka_bootstrap), name="kafka-purge")
-    stack.push_async_callback(cancel_and_wait, purging)
-    await start_outbox_relay(settings, stack, pool, topics=[topic], client_id=settings.service_name)
-    catalog = open_channel(
-        settings, stack, "catalog", settings.catalog_target, catalog_pb2.DESCRIPTOR.services_by_name["CatalogService"]
-    )
+async def wire(ctx: ServiceContext[OrdersSettings]) -> Sequence[object]:
+    settings, topic = ctx.settings, ctx.topic(ORDER_TOPIC)
+    # The kit starts the outbox relay after this: stored events are upcast before any is published again.
+    if (await migrate_stored_events(ctx.pool)).get("event_store"):
+        await plan_kafka_purge(ctx.pool, settings.kafka_bootstrap, topic)
+    ctx.background(purge_kafka_copies(ctx.pool, settings.kafka_bootstrap), "kafka-purge")
+    catalog = ctx.channel("catalog", settings.catalog_target, catalog_pb2.DESCRIPTOR.services_by_name["CatalogService"])
     service = OrdersService(
-        lambda: PostgresUnitOfWork(pool, topic=topic, producer=settings.service_name),
+        lambda: PostgresUnitOfWork(ctx.pool, topic=topic, producer=settings.service_name),
         CatalogPricer(catalog),
         OpenFeatureFlags(),
     )
-    api = OrdersGrpcApi(service)
-    descriptor = orders_pb2.DESCRIPTOR.services_by_name["OrdersService"]
-    return await start_grpc_server(
-        settings,
-        stack,
-        [GrpcService(descriptor, lambda server: orders_pb2_grpc.add_OrdersServiceServicer_to_server(api, server))],
-    )
+    return [OrdersGrpcApi(service)]
+
+
+SPEC = ServiceSpec(OrdersSettings, wire, migrations=migrations, publishes=[ORDER_TOPIC])

@@ -1,14 +1,11 @@
 """Entry point of the orders service: `./pants run src/python/tessera/orders:orders`."""
 
-from __future__ import annotations
-
-from tessera.kit.runtime import serve
-from tessera.orders.bootstrap import start_orders
-from tessera.orders.config import OrdersSettings
+from tessera.kit.service import run
+from tessera.orders.bootstrap import SPEC
 
 
 def main() -> None:
-    serve(OrdersSettings, start_orders)
+    run(SPEC)
 
 
 if __name__ == "__main__":

@@ -1,14 +1,11 @@
 """Entry point of the payments service: `./pants run src/python/tessera/payments:payments`."""
 
-from __future__ import annotations
-
-from tessera.kit.runtime import serve
-from tessera.payments.bootstrap import start_payments
-from tessera.payments.config import PaymentsSettings
+from tessera.kit.service import run
+from tessera.payments.bootstrap import SPEC
 
 
 def main() -> None:
-    serve(PaymentsSettings, start_payments)
+    run(SPEC)
 
 
 if __name__ == "__main__":

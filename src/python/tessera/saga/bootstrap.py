@@ -1,20 +1,17 @@
-"""Wires the order saga: settings -> pool, participant channels, driver, faust processor, health server."""
+"""The saga, declared: its settings, migrations, the topic it consumes, and how its parts are put together."""
 
 from __future__ import annotations
 
 import os
 import socket
 import uuid
-from contextlib import AsyncExitStack
+from collections.abc import Sequence
 
 from inventory.v1 import inventory_pb2
 from orders.v1 import orders_pb2
 from payments.v1 import payments_pb2
 
-from tessera.kit.grpc_server import GrpcServer
-from tessera.kit.kafka import ensure_topics
-from tessera.kit.resources import open_channel, open_postgres, start_grpc_server, start_lag_monitor
-from tessera.kit.streams import start_stream_app
+from tessera.kit.service import ServiceContext, ServiceSpec
 from tessera.saga import migrations
 from tessera.saga.adapters.participants import GrpcParticipants
 from tessera.saga.adapters.postgres import PostgresSagaRepository
@@ -23,17 +20,17 @@ from tessera.saga.entrypoints.stream import ORDER_TOPIC, SagaRunner, build_saga_
 from tessera.saga.service_layer import SagaDriver
 
 
-async def start_saga(settings: SagaSettings, stack: AsyncExitStack) -> GrpcServer:
-    pool = await open_postgres(settings, stack, migrations.__name__)
+async def wire(ctx: ServiceContext[SagaSettings]) -> Sequence[object]:
+    settings = ctx.settings
     channels = [
-        open_channel(settings, stack, name, target, module.DESCRIPTOR.services_by_name[service])
+        ctx.channel(name, target, module.DESCRIPTOR.services_by_name[service])
         for name, target, module, service in (
             ("inventory", settings.inventory_target, inventory_pb2, "InventoryService"),
             ("payments", settings.payments_target, payments_pb2, "PaymentsService"),
             ("orders", settings.orders_target, orders_pb2, "OrdersService"),
         )
     ]
-    repository = PostgresSagaRepository(pool)
+    repository = PostgresSagaRepository(ctx.pool)
     driver = SagaDriver(
         repository,
         GrpcParticipants(*channels),
@@ -42,16 +39,9 @@ async def start_saga(settings: SagaSettings, stack: AsyncExitStack) -> GrpcServe
         step_timeout_seconds=settings.step_timeout_seconds,
     )
     runner = SagaRunner(driver, settings.max_concurrent_sagas)
-    stack.push_async_callback(runner.stop)
+    ctx.stack.push_async_callback(runner.stop)  # after the stream app stops feeding it
+    await ctx.stream(build_saga_app(settings, repository, runner, resume_every=settings.resume_every_seconds))
+    return []  # no API of its own: the kit's server carries health and the dependency report
 
-    await ensure_topics(
-        settings.kafka_bootstrap,
-        [settings.topic(ORDER_TOPIC)],
-        partitions=settings.kafka_partitions,
-        replication=settings.kafka_replication,
-    )
-    app = build_saga_app(settings, repository, runner, resume_every=settings.resume_every_seconds)
-    await start_stream_app(app, stack)
-    start_lag_monitor(settings, stack, app.conf.id)
-    # No API of its own: the gRPC server carries health (and reflection) for probes and the local stack.
-    return await start_grpc_server(settings, stack, [])
+
+SPEC = ServiceSpec(SagaSettings, wire, migrations=migrations, consumes=[ORDER_TOPIC])

@@ -1,14 +1,11 @@
 """Entry point of the saga service: `./pants run src/python/tessera/saga:saga`."""
 
-from __future__ import annotations
-
-from tessera.kit.runtime import serve
-from tessera.saga.bootstrap import start_saga
-from tessera.saga.config import SagaSettings
+from tessera.kit.service import run
+from tessera.saga.bootstrap import SPEC
 
 
 def main() -> None:
-    serve(SagaSettings, start_saga)
+    run(SPEC)
 
 
 if __name__ == "__main__":

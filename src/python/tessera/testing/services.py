@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 import asyncpg
 import grpc
 
 from tessera.kit.config import PostgresSettings
-from tessera.kit.grpc_server import GrpcServer
+from tessera.kit.service import ServiceSpec, start
 
 SettingsT = TypeVar("SettingsT", bound=PostgresSettings)
 
@@ -25,12 +25,10 @@ class Served(Generic[SettingsT]):
 
 
 @asynccontextmanager
-async def serving(
-    start: Callable[[SettingsT, AsyncExitStack], Awaitable[GrpcServer]], settings: SettingsT
-) -> AsyncIterator[Served[SettingsT]]:
+async def serving(spec: ServiceSpec[Any], settings: SettingsT) -> AsyncIterator[Served[SettingsT]]:
     """Starts the service with `settings` (use grpc_port=0), yields what a test needs, stops it afterwards."""
     async with AsyncExitStack() as stack:
-        server = await start(settings, stack)
+        server = (await start(spec, settings, stack)).server
         channel = grpc.aio.insecure_channel(f"127.0.0.1:{server.port}")
         stack.push_async_callback(channel.close)
         db = await asyncpg.connect(settings.postgres_dsn)

@@ -15,7 +15,7 @@ import redis.asyncio as redis
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
 from catalog.v1 import catalog_pb2, catalog_pb2_grpc, events_pb2
-from tessera.catalog.bootstrap import start_catalog
+from tessera.catalog.bootstrap import SPEC
 from tessera.catalog.config import PRODUCT_TOPIC, CatalogSettings
 from tessera.kit.events import unpack
 from tessera.kit.grpc_client import check_health
@@ -44,7 +44,7 @@ async def catalog(postgres_dsn: str, redis_url: str, kafka_bootstrap: str, topic
         grpc_port=0,
         shutdown_grace_seconds=0.5,
     )
-    async with serving(start_catalog, settings) as served:
+    async with serving(SPEC, settings) as served:
         client = redis.Redis.from_url(redis_url)
         served.stack.push_async_callback(client.aclose)
         stub = catalog_pb2_grpc.CatalogServiceStub(served.channel)

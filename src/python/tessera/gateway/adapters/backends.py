@@ -19,8 +19,9 @@ from readmodels.v1 import readmodels_pb2_grpc
 
 from catalog.v1 import catalog_pb2, catalog_pb2_grpc
 from tessera.gateway.views import PlaceOrder
-from tessera.kit import dependencies, resilience
+from tessera.kit import resilience
 from tessera.kit.cache import CacheAside
+from tessera.kit.dependencies import DependencyChecks
 from tessera.kit.logs import get_logger
 
 log = get_logger(__name__)
@@ -123,6 +124,7 @@ class Backends:
     inventory_channel: grpc.aio.Channel
     payments_channel: grpc.aio.Channel
     catalog_cache: CacheAside
+    checks: DependencyChecks  # the gateway's own (kit.service context): what readiness and the report show
     # Every service of the platform, by name, for the platform health view (the three above included).
     platform: Mapping[str, grpc.aio.Channel] = field(default_factory=dict)
 
@@ -161,7 +163,7 @@ class Backends:
 
     async def health(self) -> dict[str, str]:
         """Each backend's gRPC health: SERVING, NOT_SERVING, or UNREACHABLE (what readiness needs)."""
-        report = await dependencies.checks.report(timeout_seconds=1.0)
+        report = await self.checks.report(timeout_seconds=1.0)
         return {
             d.name: "SERVING" if d.healthy else ("UNREACHABLE" if "UNAVAILABLE" in d.detail else "NOT_SERVING")
             for d in report.dependencies
@@ -179,7 +181,7 @@ class Backends:
                 return {"reachable": False, "healthy": False, "detail": f"{exc.code().name}: {exc.details()}"}
             return {"reachable": True, **_as_dict(reply)}
 
-        gateway = _as_dict(await dependencies.checks.report())
+        gateway = _as_dict(await self.checks.report())
         names = list(self.platform)
         reports = await asyncio.gather(*(ask(name, self.platform[name]) for name in names))
         services = {"gateway": {"reachable": True, **gateway}, **dict(zip(names, reports, strict=True))}

@@ -12,6 +12,7 @@ from tessera.gateway.adapters.backends import Backends
 from tessera.gateway.adapters.tokens import TokenVerifier
 from tessera.gateway.app import HTTP_REQUESTS, create_app
 from tessera.kit.cache import CacheAside
+from tessera.kit.dependencies import DependencyChecks
 from tessera.kit.faults import FAULT_DETAIL, FaultInjector
 from tessera.localinfra.issuer import DevIssuer
 
@@ -22,7 +23,11 @@ async def test_api_calls_fail_with_a_problem_body_and_probes_do_not(tmp_path: Pa
     cache = CacheAside(redis.Redis(host="127.0.0.1", port=9), "test", 60)
     issuer = DevIssuer(tmp_path)
     tokens = TokenVerifier(issuer.issuer, issuer.audience, jwks=json.dumps(issuer.jwks()))
-    app = create_app(Backends(channel, channel, channel, channel, channel, cache), tokens, faults=FaultInjector(100.0))
+    app = create_app(
+        Backends(channel, channel, channel, channel, channel, cache, DependencyChecks("gateway")),
+        tokens,
+        faults=FaultInjector(100.0),
+    )
     before = HTTP_REQUESTS.labels("GET", "/v1/products", "503")._value.get()
     try:
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://gateway") as client:

@@ -12,7 +12,7 @@ import grpc
 import pytest
 from inventory.v1 import events_pb2, inventory_pb2, inventory_pb2_grpc
 
-from tessera.inventory.bootstrap import start_inventory
+from tessera.inventory.bootstrap import SPEC
 from tessera.inventory.config import STOCK_TOPIC, InventorySettings
 from tessera.kit.events import unpack
 from tessera.testing.events import collect_events
@@ -43,7 +43,7 @@ async def inventory(postgres_dsn: str, kafka_bootstrap: str, topic_prefix: str) 
         postgres_pool_max=20,
         shutdown_grace_seconds=0.5,
     )
-    async with serving(start_inventory, settings) as served:
+    async with serving(SPEC, settings) as served:
         yield Inventory(inventory_pb2_grpc.InventoryServiceStub(served.channel), served.db, settings)
 
 

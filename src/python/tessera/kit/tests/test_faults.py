@@ -27,11 +27,7 @@ def test_the_share_failed_is_about_the_share_set() -> None:
 
 
 async def test_the_server_fails_calls_with_unavailable_counts_them_and_keeps_health_serving() -> None:
-    servicer = dependencies.DependencyHealthServicer(dependencies.DependencyChecks())
-    report = GrpcService(
-        dependencies.SERVICE_DESCRIPTOR,
-        lambda server: dependencies_pb2_grpc.add_DependencyHealthServiceServicer_to_server(servicer, server),
-    )
+    report = GrpcService.of(dependencies.DependencyHealthServicer(dependencies.DependencyChecks("test")))
     server = GrpcServer([report], host="127.0.0.1", port=0, faults=FaultInjector(100.0))
     port = await server.start()
     channel = grpc.aio.insecure_channel(f"127.0.0.1:{port}")

@@ -7,8 +7,8 @@ import asyncpg
 import grpc
 import pytest
 
-from catalog.v1 import catalog_pb2
-from tessera.kit import metrics
+from catalog.v1 import catalog_pb2, catalog_pb2_grpc
+from tessera.kit import db, errors, metrics
 from tessera.kit.grpc_client import check_health, create_channel
 from tessera.kit.grpc_server import GrpcServer, GrpcService
 from tessera.testing.counters import count, counted
@@ -76,7 +76,7 @@ async def test_server_counts_rpcs_by_status_code():
         await server.stop(0)
 
 
-async def _failing_server(error: Exception) -> tuple[GrpcServer, int]:
+async def _failing_server(error: Exception, observed: bool = True) -> tuple[GrpcServer, int]:
     """The kit's server with catalog's GetProduct failing with `error`, as a servicer bug or a refused value would."""
 
     async def get_product(request: bytes, context: grpc.aio.ServicerContext) -> bytes:
@@ -88,14 +88,19 @@ async def _failing_server(error: Exception) -> tuple[GrpcServer, int]:
             [grpc.method_handlers_generic_handler(CATALOG.full_name, {"GetProduct": handler})]
         )
 
-    server = GrpcServer([GrpcService(CATALOG, register)], host="127.0.0.1", port=0)
+    server = GrpcServer([GrpcService(CATALOG, register)], host="127.0.0.1", port=0, observed=observed)
     return server, await server.start()
 
 
+@pytest.mark.parametrize("observed", [True, False], ids=["kit-middleware", "bare"])
 @pytest.mark.parametrize(
     ("error", "code", "details"),
     [
         (RuntimeError("secret: password=hunter2"), grpc.StatusCode.INTERNAL, "internal error"),
+        (errors.NotFound("no product p-1"), grpc.StatusCode.NOT_FOUND, "no product p-1"),
+        (errors.InvalidRequest({"sku": "empty"}), grpc.StatusCode.INVALID_ARGUMENT, "sku: empty"),
+        (errors.ConcurrencyConflict("version 3, not 2"), grpc.StatusCode.ABORTED, "version 3, not 2"),
+        (ConnectionRefusedError("127.0.0.1:5432"), grpc.StatusCode.UNAVAILABLE, "a backing store is unavailable"),
         (
             asyncpg.exceptions.CharacterNotInRepertoireError('invalid byte sequence for encoding "UTF8": 0x00'),
             grpc.StatusCode.INVALID_ARGUMENT,
@@ -103,8 +108,12 @@ async def _failing_server(error: Exception) -> tuple[GrpcServer, int]:
         ),
     ],
 )
-async def test_an_unexpected_error_reaches_the_caller_as_a_status_without_its_text(error, code, details):
-    server, port = await _failing_server(error)
+async def test_errors_reach_the_caller_as_statuses_and_only_domain_errors_with_their_text(
+    error, code, details, observed
+):
+    """Domain errors keep their message; the database's (registered by kit.db) and unknown ones a fixed text."""
+    assert db.OUTAGE_ERRORS  # kit.db registers its errors with kit.errors on import
+    server, port = await _failing_server(error, observed)
     channel = grpc.aio.insecure_channel(f"127.0.0.1:{port}")
     try:
         with pytest.raises(grpc.aio.AioRpcError) as raised:
@@ -114,3 +123,13 @@ async def test_an_unexpected_error_reaches_the_caller_as_a_status_without_its_te
     finally:
         await channel.close()
         await server.stop(0)
+
+
+def test_a_servicer_is_served_from_its_generated_base_class() -> None:
+    class Catalog(catalog_pb2_grpc.CatalogServiceServicer):
+        pass
+
+    service = GrpcService.of(Catalog())
+    assert service.descriptor is CATALOG
+    with pytest.raises(TypeError, match="subclasses no generated"):
+        GrpcService.of(object())

@@ -17,14 +17,15 @@ from orders.v1 import events_pb2, orders_pb2, orders_pb2_grpc
 
 from catalog.v1 import catalog_pb2, catalog_pb2_grpc
 from events.v1 import envelope_pb2
-from tessera.catalog.bootstrap import start_catalog
+from tessera.catalog import bootstrap as catalog
 from tessera.catalog.config import CatalogSettings
 from tessera.kit.events import unpack
 from tessera.kit.flags import configure_flags, shutdown_flags
 from tessera.kit.kafka import delete_consumed_records, end_offsets, partitions_of
+from tessera.kit.service import start
 from tessera.localinfra.process import free_port
+from tessera.orders import bootstrap as orders
 from tessera.orders.adapters.upcasting import migrate_stored_events, plan_kafka_purge, purge_kafka_copies
-from tessera.orders.bootstrap import start_orders
 from tessera.orders.config import ORDER_TOPIC, OrdersSettings
 from tessera.orders.service_layer import PLACEMENT_FLAG
 from tessera.testing.events import collect_events
@@ -56,17 +57,15 @@ async def _database(admin_dsn: str, name: str) -> str:
 @pytest.fixture
 async def world(postgres_dsn: str, redis_url: str, kafka_bootstrap: str, topic_prefix: str) -> AsyncIterator[World]:
     async with AsyncExitStack() as stack:
-        catalog_server = await start_catalog(
-            CatalogSettings(
-                postgres_dsn=await _database(postgres_dsn, f"{postgres_dsn.rpartition('/')[2]}_catalog"),
-                redis_url=redis_url,
-                kafka_bootstrap=kafka_bootstrap,
-                kafka_topic_prefix=topic_prefix,
-                grpc_port=0,
-                shutdown_grace_seconds=0.2,
-            ),
-            stack,
+        catalog_settings = CatalogSettings(
+            postgres_dsn=await _database(postgres_dsn, f"{postgres_dsn.rpartition('/')[2]}_catalog"),
+            redis_url=redis_url,
+            kafka_bootstrap=kafka_bootstrap,
+            kafka_topic_prefix=topic_prefix,
+            grpc_port=0,
+            shutdown_grace_seconds=0.2,
         )
+        catalog_server = (await start(catalog.SPEC, catalog_settings, stack)).server
         settings = OrdersSettings(
             postgres_dsn=postgres_dsn,
             kafka_bootstrap=kafka_bootstrap,
@@ -75,7 +74,7 @@ async def world(postgres_dsn: str, redis_url: str, kafka_bootstrap: str, topic_p
             catalog_target=f"127.0.0.1:{catalog_server.port}",
             shutdown_grace_seconds=0.2,
         )
-        orders_server = await start_orders(settings, stack)
+        orders_server = (await start(orders.SPEC, settings, stack)).server
         orders_channel = grpc.aio.insecure_channel(f"127.0.0.1:{orders_server.port}")
         catalog_channel = grpc.aio.insecure_channel(f"127.0.0.1:{catalog_server.port}")
         for channel in (orders_channel, catalog_channel):
@@ -221,7 +220,7 @@ async def test_catalog_down_is_unavailable(postgres_dsn: str, kafka_bootstrap: s
         call_timeout_seconds=0.5,
     )
     async with AsyncExitStack() as stack:
-        server = await start_orders(settings, stack)
+        server = (await start(orders.SPEC, settings, stack)).server
         async with grpc.aio.insecure_channel(f"127.0.0.1:{server.port}") as channel:
             stub = orders_pb2_grpc.OrdersServiceStub(channel)
             with pytest.raises(grpc.aio.AioRpcError) as raised:

@@ -7,7 +7,6 @@ from typing import Any
 import grpc
 from payments.v1 import payments_pb2, payments_pb2_grpc
 
-from tessera.kit.grpc_server import status_on_error
 from tessera.payments.adapters.messages import payment_to_proto
 from tessera.payments.service_layer import PaymentsService
 
@@ -19,23 +18,21 @@ class PaymentsGrpcApi(payments_pb2_grpc.PaymentsServiceServicer):
         self._service = service
 
     async def Authorize(self, request: payments_pb2.AuthorizeRequest, context: Context) -> payments_pb2.Payment:
-        async with status_on_error(context):
-            result = await self._service.authorize(
-                idempotency_key=request.idempotency_key,
-                order_id=request.order_id,
-                amount_cents=request.amount_cents,
-                currency=request.currency,
-                payment_method_id=request.payment_method_id,
-            )
+        result = await self._service.authorize(
+            idempotency_key=request.idempotency_key,
+            order_id=request.order_id,
+            amount_cents=request.amount_cents,
+            currency=request.currency,
+            payment_method_id=request.payment_method_id,
+        )
         return payment_to_proto(result)
 
     async def RegisterPaymentMethod(
         self, request: payments_pb2.RegisterPaymentMethodRequest, context: Context
     ) -> payments_pb2.PaymentMethod:
-        async with status_on_error(context):
-            method = await self._service.register_method(
-                idempotency_key=request.idempotency_key, customer_id=request.customer_id, card_token=request.card_token
-            )
+        method = await self._service.register_method(
+            idempotency_key=request.idempotency_key, customer_id=request.customer_id, card_token=request.card_token
+        )
         reply = payments_pb2.PaymentMethod(
             payment_method_id=str(method.payment_method_id), customer_id=method.customer_id
         )
@@ -43,16 +40,10 @@ class PaymentsGrpcApi(payments_pb2_grpc.PaymentsServiceServicer):
         return reply
 
     async def Capture(self, request: payments_pb2.CaptureRequest, context: Context) -> payments_pb2.Payment:
-        async with status_on_error(context):
-            result = await self._service.capture(request.payment_id)
-        return payment_to_proto(result)
+        return payment_to_proto(await self._service.capture(request.payment_id))
 
     async def CancelPayment(self, request: payments_pb2.CancelPaymentRequest, context: Context) -> payments_pb2.Payment:
-        async with status_on_error(context):
-            result = await self._service.cancel(request.payment_id)
-        return payment_to_proto(result)
+        return payment_to_proto(await self._service.cancel(request.payment_id))
 
     async def GetPayment(self, request: payments_pb2.GetPaymentRequest, context: Context) -> payments_pb2.Payment:
-        async with status_on_error(context):
-            result = await self._service.get(request.payment_id)
-        return payment_to_proto(result)
+        return payment_to_proto(await self._service.get(request.payment_id))

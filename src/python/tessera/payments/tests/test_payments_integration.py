@@ -15,7 +15,7 @@ import pytest
 from payments.v1 import events_pb2, payments_pb2, payments_pb2_grpc
 
 from tessera.kit.events import unpack
-from tessera.payments.bootstrap import start_payments
+from tessera.payments.bootstrap import SPEC
 from tessera.payments.config import PAYMENT_TOPIC, PaymentsSettings
 from tessera.testing.events import collect_events
 from tessera.testing.services import serving
@@ -31,7 +31,7 @@ class Payments:
 
 
 async def _served(settings: PaymentsSettings) -> AsyncIterator[Payments]:
-    async with serving(start_payments, settings) as served:
+    async with serving(SPEC, settings) as served:
         yield Payments(payments_pb2_grpc.PaymentsServiceStub(served.channel), served.db, settings)
 
 

@@ -9,9 +9,7 @@ from contextlib import AsyncExitStack
 import pytest
 from opentelemetry import trace
 
-from tessera.kit import tracing
-from tessera.kit.config import PostgresSettings
-from tessera.kit.resources import open_postgres
+from tessera.kit import db, outbox, tracing
 from tessera.saga import migrations
 from tessera.saga.adapters.postgres import PostgresSagaRepository
 from tessera.saga.domain import Line, Saga, State
@@ -39,9 +37,10 @@ class RecordingDriver:
 async def test_a_resumed_saga_continues_the_trace_of_its_order(postgres_dsn: str) -> None:
     tracing.configure_tracing("saga-test")  # spans recorded in the process, exported nowhere
     async with AsyncExitStack() as stack:
-        repository = PostgresSagaRepository(
-            await open_postgres(PostgresSettings(postgres_dsn=postgres_dsn), stack, migrations.__name__)
-        )
+        pool = await db.create_pool(postgres_dsn)
+        stack.push_async_callback(pool.close)
+        await db.apply_migrations(pool, outbox.KIT_MIGRATIONS, migrations.__name__)
+        repository = PostgresSagaRepository(pool)
         with trace.get_tracer(__name__).start_as_current_span("order placed"):
             order_trace = tracing.current_ids()
             assert await repository.start(SAGA, str(uuid.uuid4()), tracing.current_traceparent())

@@ -1,0 +1,203 @@
+"""A service, declared: what it is made of, so the kit runs every service the same way.
+
+A service's bootstrap declares a `ServiceSpec`: its settings class, its migrations, the topics it publishes (its
+outbox) and consumes, and `wire`, which puts its adapters, use cases and servicers together. Its main is
+`run(SPEC)`. The kit opens the database (migrated) and the other stores the service asks for, each with its
+health check; relays the outbox; serves the servicers with health, reflection and the dependency report; and on
+SIGTERM stops it all in reverse order.
+
+Everything a service owns at run time (its checks, its breakers, its stores) lives in its `ServiceContext`, never
+in a module global, so two services can run in one process without sharing them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
+from contextlib import AsyncExitStack
+from dataclasses import dataclass
+from types import ModuleType
+from typing import Any, Generic, TypeVar
+
+import asyncpg
+import faust
+import grpc
+import redis.asyncio as redis
+import uvloop
+from google.protobuf.descriptor import ServiceDescriptor
+
+from tessera.kit import db, outbox
+from tessera.kit.cache import create_redis
+from tessera.kit.config import (
+    ClientSettings,
+    HttpSettings,
+    KafkaSettings,
+    PostgresSettings,
+    RedisSettings,
+    ServiceSettings,
+    load_settings,
+)
+from tessera.kit.dependencies import DependencyChecks, DependencyHealthServicer
+from tessera.kit.faults import FaultInjector
+from tessera.kit.grpc_client import create_channel
+from tessera.kit.grpc_server import GrpcServer, GrpcService
+from tessera.kit.http import serve_http
+from tessera.kit.kafka import ConsumerLagMonitor, create_producer, ensure_topics
+from tessera.kit.resilience import BreakerPolicy, CircuitBreakers, RetryPolicy
+from tessera.kit.runtime import run_service
+from tessera.kit.streams import start_stream_app
+from tessera.kit.tasks import cancel_and_wait
+
+SettingsT = TypeVar("SettingsT", bound=ServiceSettings)
+
+
+@dataclass
+class ServiceContext(Generic[SettingsT]):
+    """One running service's own parts, handed to its `wire`. What it opens closes with the service."""
+
+    settings: SettingsT
+    stack: AsyncExitStack
+    checks: DependencyChecks
+    breakers: CircuitBreakers
+    _pool: asyncpg.Pool | None = None
+    _redis: redis.Redis | None = None
+
+    @property
+    def pool(self) -> asyncpg.Pool:
+        """The service's database pool, migrated (the spec's `migrations`)."""
+        if self._pool is None:
+            raise RuntimeError(f"{self.settings.service_name} has no database: its spec declares no migrations")
+        return self._pool
+
+    @property
+    def redis(self) -> redis.Redis:
+        """A Redis client (opened on first use, with its health check)."""
+        if self._redis is None:
+            settings = _require(self.settings, RedisSettings, "Redis")
+            self._redis = create_redis(settings.redis_url)
+            self.stack.push_async_callback(self._redis.aclose)
+            self.checks.add_redis(self._redis)
+        return self._redis
+
+    def topic(self, name: str) -> str:
+        """A topic's name as this deployment spells it (with its prefix)."""
+        return _require(self.settings, KafkaSettings, "Kafka").topic(name)
+
+    def channel(self, dependency: str, target: str, service: ServiceDescriptor) -> grpc.aio.Channel:
+        """A channel to another service: the settings' deadline, retries of its idempotent methods, this service's
+        breaker named `dependency`, and a health check in the dependency report."""
+        settings = _require(self.settings, ClientSettings, "calls to other services")
+        channel = create_channel(
+            target,
+            dependency=dependency,
+            services=[service],
+            default_timeout_seconds=settings.call_timeout_seconds,
+            retry=RetryPolicy(max_attempts=settings.retry_max_attempts),
+            breaker=BreakerPolicy(settings.breaker_failure_threshold, settings.breaker_reset_seconds),
+            breakers=self.breakers,
+            instrumented=settings.kit_middleware,
+        )
+        self.stack.push_async_callback(channel.close)
+        self.checks.add_grpc(dependency, channel, service.full_name)
+        return channel
+
+    def background(self, work: Coroutine[Any, Any, None], name: str) -> None:
+        """Runs `work` until the service stops (then cancels it)."""
+        task = asyncio.create_task(work, name=name)
+        self.stack.push_async_callback(cancel_and_wait, task)
+
+    async def serve_http(self, app: Any) -> None:
+        """Serves an ASGI app (kit.http) on the settings' HTTP port until the service stops."""
+        await serve_http(app, _require(self.settings, HttpSettings, "HTTP"), self.stack)
+
+    async def stream(self, app: faust.App) -> None:
+        """Runs a stream processor (kit.streams) for the service's lifetime, exporting its consumer lag."""
+        settings = _require(self.settings, KafkaSettings, "stream processing")
+        self.checks.add_kafka(settings.kafka_bootstrap)
+        await start_stream_app(app, self.stack)
+        monitor = ConsumerLagMonitor(settings.kafka_bootstrap, app.conf.id)
+        monitor.start()
+        self.stack.push_async_callback(monitor.stop)
+
+
+# What `wire` returns: the servicers to serve (each a subclass of a generated *Servicer class).
+Wire = Callable[[ServiceContext[SettingsT]], Awaitable[Sequence[object]]]
+
+
+@dataclass(frozen=True)
+class ServiceSpec(Generic[SettingsT]):
+    settings: type[SettingsT]
+    wire: Wire[SettingsT]
+    migrations: ModuleType | None = None  # the package of its NNNN_*.sql files: it gets a database
+    publishes: Sequence[str] = ()  # topics its outbox relays to (unprefixed names)
+    consumes: Sequence[str] = ()  # topics its stream processors read, declared at start
+
+
+@dataclass(frozen=True)
+class Started(Generic[SettingsT]):
+    context: ServiceContext[SettingsT]
+    server: GrpcServer
+
+
+async def start(spec: ServiceSpec[SettingsT], settings: SettingsT, stack: AsyncExitStack) -> Started[SettingsT]:
+    """Starts every part of the service on `stack` (closed in reverse order) and returns them."""
+    breakers = CircuitBreakers()
+    context = ServiceContext(settings, stack, DependencyChecks(settings.service_name, breakers), breakers)
+    if spec.migrations is not None:
+        postgres = _require(settings, PostgresSettings, "a database (migrations)")
+        pool = await db.create_pool(
+            postgres.postgres_dsn, min_size=postgres.postgres_pool_min, max_size=postgres.postgres_pool_max
+        )
+        stack.push_async_callback(pool.close)
+        await db.apply_migrations(pool, outbox.KIT_MIGRATIONS, spec.migrations.__name__)
+        context.checks.add_postgres(pool)
+        context._pool = pool
+    topics = [context.topic(name) for name in (*spec.publishes, *spec.consumes)]
+    if topics:
+        kafka = _require(settings, KafkaSettings, "topics")
+        await ensure_topics(
+            kafka.kafka_bootstrap, topics, partitions=kafka.kafka_partitions, replication=kafka.kafka_replication
+        )
+        context.checks.add_kafka(kafka.kafka_bootstrap)
+    servicers = await spec.wire(context)
+    if spec.publishes:
+        # After `wire`: a service may first fix what its outbox holds (orders upcasts stored events).
+        kafka = _require(settings, KafkaSettings, "an outbox")
+        relay = outbox.OutboxRelay(
+            context.pool, lambda: create_producer(kafka.kafka_bootstrap, client_id=settings.service_name)
+        )
+        relay.start()
+        stack.push_async_callback(relay.stop)
+    report = DependencyHealthServicer(context.checks)
+    server = GrpcServer(
+        [*(GrpcService.of(servicer) for servicer in servicers), GrpcService.of(report)],
+        host=settings.grpc_host,
+        port=settings.grpc_port,
+        observed=settings.kit_middleware,
+        faults=FaultInjector(settings.fault_percent),
+    )
+    await server.start()
+    stack.push_async_callback(server.stop, settings.shutdown_grace_seconds)
+    return Started(context, server)
+
+
+def run(spec: ServiceSpec[Any]) -> None:
+    """A service's whole `main`: settings from the environment, then the service until SIGTERM."""
+    settings = load_settings(spec.settings)
+
+    async def start_on(stack: AsyncExitStack) -> None:
+        await start(spec, settings, stack)
+
+    # On libuv's loop: the capacity benchmark measured 13 % less CPU per order on it than on asyncio's own loop
+    # (grpc.aio, asyncpg, aiokafka and faust all run on any asyncio loop).
+    sys.exit(uvloop.run(run_service(settings, start_on)))
+
+
+T = TypeVar("T")
+
+
+def _require(settings: ServiceSettings, kind: type[T], what: str) -> T:
+    if not isinstance(settings, kind):
+        raise TypeError(f"{type(settings).__name__} must include {kind.__name__} for {what}")
+    return settings
