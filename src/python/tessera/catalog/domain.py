@@ -136,13 +136,28 @@ def parse_product_id(raw: str) -> uuid.UUID:
 
 
 @dataclass(frozen=True)
-class ProductCreated:
+class ProductEvent:
+    """A change to a product: the kit publishes it keyed by the product, at the product's new version."""
+
     product: Product
+    aggregate_type = "product"
+
+    @property
+    def aggregate_id(self) -> str:
+        return str(self.product.product_id)
+
+    @property
+    def aggregate_version(self) -> int:
+        return self.product.version
 
 
 @dataclass(frozen=True)
-class ProductUpdated:
-    product: Product
+class ProductCreated(ProductEvent):
+    pass
+
+
+@dataclass(frozen=True)
+class ProductUpdated(ProductEvent):
     changed_fields: list[str]
 
 

@@ -9,11 +9,11 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from types import TracebackType
-from typing import Protocol, Self
+from typing import Protocol
 
 from tessera.catalog import domain
 from tessera.catalog.domain import Product, ProductChanges
+from tessera.kit.uow import UnitOfWork
 
 DEFAULT_PAGE_SIZE = 20
 MAX_PAGE_SIZE = 100
@@ -30,19 +30,11 @@ class ProductRepository(Protocol):
     async def list_after_sku(self, after_sku: str | None, limit: int) -> list[Product]: ...
 
 
-class UnitOfWork(Protocol):
+class CatalogUnitOfWork(UnitOfWork, Protocol):
     """One transaction: changes to products and the events they cause commit together or not at all."""
 
     @property
     def products(self) -> ProductRepository: ...
-
-    def record(self, event: domain.DomainEvent) -> None: ...
-
-    async def __aenter__(self) -> Self: ...
-
-    async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None: ...
 
 
 class ProductCache(Protocol):
@@ -82,7 +74,7 @@ def _utcnow() -> datetime:
 class CatalogService:
     def __init__(
         self,
-        uow_factory: Callable[[], UnitOfWork],
+        uow_factory: Callable[[], CatalogUnitOfWork],
         cache: ProductCache,
         clock: Callable[[], datetime] = _utcnow,
     ) -> None:
@@ -102,6 +94,7 @@ class CatalogService:
         async with self._uow() as uow:
             await uow.products.add(product)
             uow.record(domain.ProductCreated(product))
+            await uow.commit()
         return product
 
     async def get_product(self, product_id: str) -> Product:
@@ -143,6 +136,7 @@ class CatalogService:
                 return current
             await uow.products.save(updated)
             uow.record(domain.ProductUpdated(updated, changed))
+            await uow.commit()
         # After commit: a reader that missed the cache meanwhile may re-cache the old row; the TTL bounds that.
         await self._cache.invalidate(pid)
         return updated

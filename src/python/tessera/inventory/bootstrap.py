@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from tessera.inventory import migrations
-from tessera.inventory.adapters.postgres import PostgresUnitOfWork
+from tessera.inventory.adapters.messages import event_to_proto
+from tessera.inventory.adapters.postgres import PostgresInventoryUnitOfWork
 from tessera.inventory.config import STOCK_TOPIC, InventorySettings
 from tessera.inventory.entrypoints.grpc_api import InventoryGrpcApi
 from tessera.inventory.service_layer import InventoryService
@@ -14,7 +15,10 @@ from tessera.kit.service import ServiceContext, ServiceSpec
 
 async def wire(ctx: ServiceContext[InventorySettings]) -> Sequence[object]:
     topic, producer = ctx.topic(STOCK_TOPIC), ctx.settings.service_name
-    return [InventoryGrpcApi(InventoryService(lambda: PostgresUnitOfWork(ctx.pool, topic=topic, producer=producer)))]
+    service = InventoryService(
+        lambda: PostgresInventoryUnitOfWork(ctx.pool, topic=topic, producer=producer, to_message=event_to_proto)
+    )
+    return [InventoryGrpcApi(service)]
 
 
 SPEC = ServiceSpec(InventorySettings, wire, migrations=migrations, publishes=[STOCK_TOPIC])

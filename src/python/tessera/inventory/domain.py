@@ -57,6 +57,19 @@ class StockChanged:
     level: StockLevel
     cause: str
     order_id: str = ""
+    aggregate_type = "stock"
+
+    @property
+    def aggregate_id(self) -> str:
+        return str(self.level.product_id)
+
+    @property
+    def aggregate_version(self) -> int:
+        return self.level.version
+
+    @property
+    def correlation_id(self) -> str:
+        return self.order_id
 
 
 def parse_uuid(raw: str, field: str) -> uuid.UUID:

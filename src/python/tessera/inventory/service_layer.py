@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
-from types import TracebackType
-from typing import Protocol, Self
+from typing import Protocol
 
 from tessera.inventory import domain
 from tessera.inventory.domain import Line, Reservation, Status, StockChanged, StockLevel
+from tessera.kit.uow import UnitOfWork
 
 
 class StockRepository(Protocol):
@@ -35,22 +35,14 @@ class ReservationRepository(Protocol):
     async def set_status(self, order_id: str, status: Status, reason: str = "") -> None: ...
 
 
-class UnitOfWork(Protocol):
+class InventoryUnitOfWork(UnitOfWork, Protocol):
     @property
     def stock(self) -> StockRepository: ...
 
     @property
     def reservations(self) -> ReservationRepository: ...
 
-    def record(self, event: StockChanged) -> None: ...
-
     async def savepoint(self) -> SavepointScope: ...
-
-    async def __aenter__(self) -> Self: ...
-
-    async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None: ...
 
 
 class SavepointScope(Protocol):
@@ -60,7 +52,7 @@ class SavepointScope(Protocol):
 
 
 class InventoryService:
-    def __init__(self, uow_factory: Callable[[], UnitOfWork]) -> None:
+    def __init__(self, uow_factory: Callable[[], InventoryUnitOfWork]) -> None:
         self._uow = uow_factory
 
     async def set_stock(self, product_id: str, on_hand: int) -> StockLevel:
@@ -69,6 +61,7 @@ class InventoryService:
         async with self._uow() as uow:
             level = await uow.stock.set_on_hand(pid, on_hand)
             uow.record(StockChanged(level, "set"))
+            await uow.commit()
         return level
 
     async def get_stock(self, product_id: str) -> StockLevel:
@@ -95,11 +88,13 @@ class InventoryService:
                     await savepoint.rollback()
                     reason = f"not enough stock of product {line.product_id} for {line.quantity}"
                     await uow.reservations.set_status(order_id, Status.REJECTED, reason)
+                    await uow.commit()  # the rejection is the outcome for good
                     return Reservation(order_id, Status.REJECTED, lines, reason)
                 levels.append(level)
             await savepoint.release()
             for level in levels:
                 uow.record(StockChanged(level, "reserved", order_id))
+            await uow.commit()
         return Reservation(order_id, Status.RESERVED, lines)
 
     async def release(self, order_id: str) -> Reservation:
@@ -107,6 +102,7 @@ class InventoryService:
         async with self._uow() as uow:
             existing = await uow.reservations.insert_if_absent(Reservation(order_id, Status.RELEASED, ()))
             if existing is None:  # never reserved: the tombstone now blocks a late reservation
+                await uow.commit()
                 return Reservation(order_id, Status.RELEASED, ())
             current = await uow.reservations.get(order_id, for_update=True)
             assert current is not None
@@ -115,6 +111,7 @@ class InventoryService:
             for line in current.lines:
                 uow.record(StockChanged(await uow.stock.unreserve(line), "released", order_id))
             await uow.reservations.set_status(order_id, Status.RELEASED)
+            await uow.commit()
         return Reservation(order_id, Status.RELEASED, current.lines)
 
     async def commit(self, order_id: str) -> Reservation:
@@ -128,6 +125,7 @@ class InventoryService:
             for line in current.lines:
                 uow.record(StockChanged(await uow.stock.ship(line), "committed", order_id))
             await uow.reservations.set_status(order_id, Status.COMMITTED)
+            await uow.commit()
         return Reservation(order_id, Status.COMMITTED, current.lines)
 
     async def get_reservation(self, order_id: str) -> Reservation:

@@ -8,16 +8,22 @@ the events in the outbox.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from typing import Any, Generic, TypeVar
 
 import asyncpg
 
 from events.v1 import envelope_pb2
 from tessera.kit.db import Connection
 from tessera.kit.errors import ConcurrencyConflict
-from tessera.kit.events import parse
+from tessera.kit.events import make_envelope, parse
+from tessera.kit.uow import PostgresUnitOfWork
 
-__all__ = ["ConcurrencyConflict", "PostgresEventStore"]
+__all__ = ["ConcurrencyConflict", "EventSourcedRepository", "PostgresEventStore"]
+
+AggregateT = TypeVar("AggregateT")
+EventT = TypeVar("EventT")
 
 
 class PostgresEventStore:
@@ -45,3 +51,59 @@ class PostgresEventStore:
             )
         except asyncpg.UniqueViolationError:
             raise ConcurrencyConflict(f"stream {stream_id} moved past version {expected_version} meanwhile") from None
+
+
+class EventSourcedRepository(Generic[AggregateT, EventT]):
+    """Event-sourced aggregates of one type in a unit of work's transaction.
+
+    `load` folds a stream into the aggregate: `start(stream_id)`, then `evolve(state, event, recorded_at)` for each
+    event `decode`d from its envelope. `append` writes new events after the version the decision was based on
+    (ConcurrencyConflict if the stream moved meanwhile) and hands their envelopes to the unit of work's outbox,
+    so they are stored and published together, or neither.
+    """
+
+    def __init__(
+        self,
+        uow: PostgresUnitOfWork,
+        aggregate_type: str,
+        *,
+        start: Callable[[str], AggregateT],
+        evolve: Callable[[AggregateT, EventT, datetime], AggregateT],
+        decode: Callable[[envelope_pb2.EventEnvelope], tuple[EventT, datetime]],
+    ) -> None:
+        self._uow, self._store = uow, PostgresEventStore(uow.conn)
+        self.aggregate_type = aggregate_type
+        self._start, self._evolve, self._decode = start, evolve, decode
+
+    async def load(self, stream_id: str) -> AggregateT | None:
+        """The aggregate as its events made it; None if it has no stream."""
+        stream = await self._store.load(stream_id)
+        return self.fold(self._start(stream_id), stream) if stream else None
+
+    async def history(self, stream_id: str) -> list[envelope_pb2.EventEnvelope]:
+        """The stream as stored: the audit trail."""
+        return await self._store.load(stream_id)
+
+    def fold(self, state: AggregateT, envelopes: Sequence[envelope_pb2.EventEnvelope]) -> AggregateT:
+        for envelope in envelopes:
+            state = self._evolve(state, *self._decode(envelope))
+        return state
+
+    async def append(self, state: AggregateT, stream_id: str, version: int, events: Sequence[EventT]) -> AggregateT:
+        """Appends `events` after `version` (the state's); returns the state after them."""
+        envelopes = [self._envelope(stream_id, version + offset, event) for offset, event in enumerate(events, 1)]
+        await self._store.append(stream_id, version, envelopes)
+        for envelope, event in zip(envelopes, events, strict=True):
+            self._uow.publish(envelope)
+            state = self._evolve(state, event, envelope.occurred_at.ToDatetime(tzinfo=UTC))
+        return state
+
+    def _envelope(self, stream_id: str, version: int, event: Any) -> envelope_pb2.EventEnvelope:
+        return make_envelope(
+            self._uow.to_message(event),
+            aggregate_type=self.aggregate_type,
+            aggregate_id=stream_id,
+            aggregate_version=version,
+            producer=self._uow.producer,
+            correlation_id=stream_id,
+        )

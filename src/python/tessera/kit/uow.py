@@ -1,44 +1,106 @@
-"""The Postgres unit of work every service builds on: one transaction for state changes and their events.
+"""The unit of work: one transaction for state changes and the events they cause, committed explicitly.
 
-A service subclasses it: `_open` builds its repositories on the transaction's connection, `_envelope` turns a
-domain event into an events.v1.EventEnvelope. Events recorded with `record` are written to the outbox just before
-commit, so they are published if and only if the change commits.
+Use cases write against the `UnitOfWork` port (a service's own port adds its repositories to it):
+
+    async with self._uow() as uow:
+        ...change state, uow.record(event)...
+        await uow.commit()
+
+Leaving the block without `commit()` rolls back, so a use case that returns early or raises changes nothing.
+Domain events say which aggregate they changed (`AggregateEvent`), so the kit builds their envelopes and outbox
+rows itself: a service's Postgres unit of work only names its repositories and how an event becomes a message.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from types import TracebackType
-from typing import Generic, Self, TypeVar
+from typing import Any, Protocol, Self
 
 import asyncpg
 from asyncpg.pool import PoolConnectionProxy
+from google.protobuf.message import Message
 
 from events.v1 import envelope_pb2
 from tessera.kit import outbox
+from tessera.kit.events import make_envelope
 
-EventT = TypeVar("EventT")
+
+class AggregateEvent(Protocol):
+    """A domain event as the kit publishes it: the aggregate it changed and that aggregate's version after it.
+    An event may also carry a `correlation_id` (e.g. the order a stock change was for)."""
+
+    @property
+    def aggregate_type(self) -> str: ...
+
+    @property
+    def aggregate_id(self) -> str: ...
+
+    @property
+    def aggregate_version(self) -> int: ...
 
 
-class PostgresUnitOfWork(Generic[EventT]):
-    def __init__(self, pool: asyncpg.Pool, *, topic: str, producer: str) -> None:
+class UnitOfWork(Protocol):
+    """The port every use case writes against; a service's port adds its repositories."""
+
+    def record(self, event: Any) -> None:
+        """Publishes `event` (an AggregateEvent) if, and only if, the transaction commits."""
+
+    async def commit(self) -> None: ...
+
+    async def __aenter__(self) -> Self: ...
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None: ...
+
+
+class PostgresUnitOfWork:
+    """A transaction on the service's database whose recorded events go to its outbox (topic `topic`) on commit.
+
+    A service subclasses it to open its repositories (`_open`) and passes `to_message`: its adapter from a domain
+    event to the protobuf message it is published as.
+    """
+
+    def __init__(self, pool: asyncpg.Pool, *, topic: str, producer: str, to_message: Callable[[Any], Message]) -> None:
         self._pool = pool
         self.topic = topic
         self.producer = producer
-        self._events: list[EventT] = []
+        self.to_message = to_message
+        self._envelopes: list[envelope_pb2.EventEnvelope] = []
+        self._committed = False
 
     def _open(self, conn: PoolConnectionProxy) -> None:
         """Sets up the service's repositories on `conn`."""
 
-    def _envelope(self, event: EventT) -> envelope_pb2.EventEnvelope:
-        raise NotImplementedError
+    def envelope(self, event: Any, *, version: int | None = None) -> envelope_pb2.EventEnvelope:
+        """`event` in the common envelope; `version` overrides the event's own (an event-sourced stream's)."""
+        return make_envelope(
+            self.to_message(event),
+            aggregate_type=event.aggregate_type,
+            aggregate_id=event.aggregate_id,
+            aggregate_version=event.aggregate_version if version is None else version,
+            producer=self.producer,
+            correlation_id=getattr(event, "correlation_id", ""),
+        )
 
-    def record(self, event: EventT) -> None:
-        self._events.append(event)
+    def record(self, event: Any) -> None:
+        self._envelopes.append(self.envelope(event))
+
+    def publish(self, envelope: envelope_pb2.EventEnvelope) -> None:
+        """An envelope built already (an event store's), to the outbox on commit."""
+        self._envelopes.append(envelope)
+
+    async def commit(self) -> None:
+        await outbox.enqueue(self.conn, self.topic, *self._envelopes)
+        await self._tx.commit()
+        self._committed = True
 
     async def __aenter__(self) -> Self:
         self.conn: PoolConnectionProxy = await self._pool.acquire()
         self._tx = self.conn.transaction()
         await self._tx.start()
+        self._committed = False
         self._open(self.conn)
         return self
 
@@ -46,11 +108,8 @@ class PostgresUnitOfWork(Generic[EventT]):
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         try:
-            if exc_type is None:
-                await outbox.enqueue(self.conn, self.topic, *(self._envelope(e) for e in self._events))
-                await self._tx.commit()
-            else:
+            if not self._committed:
                 await self._tx.rollback()
         finally:
-            self._events.clear()
+            self._envelopes.clear()
             await self._pool.release(self.conn)

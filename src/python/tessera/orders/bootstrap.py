@@ -9,7 +9,8 @@ from tessera.kit.flags import OpenFeatureFlags
 from tessera.kit.service import ServiceContext, ServiceSpec
 from tessera.orders import migrations
 from tessera.orders.adapters.catalog_client import CatalogPricer
-from tessera.orders.adapters.postgres import PostgresUnitOfWork
+from tessera.orders.adapters.messages import event_to_proto
+from tessera.orders.adapters.postgres import PostgresOrdersUnitOfWork
 from tessera.orders.adapters.upcasting import migrate_stored_events, plan_kafka_purge, purge_kafka_copies
 from tessera.orders.config import ORDER_TOPIC, OrdersSettings
 from tessera.orders.entrypoints.grpc_api import OrdersGrpcApi
@@ -24,7 +25,9 @@ async def wire(ctx: ServiceContext[OrdersSettings]) -> Sequence[object]:
     ctx.background(purge_kafka_copies(ctx.pool, settings.kafka_bootstrap), "kafka-purge")
     catalog = ctx.channel("catalog", settings.catalog_target, catalog_pb2.DESCRIPTOR.services_by_name["CatalogService"])
     service = OrdersService(
-        lambda: PostgresUnitOfWork(ctx.pool, topic=topic, producer=settings.service_name),
+        lambda: PostgresOrdersUnitOfWork(
+            ctx.pool, topic=topic, producer=settings.service_name, to_message=event_to_proto
+        ),
         CatalogPricer(catalog),
         OpenFeatureFlags(),
     )

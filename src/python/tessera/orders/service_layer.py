@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Sequence
-from types import TracebackType
-from typing import Protocol, Self
+from typing import Protocol
 
 from events.v1 import envelope_pb2
 from tessera.kit.errors import SwitchedOff
 from tessera.kit.event_store import ConcurrencyConflict
 from tessera.kit.flags import FeatureFlags
+from tessera.kit.uow import UnitOfWork
 from tessera.orders import domain
 from tessera.orders.domain import Order, PlaceOrder
 
@@ -36,15 +36,9 @@ class OrderRepository(Protocol):
         """(order id, request fingerprint) of a claimed key."""
 
 
-class UnitOfWork(Protocol):
+class OrdersUnitOfWork(UnitOfWork, Protocol):
     @property
     def orders(self) -> OrderRepository: ...
-
-    async def __aenter__(self) -> Self: ...
-
-    async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None: ...
 
 
 class Pricer(Protocol):
@@ -54,7 +48,7 @@ class Pricer(Protocol):
 
 
 class OrdersService:
-    def __init__(self, uow_factory: Callable[[], UnitOfWork], pricer: Pricer, flags: FeatureFlags) -> None:
+    def __init__(self, uow_factory: Callable[[], OrdersUnitOfWork], pricer: Pricer, flags: FeatureFlags) -> None:
         self._uow = uow_factory
         self._pricer = pricer
         self._flags = flags
@@ -75,7 +69,9 @@ class OrdersService:
             if await uow.orders.claim_idempotency_key(
                 command.customer_id, command.idempotency_key, order_id, fingerprint
             ):
-                return await uow.orders.append(Order(order_id), events)
+                placed = await uow.orders.append(Order(order_id), events)
+                await uow.commit()
+                return placed
         # A concurrent request with the same key won the race: answer with its order.
         existing = await self._order_of_key(command.customer_id, command.idempotency_key, fingerprint)
         if existing is None:
@@ -128,7 +124,11 @@ class OrdersService:
                 async with self._uow() as uow:
                     order = _visible(await uow.orders.get(order_id), order_id, customer_id)
                     events = decide(order)
-                    return await uow.orders.append(order, events) if events else order
+                    if not events:
+                        return order
+                    decided = await uow.orders.append(order, events)
+                    await uow.commit()
+                    return decided
             except ConcurrencyConflict:
                 if attempt == CONFLICT_RETRIES - 1:
                     raise

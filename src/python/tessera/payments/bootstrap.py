@@ -7,7 +7,8 @@ from datetime import timedelta
 
 from tessera.kit.service import ServiceContext, ServiceSpec
 from tessera.payments import migrations
-from tessera.payments.adapters.postgres import PostgresUnitOfWork
+from tessera.payments.adapters.messages import event_to_proto
+from tessera.payments.adapters.postgres import PostgresPaymentsUnitOfWork
 from tessera.payments.config import PAYMENT_TOPIC, PaymentsSettings
 from tessera.payments.entrypoints.expiry import drop_expired_tokens
 from tessera.payments.entrypoints.grpc_api import PaymentsGrpcApi
@@ -17,7 +18,9 @@ from tessera.payments.service_layer import PaymentsService
 async def wire(ctx: ServiceContext[PaymentsSettings]) -> Sequence[object]:
     settings, topic = ctx.settings, ctx.topic(PAYMENT_TOPIC)
     service = PaymentsService(
-        lambda: PostgresUnitOfWork(ctx.pool, topic=topic, producer=settings.service_name),
+        lambda: PostgresPaymentsUnitOfWork(
+            ctx.pool, topic=topic, producer=settings.service_name, to_message=event_to_proto
+        ),
         method_lifetime=timedelta(seconds=settings.payment_method_ttl_seconds),
     )
     ctx.background(drop_expired_tokens(service, settings.drop_expired_tokens_every_seconds), "drop-expired-tokens")

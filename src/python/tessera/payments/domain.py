@@ -53,6 +53,19 @@ class PaymentChanged:
     """Domain event: a payment reached a new status."""
 
     payment: Payment
+    aggregate_type = "payment"
+
+    @property
+    def aggregate_id(self) -> str:
+        return str(self.payment.payment_id)
+
+    @property
+    def aggregate_version(self) -> int:
+        return self.payment.version
+
+    @property
+    def correlation_id(self) -> str:
+        return self.payment.order_id
 
 
 @dataclass(frozen=True)

@@ -5,9 +5,9 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from types import TracebackType
-from typing import Protocol, Self
+from typing import Protocol
 
+from tessera.kit.uow import UnitOfWork
 from tessera.payments import domain
 from tessera.payments.domain import Payment, PaymentChanged, PaymentMethod
 
@@ -34,24 +34,18 @@ class PaymentMethodRepository(Protocol):
         """Drops the tokens of methods past their expiry; returns how many."""
 
 
-class UnitOfWork(Protocol):
+class PaymentsUnitOfWork(UnitOfWork, Protocol):
     @property
     def payments(self) -> PaymentRepository: ...
 
     @property
     def methods(self) -> PaymentMethodRepository: ...
 
-    def record(self, event: PaymentChanged) -> None: ...
-
-    async def __aenter__(self) -> Self: ...
-
-    async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None: ...
-
 
 class PaymentsService:
-    def __init__(self, uow_factory: Callable[[], UnitOfWork], method_lifetime: timedelta = timedelta(hours=1)) -> None:
+    def __init__(
+        self, uow_factory: Callable[[], PaymentsUnitOfWork], method_lifetime: timedelta = timedelta(hours=1)
+    ) -> None:
         self._uow = uow_factory
         self._method_lifetime = method_lifetime
 
@@ -66,6 +60,7 @@ class PaymentsService:
         )
         async with self._uow() as uow:
             existing = await uow.methods.insert_if_new_key(method)
+            await uow.commit()
         if existing is None:
             return method
         if not domain.same_registration(existing, method):
@@ -74,7 +69,9 @@ class PaymentsService:
 
     async def drop_expired_tokens(self) -> int:
         async with self._uow() as uow:
-            return await uow.methods.drop_expired_tokens()
+            dropped = await uow.methods.drop_expired_tokens()
+            await uow.commit()
+        return dropped
 
     async def authorize(
         self, *, idempotency_key: str, order_id: str, amount_cents: int, currency: str, payment_method_id: str
@@ -102,6 +99,7 @@ class PaymentsService:
                     raise domain.InvalidRequest({"idempotency_key": "was used before for a different payment"})
                 return existing
             uow.record(PaymentChanged(payment))
+            await uow.commit()
         return payment
 
     async def capture(self, payment_id: str) -> Payment:
@@ -129,4 +127,5 @@ class PaymentsService:
                 return current
             await uow.payments.save(changed)
             uow.record(PaymentChanged(changed))
+            await uow.commit()
         return changed

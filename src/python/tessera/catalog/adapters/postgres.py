@@ -7,12 +7,9 @@ import uuid
 import asyncpg
 from asyncpg.pool import PoolConnectionProxy
 
-from events.v1 import envelope_pb2
 from tessera.catalog import domain
-from tessera.catalog.adapters.messages import event_to_proto
-from tessera.kit import uow as kit_uow
 from tessera.kit.db import Connection
-from tessera.kit.events import make_envelope
+from tessera.kit.uow import PostgresUnitOfWork
 
 _COLUMNS = "product_id, sku, name, description, price_cents, currency, version, created_at, updated_at"
 
@@ -69,17 +66,8 @@ class PostgresProductRepository:
         return [_product(r) for r in rows]
 
 
-class PostgresUnitOfWork(kit_uow.PostgresUnitOfWork[domain.DomainEvent]):
+class PostgresCatalogUnitOfWork(PostgresUnitOfWork):
     """Products and their events (to topic catalog.product.v1) in one transaction."""
 
     def _open(self, conn: PoolConnectionProxy) -> None:
         self.products = PostgresProductRepository(conn)
-
-    def _envelope(self, event: domain.DomainEvent) -> envelope_pb2.EventEnvelope:
-        return make_envelope(
-            event_to_proto(event),
-            aggregate_type="product",
-            aggregate_id=str(event.product.product_id),
-            aggregate_version=event.product.version,
-            producer=self.producer,
-        )

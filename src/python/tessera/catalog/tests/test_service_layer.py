@@ -9,6 +9,7 @@ import pytest
 
 from tessera.catalog import domain
 from tessera.catalog.service_layer import CatalogService, CreateProduct, UpdateProduct
+from tessera.testing.fakes import FakeUnitOfWork
 
 
 class FakeRepository:
@@ -29,28 +30,6 @@ class FakeRepository:
     async def list_after_sku(self, after_sku, limit):
         ordered = sorted(self.rows.values(), key=lambda p: p.sku)
         return [p for p in ordered if after_sku is None or p.sku > after_sku][:limit]
-
-
-class FakeUnitOfWork:
-    """Commits by copying the staged rows back; rolls back by dropping them."""
-
-    def __init__(self, store: FakeRepository, published: list) -> None:
-        self._store = store
-        self._published = published
-
-    async def __aenter__(self):
-        self.products = FakeRepository()
-        self.products.rows = dict(self._store.rows)
-        self._events = []
-        return self
-
-    def record(self, event):
-        self._events.append(event)
-
-    async def __aexit__(self, exc_type, exc, tb):
-        if exc_type is None:
-            self._store.rows = self.products.rows
-            self._published.extend(self._events)
 
 
 class FakeCache:
@@ -74,7 +53,7 @@ class FakeCache:
 def world():
     store, published, cache = FakeRepository(), [], FakeCache()
     service = CatalogService(
-        lambda: FakeUnitOfWork(store, published), cache, clock=lambda: datetime(2026, 1, 1, tzinfo=UTC)
+        lambda: FakeUnitOfWork(published, products=store), cache, clock=lambda: datetime(2026, 1, 1, tzinfo=UTC)
     )
     return service, store, published, cache
 

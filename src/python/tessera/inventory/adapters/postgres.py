@@ -14,12 +14,9 @@ import asyncpg
 from asyncpg.pool import PoolConnectionProxy
 from asyncpg.transaction import Transaction
 
-from events.v1 import envelope_pb2
 from tessera.inventory import domain
-from tessera.inventory.adapters.messages import event_to_proto
-from tessera.kit import uow as kit_uow
 from tessera.kit.db import Connection
-from tessera.kit.events import make_envelope
+from tessera.kit.uow import PostgresUnitOfWork
 
 _STOCK = "product_id, on_hand, reserved, version"
 
@@ -126,7 +123,7 @@ class Savepoint:
         await self._transaction.commit()
 
 
-class PostgresUnitOfWork(kit_uow.PostgresUnitOfWork[domain.StockChanged]):
+class PostgresInventoryUnitOfWork(PostgresUnitOfWork):
     """Stock, reservations and their events (to topic inventory.stock.v1) in one transaction."""
 
     def _open(self, conn: PoolConnectionProxy) -> None:
@@ -137,13 +134,3 @@ class PostgresUnitOfWork(kit_uow.PostgresUnitOfWork[domain.StockChanged]):
         nested = self.conn.transaction()  # inside a transaction, asyncpg makes this a SAVEPOINT
         await nested.start()
         return Savepoint(nested)
-
-    def _envelope(self, event: domain.StockChanged) -> envelope_pb2.EventEnvelope:
-        return make_envelope(
-            event_to_proto(event),
-            aggregate_type="stock",
-            aggregate_id=str(event.level.product_id),
-            aggregate_version=event.level.version,
-            producer=self.producer,
-            correlation_id=event.order_id,
-        )

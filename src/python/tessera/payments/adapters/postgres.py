@@ -7,12 +7,9 @@ import uuid
 import asyncpg
 from asyncpg.pool import PoolConnectionProxy
 
-from events.v1 import envelope_pb2
-from tessera.kit import uow as kit_uow
 from tessera.kit.db import Connection
-from tessera.kit.events import make_envelope
+from tessera.kit.uow import PostgresUnitOfWork
 from tessera.payments import domain
-from tessera.payments.adapters.messages import event_to_proto
 
 _COLUMNS = "payment_id, idempotency_key, order_id, amount_cents, currency, status, decline_reason, version"
 
@@ -116,19 +113,9 @@ class PostgresPaymentMethodRepository:
         return len(dropped)
 
 
-class PostgresUnitOfWork(kit_uow.PostgresUnitOfWork[domain.PaymentChanged]):
+class PostgresPaymentsUnitOfWork(PostgresUnitOfWork):
     """Payments and their events (to topic payments.payment.v1) in one transaction."""
 
     def _open(self, conn: PoolConnectionProxy) -> None:
         self.payments = PostgresPaymentRepository(conn)
         self.methods = PostgresPaymentMethodRepository(conn)
-
-    def _envelope(self, event: domain.PaymentChanged) -> envelope_pb2.EventEnvelope:
-        return make_envelope(
-            event_to_proto(event),
-            aggregate_type="payment",
-            aggregate_id=str(event.payment.payment_id),
-            aggregate_version=event.payment.version,
-            producer=self.producer,
-            correlation_id=event.payment.order_id,
-        )
