@@ -31,7 +31,7 @@ ENTRYPOINT ["/app/pex"]
 """
 
 
-def tessera_service(migrations=True, tests=True):
+def tessera_service(migrations=True, tests=True, fakes=True):
     """Its sources, PEX (`:<name>`), image (`:image`), SQL migrations and test batches, from the folder's name."""
     name = build_file_dir().name
     # The .sql files are read with importlib.resources, which inference cannot see.
@@ -44,6 +44,9 @@ def tessera_service(migrations=True, tests=True):
     if migrations:
         resources(name="sql", sources=["migrations/*.sql"])
     if tests:
+        # The in-memory fakes of its ports (tests/fakes.py), shared by its use-case and contract tests.
+        if fakes:
+            python_test_utils(name="fakes", sources=["tests/fakes.py"])
         python_tests(name="unit", sources=["tests/test_*.py", "!tests/test_*_integration.py"])
         # Integration tests of one service share a test process (and its servers); other services' run beside.
         python_tests(

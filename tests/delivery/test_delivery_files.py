@@ -17,6 +17,7 @@ import check_jsonschema
 import pytest
 import yaml
 
+from tessera import topology
 from tessera.localinfra import install
 from tessera.tools import compose
 from tessera.topology import registry
@@ -33,8 +34,35 @@ def actionlint(*files: str) -> list[dict[str, object]]:
     return problems
 
 
-def test_there_are_a_pull_request_and_a_release_workflow() -> None:
-    assert {p.name for p in WORKFLOWS} == {"ci.yaml", "release.yaml"}
+def _workflow(name: str) -> dict[str, Any]:
+    loaded: dict[Any, Any] = yaml.safe_load(Path(f".github/workflows/{name}").read_text())
+    loaded["on"] = loaded.pop(True, loaded.get("on"))  # YAML 1.1 reads the key `on` as true
+    return loaded
+
+
+def test_pull_requests_are_tested_and_main_is_released_with_a_canary_that_can_fail_the_release() -> None:
+    ci, release = _workflow("ci.yaml"), _workflow("release.yaml")
+    assert "pull_request" in ci["on"] and release["on"]["push"]["branches"] == ["main"]
+    runs = [step.get("run", "") for step in ci["jobs"]["build"]["steps"]]
+    assert any("./pants" in run and " test " in run for run in runs), runs
+    canary = " ".join(step.get("run", "") for step in release["jobs"]["canary"]["steps"])
+    assert "helm upgrade --install" in canary and "flagger.enabled=true" in canary and "Failed)" in canary
+    assert any(
+        step.get("if") == "failure()" and "helm rollback" in step["run"] for step in release["jobs"]["canary"]["steps"]
+    )
+
+
+@pytest.mark.parametrize(("workflow", "job"), [("ci.yaml", "images"), ("release.yaml", "push-images")])
+def test_every_registered_service_s_image_is_built_from_the_registry(workflow: str, job: str) -> None:
+    jobs = _workflow(workflow)["jobs"]
+    names = " ".join(step.get("run", "") for step in jobs["services"]["steps"])
+    assert str(topology.REGISTRY_FILE) in names and "keys" in names  # the matrix is the registry's service names
+    assert (
+        "services" in jobs[job]["needs"]
+        and "needs.services.outputs.names" in jobs[job]["strategy"]["matrix"]["service"]
+    )
+    build = " ".join(step.get("run", "") for step in jobs[job]["steps"])
+    assert "./pants package src/python/tessera/${{ matrix.service }}:image" in build
 
 
 def test_workflows_pass_actionlint() -> None:

@@ -474,7 +474,7 @@ async def test_flagger_rolls_a_failing_canary_back_and_promotes_a_good_one(shop:
     primary_image = json.loads(shop.kubectl("get", "deployment", "tessera-gateway-primary", "-o", "json"))
     assert primary_image["spec"]["template"]["spec"]["containers"][0]["image"].endswith(f"/gateway:{new_tag}")
     # No error while the good version is analysed and promoted (the primary rolls, the canary scales to zero).
-    assert all(status == 200 for status in during_good), (Counter(during_good), reads.unanswered)
+    assert during_good and all(status == 200 for status in during_good), (Counter(during_good), reads.unanswered)
     shop.record(
         "canary (Flagger, kubernetes provider, gateway)",
         {"failing version (40 % faults) -> rolled back (s)": round(rolled_back, 1),

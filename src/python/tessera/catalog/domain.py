@@ -125,13 +125,6 @@ def apply_changes(product: Product, changes: ProductChanges, now: datetime) -> t
     return updated, sorted(changed)
 
 
-def parse_product_id(raw: str) -> uuid.UUID:
-    try:
-        return uuid.UUID(raw)
-    except ValueError:
-        raise InvalidProduct({"product_id": "must be a UUID"}) from None
-
-
 # --- domain events: what happened; adapters turn them into catalog.v1 messages on Kafka ---
 
 

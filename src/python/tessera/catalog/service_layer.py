@@ -3,8 +3,6 @@ unchanged on Postgres/Redis/Kafka (adapters) and on in-memory fakes (unit tests)
 
 from __future__ import annotations
 
-import base64
-import binascii
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -13,6 +11,7 @@ from typing import Protocol
 
 from tessera.catalog import domain
 from tessera.catalog.domain import Product, ProductChanges
+from tessera.kit.fields import decode_page_token, encode_page_token, parse_uuid
 from tessera.kit.uow import UnitOfWork
 
 DEFAULT_PAGE_SIZE = 20
@@ -99,7 +98,7 @@ class CatalogService:
 
     async def get_product(self, product_id: str) -> Product:
         """Cache-aside: Redis first, Postgres on a miss (then cached)."""
-        pid = domain.parse_product_id(product_id)
+        pid = parse_uuid(product_id, "product_id")
         cached = await self._cache.get(pid)
         if cached is not None:
             return cached
@@ -114,15 +113,15 @@ class CatalogService:
         if page_size < 0 or page_size > MAX_PAGE_SIZE:
             raise domain.InvalidProduct({"page_size": f"must be between 0 and {MAX_PAGE_SIZE}"})
         limit = page_size or DEFAULT_PAGE_SIZE
-        after = _decode_page_token(page_token) if page_token else None
+        after = decode_page_token(page_token, parts=1)[0] if page_token else None
         async with self._uow() as uow:
             products = await uow.products.list_after_sku(after, limit + 1)
         more = len(products) > limit
         products = products[:limit]
-        return ProductPage(products, _encode_page_token(products[-1].sku) if more else "")
+        return ProductPage(products, encode_page_token(products[-1].sku) if more else "")
 
     async def update_product(self, command: UpdateProduct) -> Product:
-        pid = domain.parse_product_id(command.product_id)
+        pid = parse_uuid(command.product_id, "product_id")
         if command.expected_version < 0:
             raise domain.InvalidProduct({"expected_version": "must not be negative"})
         async with self._uow() as uow:
@@ -140,14 +139,3 @@ class CatalogService:
         # After commit: a reader that missed the cache meanwhile may re-cache the old row; the TTL bounds that.
         await self._cache.invalidate(pid)
         return updated
-
-
-def _encode_page_token(sku: str) -> str:
-    return base64.urlsafe_b64encode(sku.encode()).decode()
-
-
-def _decode_page_token(token: str) -> str:
-    try:
-        return base64.b64decode(token.encode(), altchars=b"-_", validate=True).decode()
-    except (binascii.Error, UnicodeDecodeError, ValueError):
-        raise domain.InvalidProduct({"page_token": "is not a token this service issued"}) from None

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from inventory.v1 import inventory_pb2
-from orders.v1 import orders_pb2
-from payments.v1 import payments_pb2
-from readmodels.v1 import readmodels_pb2
+from inventory.v1 import inventory_pb2_grpc
+from orders.v1 import orders_pb2_grpc
+from payments.v1 import payments_pb2_grpc
+from readmodels.v1 import readmodels_pb2_grpc
 
-from catalog.v1 import catalog_pb2
+from catalog.v1 import catalog_pb2_grpc
 from tessera.gateway.adapters.backends import Backends
 from tessera.gateway.adapters.ratelimit import RateLimiter
 from tessera.gateway.adapters.tokens import TokenVerifier
@@ -23,17 +23,11 @@ from tessera.kit.service import ServiceContext, ServiceSpec
 
 async def wire(ctx: ServiceContext[GatewaySettings]) -> Sequence[object]:
     settings = ctx.settings
-    catalog = ctx.channel("catalog", settings.catalog_target, catalog_pb2.DESCRIPTOR.services_by_name["CatalogService"])
-    orders = ctx.channel("orders", settings.orders_target, orders_pb2.DESCRIPTOR.services_by_name["OrdersService"])
-    readmodels = ctx.channel(
-        "readmodels", settings.readmodels_target, readmodels_pb2.DESCRIPTOR.services_by_name["ReadModelService"]
-    )
-    inventory = ctx.channel(
-        "inventory", settings.inventory_target, inventory_pb2.DESCRIPTOR.services_by_name["InventoryService"]
-    )
-    payments = ctx.channel(
-        "payments", settings.payments_target, payments_pb2.DESCRIPTOR.services_by_name["PaymentsService"]
-    )
+    catalog = ctx.channel("catalog", settings.catalog_target, catalog_pb2_grpc.CatalogServiceStub)
+    orders = ctx.channel("orders", settings.orders_target, orders_pb2_grpc.OrdersServiceStub)
+    readmodels = ctx.channel("readmodels", settings.readmodels_target, readmodels_pb2_grpc.ReadModelServiceStub)
+    inventory = ctx.channel("inventory", settings.inventory_target, inventory_pb2_grpc.InventoryServiceStub)
+    payments = ctx.channel("payments", settings.payments_target, payments_pb2_grpc.PaymentsServiceStub)
     # Channels only for the platform health view: no breaker, the report says what is down.
     others = {name: create_channel(target, breaker=None) for name, target in settings.platform_targets.items()}
     for channel in others.values():

@@ -12,6 +12,7 @@ import uuid
 from dataclasses import dataclass
 
 from tessera.kit.errors import IllegalTransition, InvalidRequest, NotFound
+from tessera.kit.fields import parse_uuid
 
 MAX_QUANTITY = 10_000
 MAX_LINES = 100
@@ -70,13 +71,6 @@ class StockChanged:
     @property
     def correlation_id(self) -> str:
         return self.order_id
-
-
-def parse_uuid(raw: str, field: str) -> uuid.UUID:
-    try:
-        return uuid.UUID(raw)
-    except ValueError:
-        raise InvalidRequest({field: "must be a UUID"}) from None
 
 
 def require_order_id(order_id: str) -> str:

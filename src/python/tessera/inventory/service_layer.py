@@ -8,6 +8,7 @@ from typing import Protocol
 
 from tessera.inventory import domain
 from tessera.inventory.domain import Line, Reservation, Status, StockChanged, StockLevel
+from tessera.kit.fields import parse_uuid
 from tessera.kit.uow import UnitOfWork
 
 
@@ -56,7 +57,7 @@ class InventoryService:
         self._uow = uow_factory
 
     async def set_stock(self, product_id: str, on_hand: int) -> StockLevel:
-        pid = domain.parse_uuid(product_id, "product_id")
+        pid = parse_uuid(product_id, "product_id")
         domain.validate_on_hand(on_hand)
         async with self._uow() as uow:
             level = await uow.stock.set_on_hand(pid, on_hand)
@@ -65,7 +66,7 @@ class InventoryService:
         return level
 
     async def get_stock(self, product_id: str) -> StockLevel:
-        pid = domain.parse_uuid(product_id, "product_id")
+        pid = parse_uuid(product_id, "product_id")
         async with self._uow() as uow:
             level = await uow.stock.get(pid)
         if level is None:

@@ -10,6 +10,7 @@ unmaintained; this needs ~60 lines on asyncpg and nothing else.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import re
 from dataclasses import dataclass
@@ -55,6 +56,18 @@ errors.register_infrastructure(
     "the request holds a value that cannot be stored (e.g. a NUL character)",
     "request value refused by the database",
 )
+
+
+async def ensure_database(admin_dsn: str, name: str) -> str:
+    """Creates database `name` on the server of `admin_dsn` unless it exists; returns its DSN."""
+    conn = await asyncpg.connect(admin_dsn)
+    try:
+        if not await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", name):
+            with contextlib.suppress(asyncpg.DuplicateDatabaseError):  # created meanwhile by someone else
+                await conn.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await conn.close()
+    return f"{admin_dsn.rpartition('/')[0]}/{name}"
 
 
 def retrying_through_outages(max_seconds: float = 120.0) -> AsyncRetrying:

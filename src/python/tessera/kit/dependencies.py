@@ -18,11 +18,11 @@ from typing import Any, cast
 import asyncpg
 import grpc
 import redis.asyncio as redis
-from aiokafka.admin import AIOKafkaAdminClient
 from ops.v1 import dependencies_pb2, dependencies_pb2_grpc
 
 from tessera.kit import resilience
 from tessera.kit.grpc_client import check_health
+from tessera.kit.kafka import admin_client
 
 Check = Callable[[], Awaitable[None]]  # returns if healthy, raises (with the reason) if not
 
@@ -60,12 +60,8 @@ class DependencyChecks:
 
     def add_kafka(self, bootstrap: str, name: str = "kafka") -> None:
         async def check() -> None:
-            admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=1000)
-            try:
-                await admin.start()
+            async with admin_client(bootstrap, "tessera-health", request_timeout_ms=1000) as admin:
                 await admin.describe_cluster()
-            finally:
-                await admin.close()
 
         self.add(name, "kafka", check)
 

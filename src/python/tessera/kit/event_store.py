@@ -10,9 +10,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
-from typing import Any, Generic, TypeVar
+from typing import Generic, Protocol, TypeVar
 
 import asyncpg
+from google.protobuf.message import Message
 
 from events.v1 import envelope_pb2
 from tessera.kit.db import Connection
@@ -20,7 +21,7 @@ from tessera.kit.errors import ConcurrencyConflict
 from tessera.kit.events import make_envelope, parse
 from tessera.kit.uow import PostgresUnitOfWork
 
-__all__ = ["ConcurrencyConflict", "EventSourcedRepository", "PostgresEventStore"]
+__all__ = ["ConcurrencyConflict", "EventSourcedRepository", "EventStore", "PostgresEventStore"]
 
 AggregateT = TypeVar("AggregateT")
 EventT = TypeVar("EventT")
@@ -53,6 +54,16 @@ class PostgresEventStore:
             raise ConcurrencyConflict(f"stream {stream_id} moved past version {expected_version} meanwhile") from None
 
 
+class EventStore(Protocol):
+    """Streams of envelopes; `PostgresEventStore`, or tessera.testing's in-memory one for use-case tests."""
+
+    async def load(self, stream_id: str) -> list[envelope_pb2.EventEnvelope]: ...
+
+    async def append(
+        self, stream_id: str, expected_version: int, envelopes: Sequence[envelope_pb2.EventEnvelope]
+    ) -> None: ...
+
+
 class EventSourcedRepository(Generic[AggregateT, EventT]):
     """Event-sourced aggregates of one type in a unit of work's transaction.
 
@@ -64,16 +75,41 @@ class EventSourcedRepository(Generic[AggregateT, EventT]):
 
     def __init__(
         self,
+        store: EventStore,
+        aggregate_type: str,
+        *,
+        producer: str,
+        to_message: Callable[[EventT], Message],
+        publish: Callable[[envelope_pb2.EventEnvelope], None],
+        start: Callable[[str], AggregateT],
+        evolve: Callable[[AggregateT, EventT, datetime], AggregateT],
+        decode: Callable[[envelope_pb2.EventEnvelope], tuple[EventT, datetime]],
+    ) -> None:
+        self._store, self.aggregate_type = store, aggregate_type
+        self._producer, self._to_message, self._publish = producer, to_message, publish
+        self._start, self._evolve, self._decode = start, evolve, decode
+
+    @classmethod
+    def in_unit_of_work(
+        cls,
         uow: PostgresUnitOfWork,
         aggregate_type: str,
         *,
         start: Callable[[str], AggregateT],
         evolve: Callable[[AggregateT, EventT, datetime], AggregateT],
         decode: Callable[[envelope_pb2.EventEnvelope], tuple[EventT, datetime]],
-    ) -> None:
-        self._uow, self._store = uow, PostgresEventStore(uow.conn)
-        self.aggregate_type = aggregate_type
-        self._start, self._evolve, self._decode = start, evolve, decode
+    ) -> EventSourcedRepository[AggregateT, EventT]:
+        """On the unit of work's connection, its appended events to its outbox."""
+        return cls(
+            PostgresEventStore(uow.conn),
+            aggregate_type,
+            producer=uow.producer,
+            to_message=uow.to_message,
+            publish=uow.publish,
+            start=start,
+            evolve=evolve,
+            decode=decode,
+        )
 
     async def load(self, stream_id: str) -> AggregateT | None:
         """The aggregate as its events made it; None if it has no stream."""
@@ -94,16 +130,16 @@ class EventSourcedRepository(Generic[AggregateT, EventT]):
         envelopes = [self._envelope(stream_id, version + offset, event) for offset, event in enumerate(events, 1)]
         await self._store.append(stream_id, version, envelopes)
         for envelope, event in zip(envelopes, events, strict=True):
-            self._uow.publish(envelope)
+            self._publish(envelope)
             state = self._evolve(state, event, envelope.occurred_at.ToDatetime(tzinfo=UTC))
         return state
 
-    def _envelope(self, stream_id: str, version: int, event: Any) -> envelope_pb2.EventEnvelope:
+    def _envelope(self, stream_id: str, version: int, event: EventT) -> envelope_pb2.EventEnvelope:
         return make_envelope(
-            self._uow.to_message(event),
+            self._to_message(event),
             aggregate_type=self.aggregate_type,
             aggregate_id=stream_id,
             aggregate_version=version,
-            producer=self._uow.producer,
+            producer=self._producer,
             correlation_id=stream_id,
         )

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-import importlib
 import sys
 import time
 import uuid
@@ -18,6 +17,7 @@ from grpc_reflection.v1alpha import reflection
 
 from tessera.kit import errors, metrics, tracing
 from tessera.kit.faults import FaultInjector, FaultInterceptor
+from tessera.kit.generated import service_descriptor
 from tessera.kit.logs import bind_request_context, clear_request_context, get_logger
 
 log = get_logger(__name__)
@@ -38,11 +38,10 @@ class GrpcService:
         descriptor from that module's `_pb2` sibling, the registration from its `add_<Name>Servicer_to_server`."""
         for base in type(servicer).__mro__:
             if base.__module__.endswith("_pb2_grpc") and base.__name__.endswith("Servicer"):
-                module = sys.modules[base.__module__]
-                messages = importlib.import_module(base.__module__.removesuffix("_grpc"))
-                descriptor = messages.DESCRIPTOR.services_by_name[base.__name__.removesuffix("Servicer")]
-                add: Callable[[object, grpc.aio.Server], None] = getattr(module, f"add_{base.__name__}_to_server")
-                return cls(descriptor, functools.partial(add, servicer))
+                add: Callable[[object, grpc.aio.Server], None] = getattr(
+                    sys.modules[base.__module__], f"add_{base.__name__}_to_server"
+                )
+                return cls(service_descriptor(base), functools.partial(add, servicer))
         raise TypeError(f"{type(servicer).__name__} subclasses no generated *Servicer class (a *_pb2_grpc module's)")
 
 

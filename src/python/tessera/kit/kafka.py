@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic, RecordsToDelete
@@ -24,12 +25,23 @@ from tessera.kit.tasks import cancel_and_wait
 log = get_logger(__name__)
 
 
+@contextlib.asynccontextmanager
+async def admin_client(
+    bootstrap: str, client_id: str = "tessera-admin", **options: Any
+) -> AsyncIterator[AIOKafkaAdminClient]:
+    """A started admin client, closed on leaving the block."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, client_id=client_id, **options)
+    await admin.start()
+    try:
+        yield admin
+    finally:
+        await admin.close()
+
+
 async def ensure_topics(bootstrap: str, topics: list[str], *, partitions: int, replication: int) -> None:
     """Creates the topics that do not exist yet. Production brokers disable auto-creation, and consumers that
     join before a topic exists get no partitions of it, so services declare their topics at start."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, client_id="tessera-admin")
-    await admin.start()
-    try:
+    async with admin_client(bootstrap) as admin:
         existing = set(await admin.list_topics())
         missing = [NewTopic(t, num_partitions=partitions, replication_factor=replication) for t in topics]
         missing = [t for t in missing if t.name not in existing]
@@ -37,8 +49,6 @@ async def ensure_topics(bootstrap: str, topics: list[str], *, partitions: int, r
             with contextlib.suppress(TopicAlreadyExistsError):  # another replica created it meanwhile
                 await admin.create_topics(missing)
             log.info("kafka topics created", topics=[t.name for t in missing])
-    finally:
-        await admin.close()
 
 
 def create_producer(bootstrap: str, *, client_id: str) -> AIOKafkaProducer:
@@ -101,12 +111,8 @@ async def consume(
 
 async def partitions_of(bootstrap: str, topic: str) -> list[int]:
     """The partition numbers of `topic` ([] if it does not exist), asked of the broker itself."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, client_id="tessera-admin")
-    await admin.start()
-    try:
+    async with admin_client(bootstrap) as admin:
         (description,) = await admin.describe_topics([topic])
-    finally:
-        await admin.close()
     if description.get("error_code"):
         return []
     return sorted(p["partition"] for p in description["partitions"])
@@ -128,9 +134,7 @@ async def delete_consumed_records(bootstrap: str, topic: str, until: dict[int, i
     group reading the topic has committed past; returns what it deleted. A group still behind keeps its records
     until a later call: nothing a consumer has yet to read is lost. (A group reads the topic if it committed on
     any of its partitions; on one where it has not committed yet, it has read nothing.)"""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, client_id="tessera-admin")
-    await admin.start()
-    try:
+    async with admin_client(bootstrap) as admin:
         readers: list[dict[int, int]] = []
         for group, *_ in await admin.list_consumer_groups():
             offsets = await admin.list_consumer_group_offsets(group)
@@ -143,8 +147,6 @@ async def delete_consumed_records(bootstrap: str, topic: str, until: dict[int, i
                 {TopicPartition(topic, p): RecordsToDelete(before_offset=offset) for p, offset in ready.items()}
             )
         return ready
-    finally:
-        await admin.close()
 
 
 async def consumer_lag(admin: AIOKafkaAdminClient, consumer: AIOKafkaConsumer, group: str) -> dict[TopicPartition, int]:

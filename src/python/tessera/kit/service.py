@@ -25,7 +25,6 @@ import faust
 import grpc
 import redis.asyncio as redis
 import uvloop
-from google.protobuf.descriptor import ServiceDescriptor
 
 from tessera.kit import db, outbox
 from tessera.kit.cache import create_redis
@@ -40,6 +39,7 @@ from tessera.kit.config import (
 )
 from tessera.kit.dependencies import DependencyChecks, DependencyHealthServicer
 from tessera.kit.faults import FaultInjector
+from tessera.kit.generated import service_descriptor
 from tessera.kit.grpc_client import create_channel
 from tessera.kit.grpc_server import GrpcServer, GrpcService
 from tessera.kit.http import serve_http
@@ -84,10 +84,11 @@ class ServiceContext(Generic[SettingsT]):
         """A topic's name as this deployment spells it (with its prefix)."""
         return _require(self.settings, KafkaSettings, "Kafka").topic(name)
 
-    def channel(self, dependency: str, target: str, service: ServiceDescriptor) -> grpc.aio.Channel:
-        """A channel to another service: the settings' deadline, retries of its idempotent methods, this service's
-        breaker named `dependency`, and a health check in the dependency report."""
+    def channel(self, dependency: str, target: str, stub: type) -> grpc.aio.Channel:
+        """A channel to another service (`stub`: its generated `<Name>Stub` class): the settings' deadline, retries
+        of its idempotent methods, this service's breaker named `dependency`, a check in the dependency report."""
         settings = _require(self.settings, ClientSettings, "calls to other services")
+        service = service_descriptor(stub)
         channel = create_channel(
             target,
             dependency=dependency,

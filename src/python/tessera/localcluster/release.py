@@ -12,13 +12,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from tessera.kit.db import ensure_database
 from tessera.localcluster.cluster import LocalCluster
 from tessera.localcluster.images import SERVICE_REGISTRY, ImageLoader
 from tessera.localinfra import InfraEndpoints
 from tessera.localinfra.images import Containers
 from tessera.localinfra.issuer import DevIssuer
 from tessera.localinfra.process import InfraError
-from tessera.localstack.platform import ensure_database
 from tessera.topology import registry
 
 RELEASE = "tessera"

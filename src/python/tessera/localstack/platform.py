@@ -18,25 +18,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-import asyncpg
 import grpc
 import httpx
 
+from tessera.kit.db import ensure_database
 from tessera.kit.grpc_client import check_health
 from tessera.localinfra import InfraEndpoints
 from tessera.localinfra.issuer import DevIssuer, JwksServer
 from tessera.localinfra.process import free_port
 from tessera.topology import Service, registry
-
-
-async def ensure_database(admin_dsn: str, name: str) -> str:
-    conn = await asyncpg.connect(admin_dsn)
-    try:
-        if not await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", name):
-            await conn.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await conn.close()
-    return f"{admin_dsn.rpartition('/')[0]}/{name}"
 
 
 async def wait_healthy(spec: Service, port: int, process: asyncio.subprocess.Process, timeout: float) -> float:

@@ -158,11 +158,4 @@ def parse_method_id(raw: str) -> uuid.UUID | None:
         return None
 
 
-def parse_payment_id(raw: str) -> uuid.UUID:
-    try:
-        return uuid.UUID(raw)
-    except ValueError:
-        raise InvalidRequest({"payment_id": "must be a UUID"}) from None
-
-
 __all__ = ["IllegalTransition", "InvalidRequest", "NotFound"]  # the domain's errors, from the kit

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
+from tessera.kit.fields import parse_uuid
 from tessera.kit.uow import UnitOfWork
 from tessera.payments import domain
 from tessera.payments.domain import Payment, PaymentChanged, PaymentMethod
@@ -109,7 +110,7 @@ class PaymentsService:
         return await self._transition(payment_id, domain.cancel)
 
     async def get(self, payment_id: str) -> Payment:
-        pid = domain.parse_payment_id(payment_id)
+        pid = parse_uuid(payment_id, "payment_id")
         async with self._uow() as uow:
             payment = await uow.payments.get(pid)
         if payment is None:
@@ -117,7 +118,7 @@ class PaymentsService:
         return payment
 
     async def _transition(self, payment_id: str, change: Callable[[Payment], Payment | None]) -> Payment:
-        pid = domain.parse_payment_id(payment_id)
+        pid = parse_uuid(payment_id, "payment_id")
         async with self._uow() as uow:
             current = await uow.payments.get(pid, for_update=True)
             if current is None:

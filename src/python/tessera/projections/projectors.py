@@ -13,8 +13,10 @@ from inventory.v1 import events_pb2 as inventory_events
 from orders.v1 import events_pb2 as order_events
 
 from events.v1 import envelope_pb2
+from tessera.inventory.config import STOCK_TOPIC
 from tessera.kit.db import Connection
 from tessera.kit.events import unpack
+from tessera.orders.config import ORDER_TOPIC
 
 _STATUS_OF = {
     order_events.OrderConfirmed.DESCRIPTOR.full_name: "confirmed",
@@ -83,7 +85,5 @@ async def project_stock_event(conn: Connection, envelope: envelope_pb2.EventEnve
     return bool(status == "INSERT 0 1")
 
 
-ORDER_TOPIC = "orders.order.v1"
-STOCK_TOPIC = "inventory.stock.v1"
 Projector = Callable[[Connection, envelope_pb2.EventEnvelope], Awaitable[bool]]
 PROJECTORS: dict[str, Projector] = {ORDER_TOPIC: project_order_event, STOCK_TOPIC: project_stock_event}

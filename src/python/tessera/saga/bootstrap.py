@@ -7,28 +7,26 @@ import socket
 import uuid
 from collections.abc import Sequence
 
-from inventory.v1 import inventory_pb2
-from orders.v1 import orders_pb2
-from payments.v1 import payments_pb2
+from inventory.v1 import inventory_pb2_grpc
+from orders.v1 import orders_pb2_grpc
+from payments.v1 import payments_pb2_grpc
 
 from tessera.kit.service import ServiceContext, ServiceSpec
+from tessera.orders.config import ORDER_TOPIC
 from tessera.saga import migrations
 from tessera.saga.adapters.participants import GrpcParticipants
 from tessera.saga.adapters.postgres import PostgresSagaRepository
 from tessera.saga.config import SagaSettings
-from tessera.saga.entrypoints.stream import ORDER_TOPIC, SagaRunner, build_saga_app
+from tessera.saga.entrypoints.stream import SagaRunner, build_saga_app
 from tessera.saga.service_layer import SagaDriver
 
 
 async def wire(ctx: ServiceContext[SagaSettings]) -> Sequence[object]:
     settings = ctx.settings
     channels = [
-        ctx.channel(name, target, module.DESCRIPTOR.services_by_name[service])
-        for name, target, module, service in (
-            ("inventory", settings.inventory_target, inventory_pb2, "InventoryService"),
-            ("payments", settings.payments_target, payments_pb2, "PaymentsService"),
-            ("orders", settings.orders_target, orders_pb2, "OrdersService"),
-        )
+        ctx.channel("inventory", settings.inventory_target, inventory_pb2_grpc.InventoryServiceStub),
+        ctx.channel("payments", settings.payments_target, payments_pb2_grpc.PaymentsServiceStub),
+        ctx.channel("orders", settings.orders_target, orders_pb2_grpc.OrdersServiceStub),
     ]
     repository = PostgresSagaRepository(ctx.pool)
     driver = SagaDriver(

@@ -5,10 +5,9 @@ from __future__ import annotations
 import asyncio
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient
 
 from events.v1 import envelope_pb2
-from tessera.kit.kafka import consume, create_consumer
+from tessera.kit.kafka import admin_client, consume, create_consumer
 
 
 async def collect_events(
@@ -32,13 +31,9 @@ async def collect_events(
 
 async def every_record(bootstrap: str, topic_prefix: str) -> list[bytes]:
     """Key and value of every record now on the topics named with `topic_prefix`, read from the start."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, client_id="test-scan")
-    await admin.start()
-    try:
+    async with admin_client(bootstrap, "test-scan") as admin:
         topics = sorted(t for t in await admin.list_topics() if t.startswith(topic_prefix))
         described = await admin.describe_topics(topics)
-    finally:
-        await admin.close()
     partitions = [TopicPartition(t["topic"], p["partition"]) for t in described for p in t["partitions"]]
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, client_id="test-scan")
     await consumer.start()

@@ -8,8 +8,12 @@ as it was (a deep copy of its state taken on entry).
 from __future__ import annotations
 
 import copy
+from collections.abc import Sequence
 from types import TracebackType
 from typing import Any, Self
+
+from events.v1 import envelope_pb2
+from tessera.kit.errors import ConcurrencyConflict
 
 
 class FakeUnitOfWork:
@@ -30,6 +34,10 @@ class FakeUnitOfWork:
     def record(self, event: Any) -> None:
         self._events.append(event)
 
+    async def savepoint(self) -> FakeSavepoint:
+        """A nested scope (a SAVEPOINT in Postgres): its rollback undoes only what happened since."""
+        return FakeSavepoint(self._repositories)
+
     async def commit(self) -> None:
         self.published.extend(self._events)
         self._events, self._committed = [], True
@@ -42,3 +50,41 @@ class FakeUnitOfWork:
                 vars(self._repositories[name]).clear()
                 vars(self._repositories[name]).update(state)
         self._events = []
+
+
+class FakeSavepoint:
+    def __init__(self, repositories: dict[str, Any]) -> None:
+        self._repositories = repositories
+        self._saved = {name: copy.deepcopy(vars(repo)) for name, repo in repositories.items()}
+
+    async def rollback(self) -> None:
+        for name, state in self._saved.items():
+            vars(self._repositories[name]).clear()
+            vars(self._repositories[name]).update(state)
+
+    async def release(self) -> None:
+        self._saved = {}
+
+
+class InMemoryEventStore:
+    """The kit's event store in memory (EventStore): streams of envelopes, optimistic like Postgres. What it
+    holds is what the Postgres store would also have put in the outbox: `appended`, in order."""
+
+    def __init__(self) -> None:
+        self.streams: dict[str, list[envelope_pb2.EventEnvelope]] = {}
+        self.appended: list[envelope_pb2.EventEnvelope] = []
+
+    async def load(self, stream_id: str) -> list[envelope_pb2.EventEnvelope]:
+        return list(self.streams.get(stream_id, []))
+
+    async def append(
+        self, stream_id: str, expected_version: int, envelopes: Sequence[envelope_pb2.EventEnvelope]
+    ) -> None:
+        for offset, envelope in enumerate(envelopes, start=1):
+            if envelope.aggregate_version != expected_version + offset:
+                raise ValueError(f"envelope {envelope.event_id} has version {envelope.aggregate_version}")
+        stream = self.streams.setdefault(stream_id, [])
+        if any(e.aggregate_version > expected_version for e in stream):  # Postgres: its (stream, version) key
+            raise ConcurrencyConflict(f"stream {stream_id} moved past version {expected_version} meanwhile")
+        stream.extend(envelopes)
+        self.appended.extend(envelopes)

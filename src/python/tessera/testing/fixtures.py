@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator, Iterator
 import asyncpg
 import pytest
 
+from tessera.kit.db import ensure_database
 from tessera.localinfra import InfraEndpoints, LocalInfra
 
 __all__ = ["infra", "kafka_bootstrap", "postgres_dsn", "redis_url", "topic_prefix"]
@@ -29,21 +30,11 @@ def infra() -> Iterator[InfraEndpoints]:
         yield local.endpoints
 
 
-def _with_database(dsn: str, database: str) -> str:
-    base, _, _ = dsn.rpartition("/")
-    return f"{base}/{database}"
-
-
 @pytest.fixture
 async def postgres_dsn(infra: InfraEndpoints) -> AsyncIterator[str]:
     """A fresh, empty database for this test, dropped afterwards."""
     name = f"test_{uuid.uuid4().hex[:12]}"
-    admin = await asyncpg.connect(infra.postgres_dsn)
-    try:
-        await admin.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await admin.close()
-    yield _with_database(infra.postgres_dsn, name)
+    yield await ensure_database(infra.postgres_dsn, name)
     admin = await asyncpg.connect(infra.postgres_dsn)
     try:
         await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

@@ -32,9 +32,8 @@ from events.v1 import envelope_pb2
 from tessera.kit.events import parse
 from tessera.localinfra import LocalInfra
 from tessera.localstack.platform import Platform
+from tessera.orders.config import ORDER_TOPIC
 from tessera.tools.seed import seed_products
-
-ORDER_TOPIC = "orders.order.v1"
 
 
 @dataclass

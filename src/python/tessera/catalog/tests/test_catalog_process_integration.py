@@ -69,6 +69,14 @@ async def test_catalog_process_starts_healthy_logs_json_serves_metrics_and_stops
             await stub.CreateProduct(
                 catalog_pb2.CreateProductRequest(sku="P-1", name="Pen", price_cents=150, currency="EUR")
             )
+            # A name the database cannot store (a NUL): refused with INVALID_ARGUMENT, and logged with the call's
+            # request id (the caller's own, sent as x-request-id).
+            with pytest.raises(grpc.aio.AioRpcError) as refused:
+                await stub.CreateProduct(
+                    catalog_pb2.CreateProductRequest(sku="P-2", name="Pen\x00", price_cents=150, currency="EUR"),
+                    metadata=(("x-request-id", "req-nul-1"),),
+                )
+            assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
         exposition = await asyncio.to_thread(read_metrics, metrics_port)
         labels = 'grpc_code="OK",grpc_method="CreateProduct",grpc_service="catalog.v1.CatalogService"'
         assert f"grpc_server_handled_total{{{labels}}} 1.0" in exposition
@@ -87,4 +95,4 @@ async def test_catalog_process_starts_healthy_logs_json_serves_metrics_and_stops
     assert "service started" in events
     assert events[-1] == "service stopped"
     rpc_lines = [line for line in lines if line.get("rpc") == "CreateProduct"]
-    assert all("request_id" in line for line in rpc_lines)
+    assert [line["request_id"] for line in rpc_lines] == ["req-nul-1"], rpc_lines

@@ -73,8 +73,3 @@ def test_apply_changes_validates():
     with pytest.raises(domain.InvalidProduct) as raised:
         domain.apply_changes(make(), domain.ProductChanges(price_cents=-1), NOW)
     assert "price_cents" in raised.value.errors
-
-
-def test_parse_product_id_rejects_non_uuid():
-    with pytest.raises(domain.InvalidProduct):
-        domain.parse_product_id("42")

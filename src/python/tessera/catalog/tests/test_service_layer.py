@@ -9,49 +9,14 @@ import pytest
 
 from tessera.catalog import domain
 from tessera.catalog.service_layer import CatalogService, CreateProduct, UpdateProduct
+from tessera.catalog.tests.fakes import FakeProductCache, FakeProductRepository
+from tessera.kit.errors import InvalidRequest
 from tessera.testing.fakes import FakeUnitOfWork
-
-
-class FakeRepository:
-    def __init__(self) -> None:
-        self.rows: dict[uuid.UUID, domain.Product] = {}
-
-    async def add(self, product):
-        if any(p.sku == product.sku for p in self.rows.values()):
-            raise domain.SkuAlreadyExists(product.sku)
-        self.rows[product.product_id] = product
-
-    async def get(self, product_id, *, for_update=False):
-        return self.rows.get(product_id)
-
-    async def save(self, product):
-        self.rows[product.product_id] = product
-
-    async def list_after_sku(self, after_sku, limit):
-        ordered = sorted(self.rows.values(), key=lambda p: p.sku)
-        return [p for p in ordered if after_sku is None or p.sku > after_sku][:limit]
-
-
-class FakeCache:
-    def __init__(self) -> None:
-        self.entries: dict[uuid.UUID, domain.Product] = {}
-        self.hits = 0
-
-    async def get(self, product_id):
-        if product_id in self.entries:
-            self.hits += 1
-        return self.entries.get(product_id)
-
-    async def put(self, product):
-        self.entries[product.product_id] = product
-
-    async def invalidate(self, product_id):
-        self.entries.pop(product_id, None)
 
 
 @pytest.fixture
 def world():
-    store, published, cache = FakeRepository(), [], FakeCache()
+    store, published, cache = FakeProductRepository(), [], FakeProductCache()
     service = CatalogService(
         lambda: FakeUnitOfWork(published, products=store), cache, clock=lambda: datetime(2026, 1, 1, tzinfo=UTC)
     )
@@ -148,5 +113,5 @@ async def test_list_pages_through_all_products_in_sku_order(world):
 @pytest.mark.parametrize(("size", "token"), [(-1, ""), (101, ""), (10, "%%%")])
 async def test_list_rejects_bad_paging(world, size, token):
     service, *_ = world
-    with pytest.raises(domain.InvalidProduct):
+    with pytest.raises(InvalidRequest):
         await service.list_products(size, token)

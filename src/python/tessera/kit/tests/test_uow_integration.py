@@ -60,7 +60,7 @@ def decode(envelope: envelope_pb2.EventEnvelope) -> tuple[wrappers_pb2.Int64Valu
 
 class CountersUnitOfWork(PostgresUnitOfWork):
     def _open(self, conn: PoolConnectionProxy) -> None:
-        self.counters = EventSourcedRepository[Counter, wrappers_pb2.Int64Value](
+        self.counters = EventSourcedRepository[Counter, wrappers_pb2.Int64Value].in_unit_of_work(
             self, "counter", start=Counter, evolve=evolve, decode=decode
         )
 

@@ -18,6 +18,9 @@ _STATUS = {
 }
 
 
+ORDER_AGGREGATE = "order"  # the aggregate type of the orders' event streams and envelopes
+
+
 def _line(line: domain.Line) -> orders_pb2.OrderLine:
     return orders_pb2.OrderLine(
         product_id=line.product_id, quantity=line.quantity, unit_price_cents=line.unit_price_cents

@@ -10,7 +10,7 @@ from events.v1 import envelope_pb2
 from tessera.kit.event_store import EventSourcedRepository
 from tessera.kit.uow import PostgresUnitOfWork
 from tessera.orders import domain
-from tessera.orders.adapters.messages import event_from_envelope
+from tessera.orders.adapters.messages import ORDER_AGGREGATE, event_from_envelope
 
 
 class PostgresOrderRepository:
@@ -18,8 +18,8 @@ class PostgresOrderRepository:
 
     def __init__(self, uow: PostgresOrdersUnitOfWork) -> None:
         self._conn = uow.conn
-        self._streams: EventSourcedRepository[domain.Order, domain.Event] = EventSourcedRepository(
-            uow, "order", start=domain.Order, evolve=domain.Order.apply, decode=event_from_envelope
+        self._streams: EventSourcedRepository[domain.Order, domain.Event] = EventSourcedRepository.in_unit_of_work(
+            uow, ORDER_AGGREGATE, start=domain.Order, evolve=domain.Order.apply, decode=event_from_envelope
         )
 
     async def get(self, order_id: str) -> domain.Order | None:

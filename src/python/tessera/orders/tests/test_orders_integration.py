@@ -19,6 +19,7 @@ from catalog.v1 import catalog_pb2, catalog_pb2_grpc
 from events.v1 import envelope_pb2
 from tessera.catalog import bootstrap as catalog
 from tessera.catalog.config import CatalogSettings
+from tessera.kit.db import ensure_database
 from tessera.kit.events import unpack
 from tessera.kit.flags import configure_flags, shutdown_flags
 from tessera.kit.kafka import delete_consumed_records, end_offsets, partitions_of
@@ -45,20 +46,11 @@ class World:
     settings: OrdersSettings
 
 
-async def _database(admin_dsn: str, name: str) -> str:
-    conn = await asyncpg.connect(admin_dsn)
-    try:
-        await conn.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await conn.close()
-    return f"{admin_dsn.rpartition('/')[0]}/{name}"
-
-
 @pytest.fixture
 async def world(postgres_dsn: str, redis_url: str, kafka_bootstrap: str, topic_prefix: str) -> AsyncIterator[World]:
     async with AsyncExitStack() as stack:
         catalog_settings = CatalogSettings(
-            postgres_dsn=await _database(postgres_dsn, f"{postgres_dsn.rpartition('/')[2]}_catalog"),
+            postgres_dsn=await ensure_database(postgres_dsn, f"{postgres_dsn.rpartition('/')[2]}_catalog"),
             redis_url=redis_url,
             kafka_bootstrap=kafka_bootstrap,
             kafka_topic_prefix=topic_prefix,

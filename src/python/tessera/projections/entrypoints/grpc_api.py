@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
 from datetime import datetime
 from typing import Any
 
@@ -11,6 +9,9 @@ import asyncpg
 import grpc
 from orders.v1 import orders_pb2
 from readmodels.v1 import readmodels_pb2, readmodels_pb2_grpc
+
+from tessera.kit.errors import InvalidRequest, NotFound
+from tessera.kit.fields import decode_page_token, encode_page_token
 
 Context = grpc.aio.ServicerContext[Any, Any]
 
@@ -40,15 +41,15 @@ def _summary(row: asyncpg.Record) -> readmodels_pb2.OrderSummary:
 
 
 def _token(row: asyncpg.Record) -> str:
-    return base64.urlsafe_b64encode(f"{row['placed_at'].isoformat()}|{row['order_id']}".encode()).decode()
+    return encode_page_token(row["placed_at"].isoformat(), row["order_id"])
 
 
 def _after(token: str) -> tuple[datetime, str]:
+    placed_at, order_id = decode_page_token(token, parts=2)
     try:
-        placed_at, order_id = base64.b64decode(token, altchars=b"-_", validate=True).decode().split("|", 1)
         return datetime.fromisoformat(placed_at), order_id
-    except (binascii.Error, UnicodeDecodeError, ValueError):
-        raise ValueError("page_token is not a token this service issued") from None
+    except ValueError:
+        raise InvalidRequest({"page_token": "is not a token this service issued"}) from None
 
 
 class ReadModelGrpcApi(readmodels_pb2_grpc.ReadModelServiceServicer):
@@ -59,14 +60,11 @@ class ReadModelGrpcApi(readmodels_pb2_grpc.ReadModelServiceServicer):
         self, request: readmodels_pb2.ListCustomerOrdersRequest, context: Context
     ) -> readmodels_pb2.ListCustomerOrdersResponse:
         if not request.customer_id:
-            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "customer_id is required")
+            raise InvalidRequest({"customer_id": "is required"})
         if not 0 <= request.page_size <= MAX_PAGE:
-            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"page_size must be between 0 and {MAX_PAGE}")
+            raise InvalidRequest({"page_size": f"must be between 0 and {MAX_PAGE}"})
         limit = request.page_size or 20
-        try:
-            after = _after(request.page_token) if request.page_token else None
-        except ValueError as exc:
-            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
+        after = _after(request.page_token) if request.page_token else None
         rows = await self._pool.fetch(
             """SELECT * FROM order_summaries WHERE customer_id = $1
                  AND ($2::timestamptz IS NULL OR (placed_at, order_id) < ($2, $3))
@@ -86,7 +84,7 @@ class ReadModelGrpcApi(readmodels_pb2_grpc.ReadModelServiceServicer):
     ) -> readmodels_pb2.StockView:
         row = await self._pool.fetchrow("SELECT * FROM stock_views WHERE product_id = $1", request.product_id)
         if row is None:
-            await context.abort(grpc.StatusCode.NOT_FOUND, f"no stock view for product {request.product_id}")
+            raise NotFound(f"no stock view for product {request.product_id}")
         return readmodels_pb2.StockView(
             product_id=row["product_id"],
             on_hand=row["on_hand"],

@@ -18,13 +18,12 @@ from tessera.kit.db import OUTAGE_ERRORS, retrying_through_outages
 from tessera.kit.events import parse, unpack
 from tessera.kit.logs import get_logger
 from tessera.kit.streams import create_faust_app, traceparent_of
+from tessera.orders.config import ORDER_TOPIC
 from tessera.saga.adapters.postgres import PostgresSagaRepository
 from tessera.saga.domain import Line, Saga, State
 from tessera.saga.service_layer import SagaDriver
 
 log = get_logger(__name__)
-
-ORDER_TOPIC = "orders.order.v1"
 
 
 class SagaRunner:
