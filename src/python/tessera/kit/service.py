@@ -18,10 +18,9 @@ from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from types import ModuleType
-from typing import Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 import asyncpg
-import faust
 import grpc
 import redis.asyncio as redis
 import uvloop
@@ -42,12 +41,13 @@ from tessera.kit.faults import FaultInjector
 from tessera.kit.generated import service_descriptor
 from tessera.kit.grpc_client import create_channel
 from tessera.kit.grpc_server import GrpcServer, GrpcService
-from tessera.kit.http import serve_http
 from tessera.kit.kafka import ConsumerLagMonitor, create_producer, ensure_topics
 from tessera.kit.resilience import BreakerPolicy, CircuitBreakers, RetryPolicy
 from tessera.kit.runtime import run_service
-from tessera.kit.streams import start_stream_app
 from tessera.kit.tasks import cancel_and_wait
+
+if TYPE_CHECKING:
+    import faust
 
 SettingsT = TypeVar("SettingsT", bound=ServiceSettings)
 
@@ -62,6 +62,7 @@ class ServiceContext(Generic[SettingsT]):
     breakers: CircuitBreakers
     _pool: asyncpg.Pool | None = None
     _redis: redis.Redis | None = None
+    serves_http: bool = False
 
     @property
     def pool(self) -> asyncpg.Pool:
@@ -110,10 +111,15 @@ class ServiceContext(Generic[SettingsT]):
 
     async def serve_http(self, app: Any) -> None:
         """Serves an ASGI app (kit.http) on the settings' HTTP port until the service stops."""
+        from tessera.kit.http import serve_http  # uvicorn loads only in the services that serve HTTP
+
         await serve_http(app, _require(self.settings, HttpSettings, "HTTP"), self.stack)
+        self.serves_http = True
 
     async def stream(self, app: faust.App) -> None:
         """Runs a stream processor (kit.streams) for the service's lifetime, exporting its consumer lag."""
+        from tessera.kit.streams import start_stream_app  # faust loads only in the stream processors
+
         settings = _require(self.settings, KafkaSettings, "stream processing")
         self.checks.add_kafka(settings.kafka_bootstrap)
         await start_stream_app(app, self.stack)
@@ -138,7 +144,13 @@ class ServiceSpec(Generic[SettingsT]):
 @dataclass(frozen=True)
 class Started(Generic[SettingsT]):
     context: ServiceContext[SettingsT]
-    server: GrpcServer
+    server: GrpcServer | None  # None for a service that serves only HTTP
+
+    @property
+    def grpc(self) -> GrpcServer:
+        if self.server is None:
+            raise RuntimeError(f"{self.context.settings.service_name} serves no gRPC")
+        return self.server
 
 
 async def start(spec: ServiceSpec[SettingsT], settings: SettingsT, stack: AsyncExitStack) -> Started[SettingsT]:
@@ -170,6 +182,8 @@ async def start(spec: ServiceSpec[SettingsT], settings: SettingsT, stack: AsyncE
         )
         relay.start()
         stack.push_async_callback(relay.stop)
+    if not servicers and context.serves_http:
+        return Started(context, None)  # its probes and dependency report are HTTP; a gRPC server would only idle
     report = DependencyHealthServicer(context.checks)
     server = GrpcServer(
         [*(GrpcService.of(servicer) for servicer in servicers), GrpcService.of(report)],

@@ -28,7 +28,7 @@ class Served(Generic[SettingsT]):
 async def serving(spec: ServiceSpec[Any], settings: SettingsT) -> AsyncIterator[Served[SettingsT]]:
     """Starts the service with `settings` (use grpc_port=0), yields what a test needs, stops it afterwards."""
     async with AsyncExitStack() as stack:
-        server = (await start(spec, settings, stack)).server
+        server = (await start(spec, settings, stack)).grpc
         channel = grpc.aio.insecure_channel(f"127.0.0.1:{server.port}")
         stack.push_async_callback(channel.close)
         db = await asyncpg.connect(settings.postgres_dsn)

@@ -57,7 +57,7 @@ async def world(postgres_dsn: str, redis_url: str, kafka_bootstrap: str, topic_p
             grpc_port=0,
             shutdown_grace_seconds=0.2,
         )
-        catalog_server = (await start(catalog.SPEC, catalog_settings, stack)).server
+        catalog_server = (await start(catalog.SPEC, catalog_settings, stack)).grpc
         settings = OrdersSettings(
             postgres_dsn=postgres_dsn,
             kafka_bootstrap=kafka_bootstrap,
@@ -66,7 +66,7 @@ async def world(postgres_dsn: str, redis_url: str, kafka_bootstrap: str, topic_p
             catalog_target=f"127.0.0.1:{catalog_server.port}",
             shutdown_grace_seconds=0.2,
         )
-        orders_server = (await start(orders.SPEC, settings, stack)).server
+        orders_server = (await start(orders.SPEC, settings, stack)).grpc
         orders_channel = grpc.aio.insecure_channel(f"127.0.0.1:{orders_server.port}")
         catalog_channel = grpc.aio.insecure_channel(f"127.0.0.1:{catalog_server.port}")
         for channel in (orders_channel, catalog_channel):
@@ -212,7 +212,7 @@ async def test_catalog_down_is_unavailable(postgres_dsn: str, kafka_bootstrap: s
         call_timeout_seconds=0.5,
     )
     async with AsyncExitStack() as stack:
-        server = (await start(orders.SPEC, settings, stack)).server
+        server = (await start(orders.SPEC, settings, stack)).grpc
         async with grpc.aio.insecure_channel(f"127.0.0.1:{server.port}") as channel:
             stub = orders_pb2_grpc.OrdersServiceStub(channel)
             with pytest.raises(grpc.aio.AioRpcError) as raised:
