@@ -27,6 +27,13 @@ AggregateT = TypeVar("AggregateT")
 EventT = TypeVar("EventT")
 
 
+def check_versions(expected_version: int, envelopes: Sequence[envelope_pb2.EventEnvelope]) -> None:
+    """Envelopes to append after `expected_version` must run expected_version+1, +2, ..."""
+    for offset, envelope in enumerate(envelopes, start=1):
+        if envelope.aggregate_version != expected_version + offset:
+            raise ValueError(f"envelope {envelope.event_id} has version {envelope.aggregate_version}")
+
+
 class PostgresEventStore:
     def __init__(self, conn: Connection) -> None:
         self._conn = conn
@@ -40,10 +47,7 @@ class PostgresEventStore:
     async def append(
         self, stream_id: str, expected_version: int, envelopes: Sequence[envelope_pb2.EventEnvelope]
     ) -> None:
-        """Appends envelopes whose aggregate_version runs expected_version+1, +2, ..."""
-        for offset, envelope in enumerate(envelopes, start=1):
-            if envelope.aggregate_version != expected_version + offset:
-                raise ValueError(f"envelope {envelope.event_id} has version {envelope.aggregate_version}")
+        check_versions(expected_version, envelopes)
         try:
             await self._conn.executemany(
                 "INSERT INTO event_store (stream_id, version, event_id, event_type, envelope) "

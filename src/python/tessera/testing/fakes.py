@@ -14,6 +14,7 @@ from typing import Any, Self
 
 from events.v1 import envelope_pb2
 from tessera.kit.errors import ConcurrencyConflict
+from tessera.kit.event_store import check_versions
 
 
 class FakeUnitOfWork:
@@ -80,9 +81,7 @@ class InMemoryEventStore:
     async def append(
         self, stream_id: str, expected_version: int, envelopes: Sequence[envelope_pb2.EventEnvelope]
     ) -> None:
-        for offset, envelope in enumerate(envelopes, start=1):
-            if envelope.aggregate_version != expected_version + offset:
-                raise ValueError(f"envelope {envelope.event_id} has version {envelope.aggregate_version}")
+        check_versions(expected_version, envelopes)
         stream = self.streams.setdefault(stream_id, [])
         if any(e.aggregate_version > expected_version for e in stream):  # Postgres: its (stream, version) key
             raise ConcurrencyConflict(f"stream {stream_id} moved past version {expected_version} meanwhile")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from asyncpg.pool import PoolConnectionProxy
 
@@ -13,14 +14,11 @@ from tessera.orders import domain
 from tessera.orders.adapters.messages import ORDER_AGGREGATE, event_from_envelope
 
 
-class PostgresOrderRepository:
-    """Orders as event streams (the kit's event-sourced repository) and their idempotency keys."""
+class OrderStreams:
+    """Orders as event streams: the kit's event-sourced repository, on Postgres or (in tests) in memory."""
 
-    def __init__(self, uow: PostgresOrdersUnitOfWork) -> None:
-        self._conn = uow.conn
-        self._streams: EventSourcedRepository[domain.Order, domain.Event] = EventSourcedRepository.in_unit_of_work(
-            uow, ORDER_AGGREGATE, start=domain.Order, evolve=domain.Order.apply, decode=event_from_envelope
-        )
+    def __init__(self, streams: EventSourcedRepository[domain.Order, domain.Event]) -> None:
+        self._streams = streams
 
     async def get(self, order_id: str) -> domain.Order | None:
         return await self._streams.load(order_id)
@@ -30,6 +28,19 @@ class PostgresOrderRepository:
 
     async def append(self, order: domain.Order, events: Sequence[domain.Event]) -> domain.Order:
         return await self._streams.append(order, order.order_id, order.version, events)
+
+
+def fold_orders() -> dict[str, Any]:
+    """How an order stream folds into an order: the same for every store."""
+    return {"start": domain.Order, "evolve": domain.Order.apply, "decode": event_from_envelope}
+
+
+class PostgresOrderRepository(OrderStreams):
+    """Orders as event streams in the event store, and their idempotency keys."""
+
+    def __init__(self, uow: PostgresOrdersUnitOfWork) -> None:
+        super().__init__(EventSourcedRepository.in_unit_of_work(uow, ORDER_AGGREGATE, **fold_orders()))
+        self._conn = uow.conn
 
     async def claim_idempotency_key(self, customer_id: str, key: str, order_id: str, fingerprint: str) -> bool:
         claimed = await self._conn.fetchval(
