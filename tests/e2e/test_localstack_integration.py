@@ -8,6 +8,7 @@ import json
 import os
 import subprocess
 import sys
+from asyncio import FIRST_COMPLETED
 from pathlib import Path
 
 import grpc
@@ -17,6 +18,7 @@ import pytest
 from catalog.v1 import catalog_pb2, catalog_pb2_grpc
 from tessera.localinfra.jaeger import JAEGER
 from tessera.localinfra.process import port_open
+from tessera.localstack.demo import DEMO_PRODUCTS
 from tessera.localstack.stack import run
 from tessera.tools import tokens as token_tool
 
@@ -24,17 +26,16 @@ pytestmark = pytest.mark.integration
 
 
 async def _run_until_up(state_dir: Path) -> tuple[asyncio.Task[None], asyncio.Event, dict[str, int]]:
-    stop = asyncio.Event()
-    task = asyncio.create_task(run(state_dir, stop))
-    ports_file = state_dir / "ports.json"
-    async with asyncio.timeout(120):
-        while True:
-            assert not task.done(), task.exception() if task.done() else None
-            if ports_file.exists():
-                ports = json.loads(ports_file.read_text())
-                if port_open(ports["gateway_http"]):
-                    return task, stop, ports
-            await asyncio.sleep(0.2)
+    stop, up = asyncio.Event(), asyncio.Event()
+    task = asyncio.create_task(run(state_dir, stop, up=up))
+    waiting = asyncio.create_task(up.wait())
+    done, _ = await asyncio.wait({task, waiting}, timeout=180, return_when=FIRST_COMPLETED)
+    waiting.cancel()
+    if task in done:
+        task.result()  # raises what stopped it
+        pytest.fail("the stack stopped before it was up")
+    assert up.is_set(), "the stack was not up within 180 s"
+    return task, stop, json.loads((state_dir / "ports.json").read_text())
 
 
 async def _catalog_stub(port: int) -> tuple[grpc.aio.Channel, catalog_pb2_grpc.CatalogServiceAsyncStub]:
@@ -64,6 +65,23 @@ async def _token_tool(*args: str) -> str:
     out, _ = await tool.communicate()
     assert tool.returncode == 0
     return out.decode().strip()
+
+
+async def _demo_products_are_there_once_and_orderable(api: httpx.AsyncClient, token: str) -> None:
+    """What a new user's first curl finds: the demo products, in stock (each once, after two runs)."""
+    auth = {"Authorization": f"Bearer {token}"}
+    listed = (await api.get("/v1/products", params={"page_size": 100}, headers=auth)).json()["products"]
+    demo = [product for product in listed if product["sku"].startswith("DEMO-")]
+    assert sorted(product["sku"] for product in demo) == sorted(product.sku for product in DEMO_PRODUCTS)
+    mug = next(product["product_id"] for product in demo if product["sku"] == "DEMO-MUG")
+    body = {"items": [{"product_id": mug, "quantity": 1}], "card_token": "tok_visa"}
+    placed = await api.post("/v1/orders", json=body, headers={**auth, "Idempotency-Key": "demo-1"})
+    assert placed.status_code == 202, placed.text
+    order_url = f"/v1/orders/{placed.json()['order_id']}"
+    async with asyncio.timeout(30):
+        while (status := (await api.get(order_url, headers=auth)).json()["status"]) == "pending":
+            await asyncio.sleep(0.2)
+    assert status == "confirmed"
 
 
 async def test_stack_serves_stops_cleanly_and_keeps_its_data_across_runs(tmp_path: Path) -> None:
@@ -101,6 +119,7 @@ async def test_stack_serves_stops_cleanly_and_keeps_its_data_across_runs(tmp_pat
                 f"/v1/products/{created.product_id}", headers={"Authorization": f"Bearer {token}"}
             )
             assert with_token.status_code == 200, with_token.text
+            await _demo_products_are_there_once_and_orderable(api, token)
     finally:
         stop.set()
         await asyncio.wait_for(task, 60)

@@ -13,6 +13,7 @@ from tessera.localstack.stack import run
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--state-dir", type=Path, default=Path(".tessera"), help="data, ports and logs (kept)")
+    parser.add_argument("--empty", action="store_true", help="no demo products in the catalog")
     args = parser.parse_args()
 
     async def serve() -> None:
@@ -20,7 +21,7 @@ def main() -> None:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
-        await run(args.state_dir.resolve(), stop)
+        await run(args.state_dir.resolve(), stop, demo=not args.empty)
 
     asyncio.run(serve())
 

@@ -20,6 +20,7 @@ from tessera.localinfra import LocalInfra
 from tessera.localinfra.jaeger import JaegerPorts, JaegerServer
 from tessera.localinfra.process import free_port
 from tessera.localinfra.prometheus import PrometheusServer
+from tessera.localstack.demo import ensure_demo_products
 from tessera.localstack.platform import Platform
 from tessera.orders.service_layer import PLACEMENT_FLAG
 from tessera.tools.dashboards import alert_rules
@@ -107,12 +108,15 @@ class LocalStack:
         return {**services, **self.infra.pids(), **{k: v for k, v in servers.items() if v is not None}}
 
 
-async def run(state_dir: Path, stop: asyncio.Event) -> None:
+async def run(state_dir: Path, stop: asyncio.Event, *, demo: bool = True, up: asyncio.Event | None = None) -> None:
+    """Runs the stack until `stop`; with `demo`, the catalog holds the demo products; `up` is set once it serves."""
     began = time.monotonic()
     stack = LocalStack(state_dir)
     infra, jaeger, platform, prometheus = stack.infra, stack.jaeger, stack.platform, stack.prometheus
     await stack.start()
     try:
+        targets = (platform.grpc_target("catalog"), platform.grpc_target("inventory"))
+        products = await ensure_demo_products(*targets) if demo else []
         print(f"infrastructure up in {infra.startup_seconds['all']:.1f} s", flush=True)
         endpoints = infra.endpoints
         print(f"\nTessera is up ({time.monotonic() - began:.1f} s from command to all healthy):", flush=True)
@@ -132,7 +136,13 @@ async def run(state_dir: Path, stop: asyncio.Event) -> None:
         print(f"  flags      {stack.flags.resolve()}  (edit it: services follow within a second)")
         token = "./pants --no-pantsd run src/python/tessera/tools:token -- --customer c-1"
         print(f"  issuer     {stack.platform.issuer.issuer}  (every API call needs a token: {token})")
-        print(f"  logs       {platform.log_dir}/\nPress Ctrl-C to stop.", flush=True)
+        print(f"  logs       {platform.log_dir}/")
+        for product, product_id in products:
+            stock = f"{product.price_cents / 100:.2f} EUR, {product.stock} in stock when created"
+            print(f"  demo       {product_id}  {product.name} ({stock})")
+        print("Press Ctrl-C to stop.", flush=True)
+        if up is not None:
+            up.set()
         while not stop.is_set():
             if crashed := platform.exited():
                 print(f"{', '.join(crashed)} exited; stopping", flush=True)
