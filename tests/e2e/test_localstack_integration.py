@@ -8,18 +8,23 @@ import json
 import os
 import subprocess
 import sys
+import uuid
 from asyncio import FIRST_COMPLETED
 from pathlib import Path
 
 import grpc
 import httpx
 import pytest
+from aiokafka import AIOKafkaProducer
+from orders.v1 import events_pb2
 
 from catalog.v1 import catalog_pb2, catalog_pb2_grpc
+from tessera.kit.events import make_envelope
 from tessera.localinfra.jaeger import JAEGER
 from tessera.localinfra.process import port_open
 from tessera.localstack.demo import DEMO_PRODUCTS
-from tessera.localstack.stack import run
+from tessera.localstack.stack import LocalStack, run
+from tessera.orders.config import ORDER_TOPIC
 from tessera.tools import tokens as token_tool
 
 pytestmark = pytest.mark.integration
@@ -123,3 +128,40 @@ async def test_stack_serves_stops_cleanly_and_keeps_its_data_across_runs(tmp_pat
     finally:
         stop.set()
         await asyncio.wait_for(task, 60)
+
+
+async def test_one_service_runs_for_real_against_mocks_of_the_services_it_calls(tmp_path: Path) -> None:
+    """`localstack:up -- --only saga --mock-others`: the saga on real PostgreSQL and Kafka, its peers mocked."""
+    answers = {
+        "inventory": {"Reserve": {"status": "RESERVATION_STATUS_RESERVED"}, "Commit": {}},
+        "payments": {"Authorize": {"paymentId": "pay-1", "status": "PAYMENT_STATUS_AUTHORIZED"}, "Capture": {}},
+        "orders": {"ConfirmOrder": {"status": "ORDER_STATUS_CONFIRMED"}},
+    }
+    stack = LocalStack(tmp_path / "stack", only=["saga"], mock_others=True, mock_answers=answers)
+    assert (stack.real, sorted(stack.mocks)) == (["saga"], ["inventory", "orders", "payments"])
+    await stack.start()
+    try:
+        placed = events_pb2.OrderPlaced(
+            order_id=str(uuid.uuid4()), customer_id="c-1", total_cents=1200, currency="EUR", payment_method_id="pm-1"
+        )
+        placed.lines.add(product_id=str(uuid.uuid4()), quantity=1, unit_price_cents=1200)
+        envelope = make_envelope(
+            placed, aggregate_type="order", aggregate_id=placed.order_id, aggregate_version=1, producer="test"
+        )
+        producer = AIOKafkaProducer(bootstrap_servers=stack.infra.endpoints.kafka_bootstrap)
+        await producer.start()
+        try:
+            await producer.send_and_wait(ORDER_TOPIC, envelope.SerializeToString(), key=placed.order_id.encode())
+        finally:
+            await producer.stop()
+        commits = stack.mocks["inventory"].on("Commit").requests
+        async with asyncio.timeout(60):
+            while not commits:
+                await asyncio.sleep(0.2)
+        assert commits[0].order_id == placed.order_id
+        assert stack.mocks["orders"].calls() == ["ConfirmOrder"]
+        assert sorted(stack.mocks["payments"].calls()) == ["Authorize", "Capture"]
+        assert all(not mock.violations for mock in stack.mocks.values())
+        assert set(stack.platform.running) == {"saga"}
+    finally:
+        await stack.stop()

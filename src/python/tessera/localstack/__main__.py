@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import signal
 from pathlib import Path
 
@@ -14,6 +15,17 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--state-dir", type=Path, default=Path(".tessera"), help="data, ports and logs (kept)")
     parser.add_argument("--empty", action="store_true", help="no demo products in the catalog")
+    parser.add_argument(
+        "--only", action="append", default=[], metavar="SERVICE", help="run just this service (repeatable)"
+    )
+    parser.add_argument(
+        "--mock-others", action="store_true", help="with --only: the services they call are mocks of their contracts"
+    )
+    parser.add_argument(
+        "--mock-answers",
+        type=Path,
+        help='JSON {"service": {"Method": {reply fields}}} for the mocks (default: each echoes its request)',
+    )
     args = parser.parse_args()
 
     async def serve() -> None:
@@ -21,7 +33,15 @@ def main() -> None:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
-        await run(args.state_dir.resolve(), stop, demo=not args.empty)
+        answers = json.loads(args.mock_answers.read_text()) if args.mock_answers else {}
+        await run(
+            args.state_dir.resolve(),
+            stop,
+            demo=not args.empty,
+            only=args.only,
+            mock_others=args.mock_others,
+            mock_answers=answers,
+        )
 
     asyncio.run(serve())
 

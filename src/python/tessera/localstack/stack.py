@@ -12,9 +12,12 @@ import asyncio
 import contextlib
 import json
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
+
+from google.protobuf import json_format
 
 from tessera.localinfra import LocalInfra
 from tessera.localinfra.jaeger import JaegerPorts, JaegerServer
@@ -23,6 +26,7 @@ from tessera.localinfra.prometheus import PrometheusServer
 from tessera.localstack.demo import ensure_demo_products
 from tessera.localstack.platform import Platform
 from tessera.orders.service_layer import PLACEMENT_FLAG
+from tessera.testing.mocks import ServiceMock
 from tessera.tools.dashboards import alert_rules
 from tessera.topology import registry
 
@@ -49,12 +53,26 @@ def _load_ports(state_dir: Path) -> dict[str, int]:
 
 @dataclass
 class LocalStack:
-    """The servers, Jaeger, every service and Prometheus, as `up` runs them (and the capacity benchmark)."""
+    """The servers, Jaeger, every service and Prometheus, as `up` runs them (and the capacity benchmark).
+
+    `only`: run just these services for real; with `mock_others`, each service they call and that is not among them
+    is a mock made from its contract (tessera.testing.mocks) on that service's port, answering as `mock_answers`
+    says ({service: {method: reply in protobuf's JSON mapping}}) and otherwise echoing the request's fields.
+    """
 
     state_dir: Path
     extra_env: Mapping[str, str] = field(default_factory=dict)
+    only: Sequence[str] = ()
+    mock_others: bool = False
+    mock_answers: Mapping[str, Mapping[str, Mapping[str, Any]]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        unknown = set(self.only) - set(registry().names)
+        if unknown:
+            raise ValueError(f"no service {sorted(unknown)} in the registry; it has {registry().names}")
+        self.real = [s.name for s in registry().services if not self.only or s.name in self.only]
+        called = {callee for name in self.real for callee in registry()[name].calls.values()}
+        self.mocks = {name: self._mock(name) for name in sorted(called - set(self.real)) if self.mock_others}
         self.state_dir.mkdir(parents=True, exist_ok=True)
         ports = _load_ports(self.state_dir)
         self.flags = self.state_dir / "flags.json"
@@ -78,18 +96,34 @@ class LocalStack:
         rules.write_text(json.dumps(alert_rules(), indent=2))
         self.prometheus = PrometheusServer(
             self.state_dir / "prometheus",
-            {s.name: f"127.0.0.1:{ports[f'{s.name}_metrics']}" for s in registry().services},
+            {name: f"127.0.0.1:{ports[f'{name}_metrics']}" for name in self.real},
             rule_files=[rules],
             port=ports["prometheus"],
             scrape_interval="5s",
         )
+
+    def _mock(self, name: str) -> ServiceMock:
+        spec = registry()[name]
+        if not spec.grpc_api:
+            raise ValueError(f"{name} serves no gRPC API to mock")
+        mock = ServiceMock.named(spec.grpc_api, echo_by_default=True)
+        for method, reply in self.mock_answers.get(name, {}).items():
+            mock.on(method).returns(reply, echo=True)
+        mock.listener = lambda method, request: print(
+            f"mock {name}.{method} <- {json_format.MessageToJson(request, indent=None)}", flush=True
+        )
+        return mock
 
     async def start(self) -> None:
         """Starts everything; on a failure, stops what it started."""
         try:
             await asyncio.to_thread(self.infra.start)
             await asyncio.to_thread(self.jaeger.start)
-            await self.platform.start_all()
+            for name, mock in self.mocks.items():
+                await mock.start(port=self.platform.ports[f"{name}_grpc"])
+            for name in self.real:
+                await self.platform.start(name)
+            await self.platform.wait_healthy()
             await asyncio.to_thread(self.prometheus.start)
         except BaseException:
             await self.stop()
@@ -98,6 +132,8 @@ class LocalStack:
     async def stop(self) -> None:
         await asyncio.to_thread(self.prometheus.stop)
         await self.platform.stop_all()
+        for mock in self.mocks.values():
+            await mock.stop()
         await asyncio.to_thread(self.jaeger.stop)
         await asyncio.to_thread(self.infra.stop)
 
@@ -108,15 +144,24 @@ class LocalStack:
         return {**services, **self.infra.pids(), **{k: v for k, v in servers.items() if v is not None}}
 
 
-async def run(state_dir: Path, stop: asyncio.Event, *, demo: bool = True, up: asyncio.Event | None = None) -> None:
-    """Runs the stack until `stop`; with `demo`, the catalog holds the demo products; `up` is set once it serves."""
+async def run(
+    state_dir: Path,
+    stop: asyncio.Event,
+    *,
+    demo: bool = True,
+    up: asyncio.Event | None = None,
+    **partial: Any,
+) -> None:
+    """Runs the stack until `stop`; with `demo`, the catalog holds the demo products; `up` is set once it serves.
+    `partial`: LocalStack's only / mock_others / mock_answers."""
     began = time.monotonic()
-    stack = LocalStack(state_dir)
+    stack = LocalStack(state_dir, **partial)
     infra, jaeger, platform, prometheus = stack.infra, stack.jaeger, stack.platform, stack.prometheus
     await stack.start()
     try:
         targets = (platform.grpc_target("catalog"), platform.grpc_target("inventory"))
-        products = await ensure_demo_products(*targets) if demo else []
+        seedable = demo and {"catalog", "inventory"} <= set(stack.real)
+        products = await ensure_demo_products(*targets) if seedable else []
         print(f"infrastructure up in {infra.startup_seconds['all']:.1f} s", flush=True)
         endpoints = infra.endpoints
         print(f"\nTessera is up ({time.monotonic() - began:.1f} s from command to all healthy):", flush=True)
@@ -125,7 +170,11 @@ async def run(state_dir: Path, stop: asyncio.Event, *, demo: bool = True, up: as
         print(f"  kafka      {endpoints.kafka_bootstrap}")
         for spec in registry().services:
             metrics = f"metrics http://127.0.0.1:{platform.ports[f'{spec.name}_metrics']}/metrics"
-            if spec.http:
+            if spec.name in stack.mocks:
+                print(f"  {spec.name:<11} grpc {platform.grpc_target(spec.name)}  (a mock of {spec.grpc_api})")
+            elif spec.name not in stack.real:
+                continue
+            elif spec.http:
                 api = f"{platform.http_url(spec.name)}  (REST /v1, docs /docs, GraphQL /graphql)"
                 print(f"  {spec.name:<11} {api}  {metrics}")
             else:

@@ -3,6 +3,7 @@
     inventory = ServiceMock.of(inventory_pb2_grpc.InventoryServiceStub)
     inventory.on("Reserve").returns({"status": "RESERVATION_STATUS_RESERVED"}, echo=True)
     inventory.on("Commit").fails(grpc.StatusCode.UNAVAILABLE, times=1).returns({})
+    inventory.on("GetStock").returns(lambda request: stock[request.product_id])   # raise Status(NOT_FOUND) ...
     async with inventory.serving() as target:          # "127.0.0.1:<port>", health SERVING
         ...                                             # the code under test calls it over gRPC
     inventory.requests("Reserve")                       # what it was sent, as inventory_pb2.ReserveRequest
@@ -42,6 +43,14 @@ Reply: TypeAlias = Message | Mapping[str, Any] | Callable[[Any], Message | Mappi
 
 class ContractViolation(Exception):
     """An answer or a request that does not fit the service's contract."""
+
+
+class Status(Exception):  # - raised by an answer, it is the status, as grpc names it
+    """Raised by a callable answer: the call ends with this status (e.g. NOT_FOUND for an id it does not know)."""
+
+    def __init__(self, code: grpc.StatusCode, details: str = "") -> None:
+        super().__init__(f"{code.name}: {details}")
+        self.code, self.details = code, details
 
 
 def _message_class(descriptor: Descriptor) -> type[Message]:
@@ -171,6 +180,7 @@ class ServiceMock:
         self.echo_by_default = echo_by_default
         self.methods = {method.name: MethodMock(method) for method in service.methods}
         self.violations: list[str] = []
+        self.listener: Callable[[str, Message], None] | None = None  # told of every call (the stack prints them)
         self._server: GrpcServer | None = None
 
     @classmethod
@@ -221,6 +231,8 @@ class ServiceMock:
                 self.violations.append(f"{name}: fields the contract does not declare: {', '.join(unknown)}")
                 await context.abort(grpc.StatusCode.INVALID_ARGUMENT, self.violations[-1])
             mock.requests.append(request)
+            if self.listener is not None:
+                self.listener(mock.method.name, request)
             answer = mock._next()
             if answer is None and self.echo_by_default:
                 answer = _Answer(echo=True)
@@ -233,6 +245,8 @@ class ServiceMock:
                 await context.abort(answer.code, answer.details)
             try:
                 reply = await mock._reply(answer, request)
+            except Status as status:
+                await context.abort(status.code, status.details)
             except ContractViolation as error:
                 self.violations.append(str(error))
                 await context.abort(grpc.StatusCode.INTERNAL, str(error))

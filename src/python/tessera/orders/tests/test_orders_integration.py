@@ -1,12 +1,13 @@
-"""Orders over gRPC on real Postgres and Kafka, pricing from a real catalog service."""
+"""Orders over gRPC on real Postgres and Kafka, pricing from a mock of the catalog made from its contract."""
 
 from __future__ import annotations
 
 import asyncio
 import json
+import uuid
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import asyncpg
@@ -17,9 +18,6 @@ from orders.v1 import events_pb2, orders_pb2, orders_pb2_grpc
 
 from catalog.v1 import catalog_pb2, catalog_pb2_grpc
 from events.v1 import envelope_pb2
-from tessera.catalog import bootstrap as catalog
-from tessera.catalog.config import CatalogSettings
-from tessera.kit.db import ensure_database
 from tessera.kit.events import unpack
 from tessera.kit.flags import configure_flags, shutdown_flags
 from tessera.kit.kafka import delete_consumed_records, end_offsets, partitions_of
@@ -30,6 +28,7 @@ from tessera.orders.adapters.upcasting import migrate_stored_events, plan_kafka_
 from tessera.orders.config import ORDER_TOPIC, OrdersSettings
 from tessera.orders.service_layer import PLACEMENT_FLAG
 from tessera.testing.events import collect_events
+from tessera.testing.mocks import ServiceMock, Status
 
 pytestmark = pytest.mark.integration
 
@@ -41,51 +40,49 @@ CANCELLED = orders_pb2.ORDER_STATUS_CANCELLED
 @dataclass
 class World:
     orders: orders_pb2_grpc.OrdersServiceAsyncStub
-    catalog: catalog_pb2_grpc.CatalogServiceAsyncStub
+    catalog: ServiceMock
     db: asyncpg.Connection
     settings: OrdersSettings
+    products: dict[str, catalog_pb2.Product] = field(default_factory=dict)
 
 
 @pytest.fixture
-async def world(postgres_dsn: str, redis_url: str, kafka_bootstrap: str, topic_prefix: str) -> AsyncIterator[World]:
+async def world(postgres_dsn: str, kafka_bootstrap: str, topic_prefix: str) -> AsyncIterator[World]:
+    catalog = ServiceMock.of(catalog_pb2_grpc.CatalogServiceStub)
     async with AsyncExitStack() as stack:
-        catalog_settings = CatalogSettings(
-            postgres_dsn=await ensure_database(postgres_dsn, f"{postgres_dsn.rpartition('/')[2]}_catalog"),
-            redis_url=redis_url,
-            kafka_bootstrap=kafka_bootstrap,
-            kafka_topic_prefix=topic_prefix,
-            grpc_port=0,
-            shutdown_grace_seconds=0.2,
-        )
-        catalog_server = (await start(catalog.SPEC, catalog_settings, stack)).grpc
+        catalog_target = await stack.enter_async_context(catalog.serving())
         settings = OrdersSettings(
             postgres_dsn=postgres_dsn,
             kafka_bootstrap=kafka_bootstrap,
             kafka_topic_prefix=topic_prefix,
             grpc_port=0,
-            catalog_target=f"127.0.0.1:{catalog_server.port}",
+            catalog_target=catalog_target,
             shutdown_grace_seconds=0.2,
         )
         orders_server = (await start(orders.SPEC, settings, stack)).grpc
         orders_channel = grpc.aio.insecure_channel(f"127.0.0.1:{orders_server.port}")
-        catalog_channel = grpc.aio.insecure_channel(f"127.0.0.1:{catalog_server.port}")
-        for channel in (orders_channel, catalog_channel):
-            stack.push_async_callback(channel.close)
+        stack.push_async_callback(orders_channel.close)
         db = await asyncpg.connect(postgres_dsn)
         stack.push_async_callback(db.close)
-        yield World(
-            orders_pb2_grpc.OrdersServiceStub(orders_channel),
-            catalog_pb2_grpc.CatalogServiceStub(catalog_channel),
-            db,
-            settings,
-        )
+        world = World(orders_pb2_grpc.OrdersServiceStub(orders_channel), catalog, db, settings)
+
+        def get_product(request: catalog_pb2.GetProductRequest) -> catalog_pb2.Product:
+            if request.product_id not in world.products:
+                raise Status(grpc.StatusCode.NOT_FOUND, f"no product {request.product_id}")
+            return world.products[request.product_id]
+
+        catalog.on("GetProduct").returns(get_product)
+        yield world
+    assert catalog.violations == []
 
 
 async def product(world: World, sku: str, price: int, currency: str = "EUR") -> str:
-    created = await world.catalog.CreateProduct(
-        catalog_pb2.CreateProductRequest(sku=sku, name=sku, price_cents=price, currency=currency)
+    """A product the catalog (its mock) knows, at this price."""
+    product_id = str(uuid.uuid4())
+    world.products[product_id] = catalog_pb2.Product(
+        product_id=product_id, sku=sku, name=sku, price_cents=price, currency=currency, version=1
     )
-    return created.product_id
+    return product_id
 
 
 def place(key: str, *items: tuple[str, int], customer: str = "c-1") -> orders_pb2.PlaceOrderRequest:
