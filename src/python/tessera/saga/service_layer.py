@@ -8,7 +8,6 @@ the lease has expired.
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
@@ -150,15 +149,6 @@ class SagaDriver:
         except TimeoutError:
             log.warning("saga step still failing; retrying", order_id=saga.order_id, step=name)
             return saga
-        except StepFailed as refusal:
-            # Past the pivot nothing is undone: a refusal is a fault to fix, not a reason to compensate (which
-            # would find the order confirmed and come straight back here, in a loop with no pause). Keep the state
-            # and ask again after a step's time.
-            log.error(
-                "saga step refused after the pivot; retrying", order_id=saga.order_id, step=name, reason=str(refusal)
-            )
-            await asyncio.sleep(self._step_timeout)
-            return saga
         return replace(saga, state=next_state)
 
     async def _compensate(self, saga: Saga) -> Saga:
@@ -182,11 +172,6 @@ class SagaDriver:
                 await self._step("cancel_payment", lambda: self._p.cancel_payment(payment_id))
         except TimeoutError:
             log.warning("saga compensation still failing; retrying", order_id=saga.order_id)
-            return saga
-        except StepFailed as refusal:
-            # An undo must happen: a refused one is retried after a pause, never given up (nor spun on).
-            log.error("saga compensation refused; retrying", order_id=saga.order_id, reason=str(refusal))
-            await asyncio.sleep(self._step_timeout)
             return saga
         return replace(saga, state=State.REJECTED)
 
