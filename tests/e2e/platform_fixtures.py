@@ -83,6 +83,18 @@ class Clients:
             wait_for_ready=True,
         )
 
+    async def place_until_placed(self, product_id: str, timeout: float = 60.0) -> orders_pb2.Order:
+        """As a client does through an outage: the same idempotency key again while the services are unavailable."""
+        key = str(uuid.uuid4())
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                return await self.place(product_id, key=key)
+            except grpc.aio.AioRpcError as exc:
+                if exc.code() != grpc.StatusCode.UNAVAILABLE or time.monotonic() > deadline:
+                    raise
+            await asyncio.sleep(0.2)
+
     async def final(self, order_id: str, timeout: float = 60.0) -> orders_pb2.Order:
         return await wait_for(
             lambda: self.orders.GetOrder(orders_pb2.GetOrderRequest(order_id=order_id), timeout=5, wait_for_ready=True),
@@ -137,11 +149,16 @@ async def wait_for(fetch: Callable[[], Awaitable[T]], done: Callable[[T], bool],
 
 
 async def platform_clients(
-    infra: InfraEndpoints, log_dir: Path, extra_env: Mapping[str, str] | None = None
+    infra: InfraEndpoints, log_dir: Path, extra_env: Mapping[str, str] | None = None, *, one_process: bool = False
 ) -> AsyncIterator[Clients]:
     prefix = f"e{uuid.uuid4().hex[:8]}_"
     platform = Platform(
-        infra, log_dir, database_prefix=prefix, topic_prefix=f"{prefix}.", extra_env={**FAST_SAGA, **(extra_env or {})}
+        infra,
+        log_dir,
+        database_prefix=prefix,
+        topic_prefix=f"{prefix}.",
+        extra_env={**FAST_SAGA, **(extra_env or {})},
+        one_process=one_process,
     )
     channels: list[grpc.aio.Channel] = []
     try:
@@ -165,7 +182,13 @@ async def platform_clients(
         await platform.stop_all()
 
 
-@pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def clients(infra: InfraEndpoints, tmp_path_factory) -> AsyncIterator[Clients]:  # type: ignore[no-untyped-def]
-    async for value in platform_clients(infra, tmp_path_factory.mktemp("platform-logs")):
+# The platform both ways the local stack runs it: a process per service (as in Kubernetes), and every service in one
+# process. A module using `clients` runs its tests against each.
+MODES = ("processes", "one-process")
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module", params=MODES)
+async def clients(infra: InfraEndpoints, tmp_path_factory, request) -> AsyncIterator[Clients]:  # type: ignore[no-untyped-def]
+    logs = tmp_path_factory.mktemp(f"platform-logs-{request.param}")
+    async for value in platform_clients(infra, logs, one_process=request.param == "one-process"):
         yield value

@@ -26,13 +26,16 @@ from tessera.localstack.demo import DEMO_PRODUCTS
 from tessera.localstack.stack import LocalStack, run
 from tessera.orders.config import ORDER_TOPIC
 from tessera.tools import tokens as token_tool
+from tessera.topology import registry
 
 pytestmark = pytest.mark.integration
 
 
-async def _run_until_up(state_dir: Path) -> tuple[asyncio.Task[None], asyncio.Event, dict[str, int]]:
+async def _run_until_up(
+    state_dir: Path, *, one_process: bool = False
+) -> tuple[asyncio.Task[None], asyncio.Event, dict[str, int]]:
     stop, up = asyncio.Event(), asyncio.Event()
-    task = asyncio.create_task(run(state_dir, stop, up=up))
+    task = asyncio.create_task(run(state_dir, stop, up=up, one_process=one_process))
     waiting = asyncio.create_task(up.wait())
     done, _ = await asyncio.wait({task, waiting}, timeout=180, return_when=FIRST_COMPLETED)
     waiting.cancel()
@@ -128,6 +131,65 @@ async def test_stack_serves_stops_cleanly_and_keeps_its_data_across_runs(tmp_pat
     finally:
         stop.set()
         await asyncio.wait_for(task, 60)
+
+
+def _series(exposition: str, metric: str) -> list[str]:
+    return [line for line in exposition.splitlines() if line.startswith((f"{metric}{{", f"{metric} "))]
+
+
+async def test_in_one_process_each_service_keeps_its_own_metrics_spans_and_log_name(tmp_path: Path) -> None:
+    """`localstack:up -- --one-process`: one Python process serves every service on its own ports; an order goes
+    through; each service's metrics endpoint has its own series only, Jaeger and the log tell the services apart."""
+    state_dir = tmp_path / "stack"
+    await asyncio.to_thread(JAEGER.path)
+    task, stop, ports = await _run_until_up(state_dir, one_process=True)
+    try:
+        token = await _token_tool("--customer", "c-1", "--state-dir", str(state_dir))
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{ports['gateway_http']}", timeout=10) as api:
+            await _demo_products_are_there_once_and_orderable(api, token)
+        async with httpx.AsyncClient(timeout=5) as http:
+            metrics = {
+                name: (await http.get(f"http://127.0.0.1:{ports[f'{name}_metrics']}/metrics")).text
+                for name in registry().names
+            }
+        started_at = {_series(exposition, "process_start_time_seconds")[0] for exposition in metrics.values()}
+        assert len(started_at) == 1, f"the services run in more than one process: {started_at}"
+        for name, exposition in metrics.items():
+            assert _series(exposition, "service_info") == [f'service_info{{service="{name}",version="dev"}} 1.0'], name
+            served = {
+                line.split('grpc_service="')[1].split('"')[0]
+                for line in _series(exposition, "grpc_server_handled_total")
+            }
+            assert served <= {"grpc.health.v1.Health", "ops.v1.DependencyHealthService", *_own_api(name)}, (
+                name,
+                served,
+            )
+        assert any(
+            'grpc_method="PlaceOrder"' in line for line in _series(metrics["orders"], "grpc_server_handled_total")
+        )
+        assert _series(metrics["saga"], "saga_outcomes_total"), "the saga's own metric is on the saga's endpoint"
+        assert not _series(metrics["orders"], "saga_outcomes_total")
+        # Two callers of orders (the gateway, the saga), each with its own breaker.
+        assert _series(metrics["gateway"], "circuit_breaker_state") and _series(
+            metrics["saga"], "circuit_breaker_state"
+        )
+        for name, operation in (("gateway", "POST /v1/orders"), ("orders", "PlaceOrder"), ("saga", "process")):
+            traced = await _traced(ports["jaeger_query_http"], name, operation)
+            assert any(operation in op for op in traced), (name, traced)
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 60)
+    lines = [
+        json.loads(line)
+        for line in (state_dir / "logs" / "platform.log").read_text().splitlines()
+        if line.startswith("{")
+    ]
+    started = {line["service"] for line in lines if line["event"] == "service started"}
+    assert started == set(registry().names)
+
+
+def _own_api(name: str) -> set[str]:
+    return {registry()[name].grpc_api} - {""}
 
 
 async def test_one_service_runs_for_real_against_mocks_of_the_services_it_calls(tmp_path: Path) -> None:

@@ -13,7 +13,7 @@ from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
-from prometheus_client import Counter, Histogram, make_asgi_app
+from prometheus_client import make_asgi_app
 
 from tessera.gateway.adapters.backends import HTTP_STATUS, Backends, http_status_of
 from tessera.gateway.adapters.ratelimit import RateLimiter
@@ -25,7 +25,7 @@ from tessera.kit import resilience
 from tessera.kit.faults import FAULT_DETAIL, FaultInjector
 from tessera.kit.grpc_server import REQUEST_ID_HEADER
 from tessera.kit.logs import bind_request_context, clear_request_context, get_logger
-from tessera.kit.metrics import LATENCY_BUCKETS
+from tessera.kit.metrics import LATENCY_BUCKETS, Counter, Histogram, current_registry
 
 log = get_logger(__name__)
 
@@ -140,7 +140,7 @@ def create_app(
     drill = [Depends(_fault_drill(faults))] if faults is not None and faults.percent > 0 else []
     app.include_router(router, dependencies=drill)
     app.include_router(graphql_router(), prefix="", dependencies=drill)
-    app.mount("/metrics", make_asgi_app())
+    app.mount("/metrics", make_asgi_app(current_registry()))
 
     @app.exception_handler(_FaultInjected)
     async def injected(request: Request, exc: _FaultInjected) -> JSONResponse:

@@ -5,10 +5,12 @@ Variables are prefixed with TESSERA_, e.g. TESSERA_SERVICE_NAME, TESSERA_POSTGRE
 
 from __future__ import annotations
 
-from typing import Literal, TypeVar
+from collections.abc import Mapping
+from typing import Any, Literal, TypeVar
 
 from pydantic import Field, ValidationError
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, EnvSettingsSource, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic_settings.sources.utils import parse_env_vars
 
 _ENV_PREFIX = "TESSERA_"
 SettingsT = TypeVar("SettingsT", bound="BaseSettings")
@@ -94,10 +96,11 @@ class ClientSettings(BaseSettings):
     kit_middleware: bool = True  # the same TESSERA_KIT_MIDDLEWARE as ServiceSettings: off drops breakers and tracing
 
 
-def load_settings(settings_type: type[SettingsT]) -> SettingsT:
-    """Reads the settings from the environment, or exits with a message naming each bad variable."""
+def load_settings(settings_type: type[SettingsT], environ: Mapping[str, str] | None = None) -> SettingsT:
+    """Reads the settings from the environment (or from `environ`, the variables of one service among several in a
+    process), or exits with a message naming each bad variable."""
     try:
-        return settings_type()
+        return settings_type() if environ is None else _from_mapping(settings_type, environ)()
     except ValidationError as exc:
         problems = [
             f"  {_ENV_PREFIX}{str(error['loc'][0]).upper()}: {error['msg']}" for error in exc.errors() if error["loc"]
@@ -105,3 +108,22 @@ def load_settings(settings_type: type[SettingsT]) -> SettingsT:
         raise SystemExit(
             f"{settings_type.__name__}: invalid or missing environment variables:\n" + "\n".join(problems)
         ) from None
+
+
+def _from_mapping(settings_type: type[SettingsT], environ: Mapping[str, str]) -> type[SettingsT]:
+    """`settings_type` reading `environ` as its environment: the same names and parsing (JSON for structured
+    fields) as from the process's environment, which pydantic-settings' sources read only from os.environ."""
+
+    class MappingSource(EnvSettingsSource):
+        def _load_env_vars(self) -> Mapping[str, str | None]:
+            return parse_env_vars(environ, self.case_sensitive, self.env_ignore_empty, self.env_parse_none_str)
+
+    class FromMapping(settings_type):  # type: ignore[valid-type,misc]
+        @classmethod
+        def settings_customise_sources(
+            cls, settings_cls: type[BaseSettings], init_settings: PydanticBaseSettingsSource, **_: Any
+        ) -> tuple[PydanticBaseSettingsSource, ...]:
+            return init_settings, MappingSource(settings_cls)
+
+    FromMapping.__name__ = FromMapping.__qualname__ = settings_type.__name__
+    return FromMapping

@@ -1,7 +1,8 @@
 """JSON logs through structlog, one object per line, ready for Fluentd / Fluent Bit.
 
-Every line carries the service name, the trace and span ids of the current OpenTelemetry span, and the ids
-bound per request with `bind_request_context` (contextvars, so they follow asyncio tasks). Standard-library loggers
+Every line carries the service name (in a process of several, of the service whose code logs: kit.scope), the
+trace and span ids of the current OpenTelemetry span, and the ids bound per request with `bind_request_context`
+(contextvars, so they follow asyncio tasks). Standard-library loggers
 (grpc, aiokafka, asyncpg ...) are routed through the same processors.
 """
 
@@ -14,6 +15,7 @@ from typing import Any
 import structlog
 
 from tessera.kit import tracing
+from tessera.kit.scope import current_scope
 
 
 def configure_logging(service_name: str, *, version: str = "dev", level: str = "INFO", json: bool = True) -> None:
@@ -53,8 +55,9 @@ def configure_logging(service_name: str, *, version: str = "dev", level: str = "
 
 def _add_service(service_name: str, version: str) -> structlog.types.Processor:
     def processor(_: Any, __: str, event: structlog.types.EventDict) -> structlog.types.EventDict:
-        event.setdefault("service", service_name)
-        event.setdefault("version", version)
+        scope = current_scope()  # the service whose code logs, when a process runs several
+        event.setdefault("service", service_name if scope is None else scope.name)
+        event.setdefault("version", version if scope is None else scope.version)
         return event
 
     return processor

@@ -20,9 +20,10 @@ from typing import Any
 import grpc
 from google.protobuf.descriptor import ServiceDescriptor
 from google.protobuf.descriptor_pb2 import MethodOptions
-from prometheus_client import Counter, Gauge
 from purgatory import AsyncCircuitBreakerFactory
 from purgatory.domain.model import OpenedState
+
+from tessera.kit.metrics import Counter, Gauge
 
 BREAKER_HEADER = "x-circuit-breaker"
 

@@ -27,6 +27,8 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
 from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
 
+from tessera.kit.scope import current_scope
+
 TRACEPARENT = "traceparent"
 _tracer = trace.get_tracer("tessera.kit")
 _configured = False
@@ -49,6 +51,23 @@ def configure_tracing(
     if _configured:
         return
     _configured = True
+    provider = service_tracer_provider(
+        service_name, version=version, otlp_endpoint=otlp_endpoint, environment=environment, sample_ratio=sample_ratio
+    )
+    trace.set_tracer_provider(ScopedTracerProvider(provider))
+    AsyncPGInstrumentor().instrument()
+    RedisInstrumentor().instrument()
+
+
+def service_tracer_provider(
+    service_name: str,
+    *,
+    version: str = "dev",
+    otlp_endpoint: str | None = None,
+    environment: str = "local",
+    sample_ratio: float = 1.0,
+) -> TracerProvider:
+    """A provider whose spans name this service (the process's, or one service's scope in a process of several)."""
     resource = Resource.create(
         {"service.name": service_name, "service.version": version, "deployment.environment": environment}
     )
@@ -59,15 +78,55 @@ def configure_tracing(
 
         exporter = OTLPSpanExporter(endpoint=otlp_endpoint, insecure=True)
         provider.add_span_processor(BatchSpanProcessor(exporter, schedule_delay_millis=500))
-    trace.set_tracer_provider(provider)
-    AsyncPGInstrumentor().instrument()
-    RedisInstrumentor().instrument()
+    return provider
 
 
-async def shutdown_tracing() -> None:
-    """Flushes the spans still buffered (on a graceful stop)."""
-    provider = trace.get_tracer_provider()
-    if isinstance(provider, TracerProvider):
+class ScopedTracerProvider(trace.TracerProvider):
+    """The process's provider: its tracers start each span with the provider of the service whose code runs (its
+    kit.scope), else with `process`'s. OpenTelemetry keeps one global provider, and the asyncpg and redis
+    instrumentations patch their libraries once per process, so no provider of theirs could tell two services in
+    one process apart; this is the one place that does."""
+
+    def __init__(self, process: TracerProvider) -> None:
+        self.process = process
+
+    def get_tracer(
+        self,
+        instrumenting_module_name: str,
+        instrumenting_library_version: str | None = None,
+        schema_url: str | None = None,
+        attributes: Any = None,
+    ) -> trace.Tracer:
+        return _ScopedTracer(self.process, instrumenting_module_name, instrumenting_library_version, schema_url)
+
+
+class _ScopedTracer(trace.Tracer):
+    def __init__(self, process: TracerProvider, name: str, version: str | None, schema_url: str | None) -> None:
+        self._process = process
+        self._identity = (name, version, schema_url)
+        self._tracers: dict[int, trace.Tracer] = {}
+
+    def _tracer(self) -> trace.Tracer:
+        scope = current_scope()
+        provider = scope.tracer_provider if scope is not None and scope.tracer_provider is not None else self._process
+        tracer = self._tracers.get(id(provider))
+        if tracer is None:
+            tracer = self._tracers[id(provider)] = provider.get_tracer(*self._identity)
+        return tracer
+
+    def start_span(self, *args: Any, **kwargs: Any) -> trace.Span:
+        return self._tracer().start_span(*args, **kwargs)
+
+    def start_as_current_span(self, *args: Any, **kwargs: Any) -> Any:
+        return self._tracer().start_as_current_span(*args, **kwargs)
+
+
+async def shutdown_tracing(*providers: TracerProvider) -> None:
+    """Flushes the spans still buffered (on a graceful stop): the process's and the given providers'."""
+    process = trace.get_tracer_provider()
+    if isinstance(process, ScopedTracerProvider):
+        providers = (process.process, *providers)
+    for provider in providers:
         provider.force_flush(timeout_millis=2000)
 
 

@@ -26,6 +26,11 @@ def main() -> None:
         type=Path,
         help='JSON {"service": {"Method": {reply fields}}} for the mocks (default: each echoes its request)',
     )
+    parser.add_argument(
+        "--one-process",
+        action="store_true",
+        help="every service in one Python process (each with its own ports), not a process each",
+    )
     args = parser.parse_args()
 
     async def serve() -> None:
@@ -41,6 +46,7 @@ def main() -> None:
             only=args.only,
             mock_others=args.mock_others,
             mock_answers=answers,
+            one_process=args.one_process,
         )
 
     asyncio.run(serve())

@@ -1,4 +1,5 @@
 """Every service as its own process against given PostgreSQL/Redis/Kafka endpoints: start, stop, kill, restart.
+Or, with `one_process`, every service in one process (`one_process.py`), configured the same way.
 
 Used by the local stack (`stack.py`) and by end-to-end and chaos tests, which give each run its own database
 prefix and Kafka topic prefix so several platforms can share one set of servers.
@@ -13,7 +14,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -52,6 +53,11 @@ def _open_log(path: Path) -> IO[bytes]:
     return path.open("ab")
 
 
+def _service_variables(env: Mapping[str, str]) -> dict[str, str]:
+    """A service's own variables: what its settings read (the rest of a process's environment is shared)."""
+    return {key: value for key, value in env.items() if key.startswith("TESSERA_")}
+
+
 @dataclass
 class RunningService:
     spec: Service
@@ -70,7 +76,11 @@ class Platform:
     running: dict[str, RunningService] = field(default_factory=dict)
     # The development token issuer's key (default: under log_dir); the HTTP services verify its tokens.
     issuer_dir: Path | None = None
+    # Every service in one process (its log: log_dir/platform.log). Then they start, stop and crash together; a
+    # test that stops, kills or pauses one service alone needs the default mode, a process each.
+    one_process: bool = False
     _jwks: JwksServer | None = None
+    _together: list[str] = field(default_factory=list)  # the services of the one process
 
     def __post_init__(self) -> None:
         self.log_dir.mkdir(parents=True, exist_ok=True)
@@ -132,6 +142,8 @@ class Platform:
         return env
 
     async def start(self, name: str) -> None:
+        if self.one_process:
+            raise RuntimeError(f"{name} shares one process with the other services: start them with start_services")
         spec = registry()[name]
         log = _open_log(self.log_dir / f"{name}.log")
         process = await asyncio.create_subprocess_exec(
@@ -151,14 +163,40 @@ class Platform:
         )
         return dict(zip(names, seconds, strict=True))
 
+    async def start_services(self, names: Sequence[str]) -> None:
+        """Starts the services, each in its process or (one_process) all in one."""
+        if not self.one_process:
+            for name in names:
+                await self.start(name)
+            return
+        environments = {name: _service_variables(await self._env(registry()[name])) for name in names}
+        config = self.log_dir / "one-process.json"
+        config.touch(mode=0o600)  # it holds database credentials, as the environments of the processes would
+        config.write_text(json.dumps(environments, indent=2))
+        log = _open_log(self.log_dir / "platform.log")
+        process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "tessera.localstack.one_process",
+            str(config),
+            env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        for name in names:
+            self.running[name] = RunningService(registry()[name], process, log)
+        self._together = list(names)
+
     async def start_all(self, timeout: float = 120.0) -> dict[str, float]:
-        for spec in registry().services:
-            await self.start(spec.name)
+        await self.start_services(registry().names)
         return await self.wait_healthy(timeout=timeout)
 
     async def stop(self, name: str, sig: signal.Signals = signal.SIGTERM, timeout: float = 20.0) -> int:
-        """Sends `sig` (SIGKILL for a crash) and waits for the exit; returns the exit code."""
-        service = self.running.pop(name)
+        """Sends `sig` (SIGKILL for a crash) to the service's process and waits for the exit; returns the exit code.
+        In one process, that stops (or kills) every service: a crash there takes them all."""
+        service = self.running[name]
+        for other in [n for n, s in self.running.items() if s.process is service.process]:
+            del self.running[other]
         if service.process.returncode is None:
             service.process.send_signal(sig)
             try:
@@ -170,22 +208,26 @@ class Platform:
         return service.process.returncode or 0
 
     async def restart(self, name: str, sig: signal.Signals = signal.SIGTERM) -> float:
-        """Stops the service if it runs, starts it, and returns the seconds from its start to healthy."""
+        """Stops the service if it runs (`sig`), starts it, and returns the seconds from its start to healthy. In one
+        process, every service of that process stops and starts again."""
+        names = self._together if self.one_process and name in self._together else [name]
         if name in self.running:
             await self.stop(name, sig)
-        await self.start(name)
-        return (await self.wait_healthy(name))[name]
+        await self.start_services(names)
+        return max((await self.wait_healthy(*names)).values())
 
     def pause(self, name: str) -> None:
         """SIGSTOP: the process holds its sockets but answers nothing, like a hung or overloaded service."""
+        if self.one_process:
+            raise RuntimeError(f"{name} shares one process with the other services: pausing it would pause them all")
         self.running[name].process.send_signal(signal.SIGSTOP)
 
     def resume(self, name: str) -> None:
         self.running[name].process.send_signal(signal.SIGCONT)
 
     async def stop_all(self) -> None:
-        for name in reversed(list(self.running)):
-            await self.stop(name)
+        while self.running:  # the last started first; a stop in one process stops every service of it
+            await self.stop(list(self.running)[-1])
         if self._jwks is not None:
             self._jwks.stop()
             self._jwks = None

@@ -58,6 +58,7 @@ class LocalStack:
     `only`: run just these services for real; with `mock_others`, each service they call and that is not among them
     is a mock made from its contract (tessera.testing.mocks) on that service's port, answering as `mock_answers`
     says ({service: {method: reply in protobuf's JSON mapping}}) and otherwise echoing the request's fields.
+    `one_process`: the services run in one Python process (each with its own servers and ports), not one each.
     """
 
     state_dir: Path
@@ -65,6 +66,7 @@ class LocalStack:
     only: Sequence[str] = ()
     mock_others: bool = False
     mock_answers: Mapping[str, Mapping[str, Mapping[str, Any]]] = field(default_factory=dict)
+    one_process: bool = False
 
     def __post_init__(self) -> None:
         unknown = set(self.only) - set(registry().names)
@@ -85,6 +87,7 @@ class LocalStack:
             self.state_dir / "logs",
             ports={k: v for k, v in ports.items() if k not in INFRA_PORTS},
             issuer_dir=self.state_dir / "issuer",
+            one_process=self.one_process,
             extra_env={
                 "TESSERA_FLAGS_FILE": str(self.flags.resolve()),
                 "TESSERA_OTLP_ENDPOINT": self.jaeger.otlp_endpoint,
@@ -121,8 +124,7 @@ class LocalStack:
             await asyncio.to_thread(self.jaeger.start)
             for name, mock in self.mocks.items():
                 await mock.start(port=self.platform.ports[f"{name}_grpc"])
-            for name in self.real:
-                await self.platform.start(name)
+            await self.platform.start_services(self.real)
             await self.platform.wait_healthy()
             await asyncio.to_thread(self.prometheus.start)
         except BaseException:
@@ -140,6 +142,8 @@ class LocalStack:
     def pids(self) -> dict[str, int]:
         """Every process of the stack by name (each leads its process group): services and servers."""
         services = {name: running.process.pid for name, running in self.platform.running.items()}
+        if self.one_process and self.platform.running:
+            services = {"services": next(iter(self.platform.running.values())).process.pid}
         servers = {"jaeger": self.jaeger.pid, "prometheus": self.prometheus.pid}
         return {**services, **self.infra.pids(), **{k: v for k, v in servers.items() if v is not None}}
 
@@ -153,7 +157,7 @@ async def run(
     **partial: Any,
 ) -> None:
     """Runs the stack until `stop`; with `demo`, the catalog holds the demo products; `up` is set once it serves.
-    `partial`: LocalStack's only / mock_others / mock_answers."""
+    `partial`: LocalStack's only / mock_others / mock_answers / one_process."""
     began = time.monotonic()
     stack = LocalStack(state_dir, **partial)
     infra, jaeger, platform, prometheus = stack.infra, stack.jaeger, stack.platform, stack.prometheus
@@ -185,7 +189,8 @@ async def run(
         print(f"  flags      {stack.flags.resolve()}  (edit it: services follow within a second)")
         token = "./pants --no-pantsd run src/python/tessera/tools:token -- --customer c-1"
         print(f"  issuer     {stack.platform.issuer.issuer}  (every API call needs a token: {token})")
-        print(f"  logs       {platform.log_dir}/")
+        mode = "one process, log platform.log" if stack.one_process else "a process each"
+        print(f"  logs       {platform.log_dir}/  (services: {mode})")
         for product, product_id in products:
             stock = f"{product.price_cents / 100:.2f} EUR, {product.stock} in stock when created"
             print(f"  demo       {product_id}  {product.name} ({stock})")

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from prometheus_client import Counter, Histogram
-
-from tessera.kit.metrics import LATENCY_BUCKETS
+from tessera.kit.metrics import LATENCY_BUCKETS, Counter, Histogram
 
 SAGA_OUTCOMES = Counter("saga_outcomes_total", "Order sagas finished, by final state.", ["outcome"])
 SAGA_STEP_SECONDS = Histogram(

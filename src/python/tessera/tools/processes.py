@@ -68,3 +68,17 @@ def rss_bytes(roots: dict[str, int]) -> dict[str, int]:
         return (pages if is_root else pages - shared) * PAGE_SIZE
 
     return {name: int(total) for name, total in _per_tree(roots, resident).items()}
+
+
+def pss_bytes(roots: dict[str, int]) -> dict[str, int]:
+    """Proportional memory of each named tree: each page divided among the processes sharing it, so the sums of
+    several trees add up to what they hold together (RSS would count a shared library once per process)."""
+
+    def proportional(pid: int, _: bool) -> float:
+        try:
+            rollup = Path(f"/proc/{pid}/smaps_rollup").read_text()
+        except OSError:
+            return 0
+        return next((int(line.split()[1]) * 1024 for line in rollup.splitlines() if line.startswith("Pss:")), 0)
+
+    return {name: int(total) for name, total in _per_tree(roots, proportional).items()}
