@@ -22,6 +22,8 @@ event_store  append-only event streams with optimistic concurrency
 uow          the unit-of-work base for Postgres
 streams      faust app factory for stream processors
 http         serving an ASGI app (FastAPI) on the service's loop
-runtime      runs a service's long-lived parts until SIGTERM (or until one fails)
+runtime      runs a service's long-lived parts (or several services' in one process) until SIGTERM or a failure
+scope        which service the running code belongs to, when several share a process: its metrics registry,
+             tracer provider and log name
 tasks        cancelling background tasks cleanly
 """

@@ -65,7 +65,7 @@ async def run_services(services: Sequence[tuple[ServiceSettings, Start]]) -> int
     process_name = PROCESS_OF_SERVICES if together else first.service_name
     configure_logging(process_name, version=first.service_version, level=first.log_level, json=first.log_json)
     if first.kit_middleware:
-        configure_tracing(process_name, **_trace_options(first))
+        configure_tracing(service_tracer_provider(process_name, **_trace_options(first)))
     configure_flags(first.flags_file, poll_ms=first.flags_poll_ms)
     contexts = [_context_for(settings, together) for settings, _ in services]
     stopping = asyncio.Event()

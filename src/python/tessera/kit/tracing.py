@@ -34,27 +34,14 @@ _tracer = trace.get_tracer("tessera.kit")
 _configured = False
 
 
-def configure_tracing(
-    service_name: str,
-    *,
-    version: str = "dev",
-    otlp_endpoint: str | None = None,
-    environment: str = "local",
-    sample_ratio: float = 1.0,
-) -> None:
-    """Installs the process's tracer provider (once) and the asyncpg and redis instrumentations.
-
-    `sample_ratio` of the traces that start here are recorded; a span with a parent follows the parent's decision
-    (also across processes, through the traceparent's sampled flag), so every trace is recorded whole or not at all.
-    """
+def configure_tracing(process: TracerProvider) -> None:
+    """Installs the process's tracer provider (once: a ScopedTracerProvider over `process`, the provider of what runs
+    outside any service's scope) and the asyncpg and redis instrumentations."""
     global _configured  # noqa: PLW0603 - the OpenTelemetry provider is process-wide by design
     if _configured:
         return
     _configured = True
-    provider = service_tracer_provider(
-        service_name, version=version, otlp_endpoint=otlp_endpoint, environment=environment, sample_ratio=sample_ratio
-    )
-    trace.set_tracer_provider(ScopedTracerProvider(provider))
+    trace.set_tracer_provider(ScopedTracerProvider(process))
     AsyncPGInstrumentor().instrument()
     RedisInstrumentor().instrument()
 
@@ -67,7 +54,11 @@ def service_tracer_provider(
     environment: str = "local",
     sample_ratio: float = 1.0,
 ) -> TracerProvider:
-    """A provider whose spans name this service (the process's, or one service's scope in a process of several)."""
+    """A provider whose spans name this service (the process's, or one service's scope in a process of several).
+
+    `sample_ratio` of the traces that start here are recorded; a span with a parent follows the parent's decision
+    (also across processes, through the traceparent's sampled flag), so every trace is recorded whole or not at all.
+    """
     resource = Resource.create(
         {"service.name": service_name, "service.version": version, "deployment.environment": environment}
     )

@@ -35,7 +35,9 @@ class RecordingDriver:
 
 
 async def test_a_resumed_saga_continues_the_trace_of_its_order(postgres_dsn: str) -> None:
-    tracing.configure_tracing("saga-test")  # spans recorded in the process, exported nowhere
+    tracing.configure_tracing(
+        tracing.service_tracer_provider("saga-test")
+    )  # spans recorded in the process, exported nowhere
     async with AsyncExitStack() as stack:
         pool = await db.create_pool(postgres_dsn)
         stack.push_async_callback(pool.close)
