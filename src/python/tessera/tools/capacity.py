@@ -401,10 +401,17 @@ async def open_loop(
 
 
 async def measure(
-    plan: Plan, state_dir: Path, report: Callable[[str], None] = _say, profile_dir: Path | None = None
+    plan: Plan,
+    state_dir: Path,
+    report: Callable[[str], None] = _say,
+    profile_dir: Path | None = None,
+    *,
+    one_process: bool = False,
 ) -> dict[str, Any]:
     stack = LocalStack(
-        state_dir, extra_env={"TESSERA_TRACE_SAMPLE_RATIO": str(plan.trace_sample_ratio), **COUNTED_NOT_LIMITED}
+        state_dir,
+        extra_env={"TESSERA_TRACE_SAMPLE_RATIO": str(plan.trace_sample_ratio), **COUNTED_NOT_LIMITED},
+        one_process=one_process,
     )
     report(f"starting the local stack (traces sampled: {plan.trace_sample_ratio:g}) ...")
     await stack.start()
@@ -520,7 +527,12 @@ def main() -> None:
     parser.add_argument("--trace-sample-ratio", type=float, help="the share of traces kept (default 1: all)")
     parser.add_argument("--json", type=Path, help="also write the figures here")
     parser.add_argument("--profile", type=Path, help="instead of the rate steps, profile every service (py-spy) here")
+    parser.add_argument(
+        "--one-process", action="store_true", help="the services in one process (its figures are named `services`)"
+    )
     args = parser.parse_args()
+    if args.one_process and args.profile:
+        parser.error("--profile samples each service's process: it needs a process per service")
     plan = SMOKE if args.smoke else Plan()
     if args.order_rates:
         plan = dataclasses.replace(plan, order_rates=tuple(float(r) for r in args.order_rates.split(",")))
@@ -529,7 +541,7 @@ def main() -> None:
     if args.trace_sample_ratio is not None:
         plan = dataclasses.replace(plan, trace_sample_ratio=args.trace_sample_ratio)
     with tempfile.TemporaryDirectory(prefix="tessera-capacity-") as tmp:
-        figures = asyncio.run(measure(plan, Path(tmp), profile_dir=args.profile))
+        figures = asyncio.run(measure(plan, Path(tmp), profile_dir=args.profile, one_process=args.one_process))
     if args.profile is None:
         print_summary(figures)
     else:
