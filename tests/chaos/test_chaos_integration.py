@@ -1,6 +1,6 @@
 """Chaos on the running platform, each fault under an order load: crashes, a Kafka outage, a Postgres restart, a
-hung dependency. Every test states its bound and reports sent / confirmed / compensated / lost and recovery times
-(printed, and kept in $TESSERA_REPORT_DIR/chaos.jsonl when set; .ci/run prints them).
+document store restart, a hung dependency. Every test states its bound and reports sent / confirmed / compensated /
+lost and recovery times (printed, and kept in $TESSERA_REPORT_DIR/chaos.jsonl when set; .ci/run prints them).
 
 The platform runs on servers of its own (not the session's), since these tests stop and restart them.
 """
@@ -26,8 +26,10 @@ from orders.v1 import orders_pb2, orders_pb2_grpc
 from payments.v1 import payments_pb2, payments_pb2_grpc
 
 from catalog.v1 import catalog_pb2, catalog_pb2_grpc
+from tessera.kit.documents import create_mongo
 from tessera.localinfra import LocalInfra
 from tessera.localstack.platform import Platform
+from tessera.projections.projectors import ORDER_SUMMARIES
 from tessera.testing.chaos import OrderLoad, effects_applied_once, report, settle, summary_ms
 from tessera.topology import registry
 
@@ -133,6 +135,37 @@ class Chaos:
             return int(await conn.fetchval("SELECT count(*) FROM sagas WHERE finished_at IS NULL"))
         finally:
             await conn.close()
+
+    async def projected(self, load: OrderLoad, timeout: float = 60.0) -> float:
+        """Waits (bounded) until the read model shows every order of the load in its final status, as the orders
+        service has it; returns the seconds it took. A projection lost (an event consumed and not applied) fails."""
+        conn = await asyncpg.connect(self.dsn("orders"))
+        try:
+            rows = await conn.fetch(
+                "SELECT k.order_id, (SELECT e.event_type FROM event_store e WHERE e.stream_id = k.order_id"
+                " ORDER BY e.version DESC LIMIT 1) AS event FROM order_idempotency_keys k"
+                " WHERE k.idempotency_key = ANY($1::text[])",
+                load.keys,
+            )
+        finally:
+            await conn.close()
+        expected = {row["order_id"]: row["event"].rsplit(".", 1)[-1].removeprefix("Order").lower() for row in rows}
+        client = create_mongo(self.platform.infra.mongo_url, app_name="chaos")
+        summaries = client[f"{self.platform.database_prefix}projections"][ORDER_SUMMARIES]
+        started = time.monotonic()
+        try:
+            while True:
+                shown = {
+                    d["_id"]: d["status"] async for d in summaries.find({"_id": {"$in": list(expected)}}, {"status": 1})
+                }
+                if shown == expected:
+                    return round(time.monotonic() - started, 2)
+                if time.monotonic() - started > timeout:
+                    missing = {k: (v, shown.get(k)) for k, v in expected.items() if shown.get(k) != v}
+                    raise AssertionError(f"{len(missing)} orders not (or wrongly) in the read model: {missing}")
+                await asyncio.sleep(0.5)
+        finally:
+            await client.close()
 
     async def conclude(self, name: str, load: OrderLoad, product_id: str, figures: dict[str, object]) -> None:
         """Waits for every order to end, checks nothing was lost or applied twice, and reports the figures."""
@@ -241,6 +274,30 @@ async def test_postgres_restart_services_reconnect_by_themselves(chaos: Chaos) -
         product,
         {"postgres_back_to_order_confirmed_s": round(time.monotonic() - restarted - 2, 2), "probe_s": recovery},
     )
+    await chaos.projected(load)  # FerretDB keeps the read models on that PostgreSQL: it reconnects too
+
+
+async def test_document_store_restart_loses_no_projection(chaos: Chaos) -> None:
+    """The MongoDB-protocol server (FerretDB) stops for 3 s under load: the projections wait it out (their batch
+    retried, their offsets not committed), and every order ends up in the read model in its final status."""
+    product = await chaos.product()
+    async with OrderLoad(
+        chaos.platform.http_url("gateway"), product, rate=4, headers=chaos.platform.auth_headers("chaos")
+    ) as load:
+        await asyncio.sleep(2)
+        await asyncio.to_thread(chaos.infra.mongo.stop)
+        await asyncio.sleep(3)
+        await asyncio.to_thread(chaos.infra.mongo.start)
+        restarted = time.monotonic()
+        recovery = await chaos.probe(product)
+        await asyncio.sleep(2)
+    await chaos.conclude("document store restarted (3 s down)", load, product, {"probe_s": recovery})
+    caught_up = await chaos.projected(load)
+    report(
+        "document store restarted: the read model",
+        {"orders": len(load.accepted), "back_to_all_projected_s": round(time.monotonic() - restarted, 2),
+         "projected_after_settle_s": caught_up},
+    )  # fmt: skip
 
 
 async def test_hung_payments_opens_the_sagas_breaker_and_it_closes_after_recovery(chaos: Chaos) -> None:

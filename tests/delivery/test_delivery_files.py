@@ -107,7 +107,7 @@ def test_compose_runs_every_registered_service_hardened_with_its_stores_callees_
     compose_stack: Path,
 ) -> None:
     services = yaml.safe_load((compose_stack / "docker-compose.yaml").read_text())["services"]
-    assert {"postgres", "redis", "kafka", "jaeger", "prometheus", "grafana", "kong"} <= set(services)
+    assert {"postgres", "redis", "kafka", "mongo", "jaeger", "prometheus", "grafana", "kong"} <= set(services)
     ours = {name: s for name, s in services.items() if str(s.get("image", "")).startswith("tessera/")}
     assert list(ours) == registry().names
     for service in registry().services:

@@ -16,9 +16,11 @@ import pytest_asyncio
 from inventory.v1 import inventory_pb2, inventory_pb2_grpc
 from orders.v1 import orders_pb2, orders_pb2_grpc
 from payments.v1 import payments_pb2, payments_pb2_grpc
+from pymongo.asynchronous.database import AsyncDatabase
 from readmodels.v1 import readmodels_pb2, readmodels_pb2_grpc
 
 from catalog.v1 import catalog_pb2, catalog_pb2_grpc
+from tessera.kit.documents import Document, create_mongo
 from tessera.localinfra import InfraEndpoints
 from tessera.localstack.platform import Platform
 
@@ -42,6 +44,11 @@ class Clients:
     payments: payments_pb2_grpc.PaymentsServiceAsyncStub
     orders: orders_pb2_grpc.OrdersServiceAsyncStub
     readmodels: readmodels_pb2_grpc.ReadModelServiceAsyncStub
+
+    def documents(self, service: str) -> AsyncDatabase[Document]:
+        """The service's database on the document store (close with `.client.close()`)."""
+        client = create_mongo(self.platform.infra.mongo_url, app_name="e2e")
+        return client[f"{self.platform.database_prefix}{service}"]
 
     async def db(self, service: str) -> asyncpg.Connection:
         dsn = self.platform.infra.postgres_dsn.rpartition("/")[0]

@@ -7,16 +7,17 @@ import asyncio
 import signal
 import uuid
 
-import asyncpg
 import pytest
 from e2e.platform_fixtures import Clients, clients, wait_for
 from inventory.v1 import inventory_pb2
 from orders.v1 import orders_pb2
 from payments.v1 import payments_pb2
+from pymongo.asynchronous.database import AsyncDatabase
 from readmodels.v1 import readmodels_pb2
 
 from tessera.kit.config import KafkaSettings
-from tessera.kit.db import create_pool
+from tessera.kit.documents import Document
+from tessera.projections.projectors import ORDER_SUMMARIES, STOCK_VIEWS
 from tessera.projections.rebuild import rebuild_views
 
 __all__ = ["clients"]  # the fixture, imported for pytest
@@ -158,31 +159,28 @@ async def test_the_read_model_shows_orders_and_stock_and_rebuilds_the_same(clien
     )
     assert view.available == 1
 
-    views = await clients.db("projections")
+    views = clients.documents("projections")
     try:
         before = await _snapshot(views)
         rebuilt = await rebuild_views_of(clients)
         assert rebuilt["orders.order.v1"] > 0 and rebuilt["inventory.stock.v1"] > 0
         assert await _snapshot(views) == before
     finally:
-        await views.close()
+        await views.client.close()
 
 
-async def _snapshot(conn: asyncpg.Connection) -> tuple[list[tuple[object, ...]], list[tuple[object, ...]]]:
-    orders = await conn.fetch("SELECT * FROM order_summaries ORDER BY order_id")
-    stock = await conn.fetch("SELECT * FROM stock_views ORDER BY product_id")
-    return [tuple(r.values()) for r in orders], [tuple(r.values()) for r in stock]
+async def _snapshot(views: AsyncDatabase[Document]) -> dict[str, list[Document]]:
+    return {name: await views[name].find({}).sort("_id", 1).to_list() for name in (ORDER_SUMMARIES, STOCK_VIEWS)}
 
 
 async def rebuild_views_of(clients: Clients) -> dict[str, int]:
     """Runs the rebuild command's own code against this platform's read database and topics."""
     platform = clients.platform
-    dsn = f"{platform.infra.postgres_dsn.rpartition('/')[0]}/{platform.database_prefix}projections"
-    pool = await create_pool(dsn)
+    views = clients.documents("projections")
     try:
         return await rebuild_views(
-            pool,
+            views,
             KafkaSettings(kafka_bootstrap=platform.infra.kafka_bootstrap, kafka_topic_prefix=platform.topic_prefix),
         )
     finally:
-        await pool.close()
+        await views.client.close()

@@ -363,6 +363,7 @@ def test_the_chart_deploys_the_registrys_services_with_their_calls_stores_and_ca
         targets = {key.removeprefix("TESSERA_") for key in settings if key.endswith("_TARGET")}
         assert targets == set(service.calls), service.name
         assert ("TESSERA_POSTGRES_DSN" in env) == service.uses("postgres"), service.name
+        assert ("TESSERA_MONGO_URL" in env) == service.uses("mongo"), service.name  # from its Secret
         assert ("TESSERA_REDIS_URL" in settings) == service.uses("redis"), service.name
         assert ("TESSERA_KAFKA_BOOTSTRAP" in settings) == service.uses("kafka"), service.name
         assert ("TESSERA_HTTP_PORT" in settings) == service.http, service.name

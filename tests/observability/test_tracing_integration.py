@@ -67,6 +67,7 @@ async def test_one_order_is_one_trace_across_every_hop(traced: tuple[Clients, Tr
     assert ("saga", "SPAN_KIND_CONSUMER") in kinds and ("projections", "SPAN_KIND_CONSUMER") in kinds
     assert any(s.attribute("db.system") == "postgresql" for s in spans)  # asyncpg in the services
     assert any(s.attribute("db.system") == "redis" for s in spans)  # the catalog's cache, pricing the order
+    assert any(s.service == "projections" and s.attribute("db.system") == "mongodb" for s in spans)  # the views
     # One trace, one root: the gateway's server span, child of the caller's traceparent.
     roots = _roots(spans)
     assert [r.service for r in roots] == ["gateway"], [(r.service, r.span.name) for r in roots]
@@ -152,8 +153,9 @@ async def test_no_card_token_is_stored_published_logged_or_traced(traced: tuple[
     assert _complete(collector.of_trace(trace_id))
 
     found: dict[str, int] = {}
-    for service in ("orders", "saga", "payments", "projections", "inventory", "catalog"):
+    for service in ("orders", "saga", "payments", "inventory", "catalog"):
         found.update(await _rows_holding(clients, service, token))
+    found.update(await _documents_holding(clients, "projections", token))
     records = await every_record(clients.platform.infra.kafka_bootstrap, clients.platform.topic_prefix)
     assert records  # the orders' events are there to be searched
     found["kafka"] = sum(token.encode() in record for record in records)
@@ -162,6 +164,20 @@ async def test_no_card_token_is_stored_published_logged_or_traced(traced: tuple[
     found["logs"] = sum(token in path.read_text() for path in logs)
     found["traces"] = sum(token.encode() in s.span.SerializeToString() for s in collector.spans)
     assert not any(found.values()), found
+
+
+async def _documents_holding(clients: Clients, service: str, token: str) -> dict[str, int]:
+    """Documents of every collection of the service's database (its read models) whose content holds the token."""
+    views = clients.documents(service)
+    try:
+        counts = {}
+        for collection in await views.list_collection_names():
+            held = [d for d in await views[collection].find({}).to_list() if token in repr(d)]
+            counts[f"{service}.{collection}"] = len(held)
+        assert counts, "the read models were searched"
+        return counts
+    finally:
+        await views.client.close()
 
 
 async def _rows_holding(clients: Clients, service: str, token: str) -> dict[str, int]:

@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 # Relative to the repository root; tests get it in their sandbox through the `//helm:registry` dependency.
 REGISTRY_FILE = Path("helm/tessera/services.yaml")
-Store = Literal["postgres", "redis", "kafka"]
+Store = Literal["postgres", "redis", "kafka", "mongo"]
 Panel = Literal["grpc", "http", "client", "cache", "outbox", "lag", "saga"]
 SERVICE_NAME = r"^[a-z][a-z0-9]{1,30}$"  # a DNS label, a database name and a Python package name at once
 

@@ -15,6 +15,7 @@ dependencies the dependency-health report every service serves (ops.v1)
 flags        feature flags: OpenFeature with flagd's file provider (hot reload)
 db           asyncpg pools, versioned SQL migrations, retrying through database outages
 cache        redis.asyncio clients and a cache-aside helper
+documents    a MongoDB-protocol document store (MongoDB, FerretDB): PyMongo's asyncio client, metrics, outages
 events       the common event envelope
 kafka        idempotent producing, envelope consuming, consumer lag (aiokafka)
 outbox       transactional outbox and its relay to Kafka

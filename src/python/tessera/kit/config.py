@@ -62,6 +62,15 @@ class RedisSettings(BaseSettings):
     cache_ttl_seconds: int = 300
 
 
+class MongoSettings(BaseSettings):
+    """A MongoDB-protocol document store: MongoDB, or FerretDB on PostgreSQL."""
+
+    model_config = _CONFIG
+
+    mongo_url: str  # credentials in the URL (a Secret in Kubernetes)
+    mongo_database: str  # the service's own database on that server
+
+
 class KafkaSettings(BaseSettings):
     model_config = _CONFIG
 

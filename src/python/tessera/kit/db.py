@@ -13,13 +13,14 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import resources
 
 import asyncpg
 import grpc
 from asyncpg.pool import PoolConnectionProxy
-from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_delay, wait_exponential_jitter
+from tenacity import AsyncRetrying, retry_if_exception, stop_after_delay, wait_exponential_jitter
 
 from tessera.kit import errors
 from tessera.kit.logs import get_logger
@@ -70,11 +71,19 @@ async def ensure_database(admin_dsn: str, name: str) -> str:
     return f"{admin_dsn.rpartition('/')[0]}/{name}"
 
 
-def retrying_through_outages(max_seconds: float = 120.0) -> AsyncRetrying:
+def is_outage(error: BaseException) -> bool:
+    """Whether an error says PostgreSQL is away for now."""
+    return isinstance(error, OUTAGE_ERRORS)
+
+
+def retrying_through_outages(
+    max_seconds: float = 120.0, outage: Callable[[BaseException], bool] = is_outage
+) -> AsyncRetrying:
     """For work that must not be dropped (a consumed event): retries it, with jittered backoff, while the
-    database is unreachable. Usage: `async for attempt in retrying_through_outages(): with attempt: ...`."""
+    database is unreachable (`outage`: whether an error says so; PostgreSQL's errors by default, kit.documents has
+    the document store's). Usage: `async for attempt in retrying_through_outages(): with attempt: ...`."""
     return AsyncRetrying(
-        retry=retry_if_exception_type(OUTAGE_ERRORS),
+        retry=retry_if_exception(outage),
         wait=wait_exponential_jitter(initial=0.1, max=2.0),
         stop=stop_after_delay(max_seconds),
         reraise=True,

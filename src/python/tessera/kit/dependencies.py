@@ -1,9 +1,9 @@
 """Dependency health: each service checks what it depends on and serves the result (ops.v1.DependencyHealthService).
 
-The kit registers the checks as it opens a service's resources (Postgres pool, Redis client, Kafka, channels to
-other services), so no service writes its own. Each service has its own checks (in its kit.service context), so
-two services in one process report their own dependencies. The gateway asks every service and shows the whole
-platform in one endpoint. Checks run on demand, concurrently, each bounded by a timeout, so a hung dependency
+The kit registers the checks as it opens a service's resources (Postgres pool, Redis client, document store, Kafka,
+channels to other services), so no service writes its own. Each service has its own checks (in its kit.service
+context), so two services in one process report their own dependencies. The gateway asks every service and shows the
+whole platform in one endpoint. Checks run on demand, concurrently, each bounded by a timeout, so a hung dependency
 reads as unhealthy instead of hanging the report.
 """
 
@@ -19,6 +19,7 @@ import asyncpg
 import grpc
 import redis.asyncio as redis
 from ops.v1 import dependencies_pb2, dependencies_pb2_grpc
+from pymongo import AsyncMongoClient
 
 from tessera.kit import resilience
 from tessera.kit.grpc_client import check_health
@@ -57,6 +58,12 @@ class DependencyChecks:
             await cast(Awaitable[Any], client.ping())  # redis' stubs type it for sync and async clients at once
 
         self.add(name, "redis", check)
+
+    def add_mongo(self, client: AsyncMongoClient[Any], name: str = "mongo") -> None:
+        async def check() -> None:
+            await client.admin.command("ping")
+
+        self.add(name, "mongo", check)
 
     def add_kafka(self, bootstrap: str, name: str = "kafka") -> None:
         async def check() -> None:

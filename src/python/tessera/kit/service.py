@@ -24,6 +24,7 @@ import asyncpg
 import grpc
 import redis.asyncio as redis
 import uvloop
+from pymongo.asynchronous.database import AsyncDatabase
 
 from tessera.kit import db, outbox
 from tessera.kit.cache import create_redis
@@ -31,12 +32,14 @@ from tessera.kit.config import (
     ClientSettings,
     HttpSettings,
     KafkaSettings,
+    MongoSettings,
     PostgresSettings,
     RedisSettings,
     ServiceSettings,
     load_settings,
 )
 from tessera.kit.dependencies import DependencyChecks, DependencyHealthServicer
+from tessera.kit.documents import Document, create_mongo
 from tessera.kit.faults import FaultInjector
 from tessera.kit.generated import service_descriptor
 from tessera.kit.grpc_client import create_channel
@@ -62,6 +65,7 @@ class ServiceContext(Generic[SettingsT]):
     breakers: CircuitBreakers
     _pool: asyncpg.Pool | None = None
     _redis: redis.Redis | None = None
+    _documents: AsyncDatabase[Document] | None = None
     serves_http: bool = False
 
     @property
@@ -70,6 +74,17 @@ class ServiceContext(Generic[SettingsT]):
         if self._pool is None:
             raise RuntimeError(f"{self.settings.service_name} has no database: its spec declares no migrations")
         return self._pool
+
+    @property
+    def documents(self) -> AsyncDatabase[Document]:
+        """The service's database on the document store (opened on first use, with its health check)."""
+        if self._documents is None:
+            settings = _require(self.settings, MongoSettings, "a document store")
+            client = create_mongo(settings.mongo_url, app_name=self.settings.service_name)
+            self.stack.push_async_callback(client.close)
+            self.checks.add_mongo(client)
+            self._documents = client[settings.mongo_database]
+        return self._documents
 
     @property
     def redis(self) -> redis.Redis:

@@ -1,9 +1,9 @@
 """OpenTelemetry traces through every hop: REST -> gRPC -> outbox -> Kafka -> stream processors -> Postgres/Redis.
 
-gRPC, FastAPI, asyncpg and redis are traced by the OpenTelemetry instrumentations. Kafka is traced here by hand:
-events leave through the transactional outbox long after the request that caused them, so the request's W3C
-`traceparent` is stored in the event envelope (see `events.make_envelope`), the outbox relay publishes each event
-in a PRODUCER span that continues that trace and puts its own `traceparent` in the Kafka headers, and consumers
+gRPC, FastAPI, asyncpg, redis and pymongo are traced by the OpenTelemetry instrumentations. Kafka is traced here by
+hand: events leave through the transactional outbox long after the request that caused them, so the request's W3C
+`traceparent` is stored in the event envelope (see `events.make_envelope`), the outbox relay publishes each event in
+a PRODUCER span that continues that trace and puts its own `traceparent` in the Kafka headers, and consumers
 continue from there (`consuming`). One order is one trace, however many services and topics it crosses.
 
 Spans are exported over OTLP/gRPC when an endpoint is configured (Jaeger, Tempo, an OpenTelemetry collector);
@@ -21,6 +21,7 @@ from opentelemetry import context as otel_context
 from opentelemetry import propagate, trace
 from opentelemetry.instrumentation.asyncpg import AsyncPGInstrumentor
 from opentelemetry.instrumentation.grpc import aio_client_interceptors, aio_server_interceptor
+from opentelemetry.instrumentation.pymongo import PymongoInstrumentor
 from opentelemetry.instrumentation.redis import RedisInstrumentor
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
@@ -36,7 +37,7 @@ _configured = False
 
 def configure_tracing(process: TracerProvider) -> None:
     """Installs the process's tracer provider (once: a ScopedTracerProvider over `process`, the provider of what runs
-    outside any service's scope) and the asyncpg and redis instrumentations."""
+    outside any service's scope) and the asyncpg, redis and pymongo instrumentations."""
     global _configured  # noqa: PLW0603 - the OpenTelemetry provider is process-wide by design
     if _configured:
         return
@@ -44,6 +45,7 @@ def configure_tracing(process: TracerProvider) -> None:
     trace.set_tracer_provider(ScopedTracerProvider(process))
     AsyncPGInstrumentor().instrument()
     RedisInstrumentor().instrument()
+    PymongoInstrumentor().instrument()  # a command listener: AsyncMongoClient reports to it as MongoClient does
 
 
 def service_tracer_provider(

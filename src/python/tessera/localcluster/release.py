@@ -24,6 +24,7 @@ from tessera.topology import registry
 RELEASE = "tessera"
 NAMESPACE = "tessera"
 POSTGRES_SECRET = "tessera-postgres"
+MONGO_SECRET = "tessera-mongo"
 
 
 def built_image(service: str) -> str:
@@ -85,6 +86,7 @@ class Release:
             "environment": "local-cluster",
             "infrastructure": {
                 "postgres": {"existingSecret": POSTGRES_SECRET},
+                "mongo": {"existingSecret": MONGO_SECRET, "databasePrefix": "tessera_"},
                 "redis": {"url": self.infra.redis_url},
                 "kafka": {"bootstrap": self.infra.kafka_bootstrap, "partitions": 4, "replication": 1},
             },
@@ -111,17 +113,22 @@ class Release:
         return path
 
     def ensure_namespace_and_secret(self) -> None:
-        """The namespace, and the Secret with one DSN per service (a database each), as a secret manager would."""
+        """The namespace, and the Secrets of the stores, as a secret manager would: one PostgreSQL DSN per service
+        (a database each), and the MongoDB-protocol server's URL."""
         if self.namespace not in self.cluster.kubectl("get", "namespaces", "-o", "name"):
             self.cluster.kubectl("create", "namespace", self.namespace)
         dsns = {}
         for service in (s.name for s in registry().services if s.uses("postgres")):
             dsns[f"{service}-dsn"] = asyncio.run(ensure_database(self.infra.postgres_dsn, f"tessera_{service}"))
+        self._apply_secret(POSTGRES_SECRET, dsns)
+        self._apply_secret(MONGO_SECRET, {"url": self.infra.mongo_url})
+
+    def _apply_secret(self, name: str, data: dict[str, str]) -> None:
         manifest = {
             "apiVersion": "v1",
             "kind": "Secret",
-            "metadata": {"name": POSTGRES_SECRET, "namespace": self.namespace},
-            "stringData": dsns,
+            "metadata": {"name": name, "namespace": self.namespace},
+            "stringData": data,
         }
         subprocess.run(
             [self.cluster.binaries["kubectl"], "--kubeconfig", str(self.cluster.kubeconfig), "apply", "-f", "-"],

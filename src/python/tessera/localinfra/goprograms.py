@@ -56,9 +56,13 @@ class GoProgram:
     package: str
     tags: tuple[str, ...] = ()
     stamps: dict[str, str] = field(default_factory=dict)  # -X package.variable=value
+    # Files its release process generates and its module lacks (path in the module -> content): the module is then
+    # built from a copy holding them, in place of the proxy's (a `replace`), since the module cache is read-only.
+    generated: dict[str, str] = field(default_factory=dict)
 
     def _key(self) -> str:
-        text = json.dumps([self.module, self.version, self.package, self.tags, self.stamps], sort_keys=True)
+        parts = [self.module, self.version, self.package, self.tags, self.stamps, self.generated]
+        text = json.dumps(parts, sort_keys=True)
         return hashlib.sha256(text.encode()).hexdigest()[:10]
 
     def path(self, log: Callable[[str], None] = print) -> Path:
@@ -80,7 +84,16 @@ class GoProgram:
         (work / "go.mod").write_text(f"module tessera.local/build/{self.name}\n\ngo 1.24.0\n")
         # tools.go pins the main package, so `go mod tidy` keeps its requirements.
         (work / "tools.go").write_text(f'//go:build tools\n\npackage tools\n\nimport _ "{self.package}"\n')
-        go("get", f"{self.module}@{self.version}", cwd=work)
+        if self.generated:
+            source = work / "module"
+            shutil.copytree(module_dir(self.module, self.version), source)
+            for path in (source, *source.rglob("*")):
+                path.chmod(0o755 if path.is_dir() else 0o644)  # the module cache's copies are read-only
+            for relative, content in self.generated.items():
+                (source / relative).write_text(content)
+            go("mod", "edit", f"-require={self.module}@{self.version}", f"-replace={self.module}=./module", cwd=work)
+        else:
+            go("get", f"{self.module}@{self.version}", cwd=work)
         go("mod", "tidy", cwd=work)
         ldflags = " ".join(["-s", "-w", *(f"-X {variable}={value}" for variable, value in self.stamps.items())])
         partial = target.with_name(target.name + ".partial")

@@ -1,4 +1,4 @@
-"""Starts PostgreSQL, Redis and Kafka together and stops them together."""
+"""Starts PostgreSQL, Redis, Kafka and a MongoDB-protocol server (FerretDB) together and stops them together."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from types import TracebackType
 
 from tessera.localinfra import install
 from tessera.localinfra.kafka import KafkaServer
+from tessera.localinfra.mongo import FERRETDB, FerretDBServer
 from tessera.localinfra.postgres import PostgresServer
 from tessera.localinfra.process import free_port
 from tessera.localinfra.redis import RedisServer
@@ -21,6 +22,7 @@ from tessera.localinfra.redis import RedisServer
 ENV_POSTGRES_DSN = "TESSERA_INFRA_POSTGRES_DSN"
 ENV_REDIS_URL = "TESSERA_INFRA_REDIS_URL"
 ENV_KAFKA_BOOTSTRAP = "TESSERA_INFRA_KAFKA_BOOTSTRAP"
+ENV_MONGO_URL = "TESSERA_INFRA_MONGO_URL"
 
 
 @dataclass(frozen=True)
@@ -28,25 +30,28 @@ class InfraEndpoints:
     postgres_dsn: str  # superuser DSN to the 'postgres' database
     redis_url: str
     kafka_bootstrap: str
+    mongo_url: str  # a MongoDB-protocol server (FerretDB here, or a real MongoDB)
 
     @classmethod
     def from_env(cls) -> InfraEndpoints | None:
-        values = [os.environ.get(name) for name in (ENV_POSTGRES_DSN, ENV_REDIS_URL, ENV_KAFKA_BOOTSTRAP)]
+        names = (ENV_POSTGRES_DSN, ENV_REDIS_URL, ENV_KAFKA_BOOTSTRAP, ENV_MONGO_URL)
+        values = [os.environ.get(name) for name in names]
         if not all(values):
             return None
-        dsn, redis_url, kafka = (v or "" for v in values)
-        return cls(postgres_dsn=dsn, redis_url=redis_url, kafka_bootstrap=kafka)
+        dsn, redis_url, kafka, mongo = (v or "" for v in values)
+        return cls(postgres_dsn=dsn, redis_url=redis_url, kafka_bootstrap=kafka, mongo_url=mongo)
 
     def as_env(self) -> dict[str, str]:
         return {
             ENV_POSTGRES_DSN: self.postgres_dsn,
             ENV_REDIS_URL: self.redis_url,
             ENV_KAFKA_BOOTSTRAP: self.kafka_bootstrap,
+            ENV_MONGO_URL: self.mongo_url,
         }
 
 
 class LocalInfra:
-    """The three servers in one directory. A throwaway temp dir by default; a fixed dir is kept and reused.
+    """The four servers in one directory. A throwaway temp dir by default; a fixed dir is kept and reused.
 
     Usage: `with LocalInfra() as infra: infra.endpoints ...`.
     """
@@ -77,6 +82,12 @@ class LocalInfra:
             controller_port=ports.get("kafka_controller") or free_port(host),
             host=host,
         )
+        self.mongo = FerretDBServer(
+            self.base_dir / "ferretdb",
+            self.postgres.dsn(),
+            port=ports.get("mongo") or free_port(host),
+            host=host,
+        )
         self.startup_seconds: dict[str, float] = {}
 
     @property
@@ -85,21 +96,24 @@ class LocalInfra:
             postgres_dsn=self.postgres.dsn(),
             redis_url=self.redis.url,
             kafka_bootstrap=self.kafka.bootstrap_servers,
+            mongo_url=self.mongo.url,
         )
 
     def start(self) -> InfraEndpoints:
-        """Installs what is missing, then starts the three servers in parallel and waits for each to answer."""
+        """Installs what is missing, then starts the servers in parallel (FerretDB once PostgreSQL is up) and waits for
+        each to answer."""
         began = time.monotonic()
         # Installing first, one at a time: apt and Maven must not run twice at once.
         install.postgres_bin_dir()
         install.redis_server()
         install.kafka_libs()
         install.java()
+        FERRETDB.path()  # built from its Go module once (minutes on a fresh machine)
         self.startup_seconds["install"] = time.monotonic() - began
         began = time.monotonic()
         with ThreadPoolExecutor(max_workers=3) as pool:
             futures = {
-                "postgres": pool.submit(self.postgres.start),
+                "postgres": pool.submit(self._postgres_then_mongo),
                 "redis": pool.submit(self.redis.start),
                 "kafka": pool.submit(self.kafka.start),
             }
@@ -113,12 +127,23 @@ class LocalInfra:
         self.startup_seconds["all"] = time.monotonic() - began
         return self.endpoints
 
+    def _postgres_then_mongo(self) -> float:
+        seconds = self.postgres.start()
+        self.startup_seconds["mongo"] = self.mongo.start()
+        return seconds
+
     def pids(self) -> dict[str, int]:
         """The servers' process ids (each leads its process group), for a stop by another process."""
-        procs = {"postgres": self.postgres._proc, "redis": self.redis._proc, "kafka": self.kafka._proc}
+        procs = {
+            "postgres": self.postgres._proc,
+            "redis": self.redis._proc,
+            "kafka": self.kafka._proc,
+            "mongo": self.mongo._proc,
+        }
         return {name: proc.pid for name, proc in procs.items() if proc is not None}
 
     def stop(self) -> None:
+        self.mongo.stop()
         self.kafka.stop()
         self.redis.stop()
         # Fast: disconnect whoever is still connected, rather than wait for them (a smart shutdown can hang).

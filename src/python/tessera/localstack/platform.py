@@ -128,6 +128,11 @@ class Platform:
             }
         if spec.uses("redis"):
             env["TESSERA_REDIS_URL"] = self.infra.redis_url
+        if spec.uses("mongo"):
+            env |= {
+                "TESSERA_MONGO_URL": self.infra.mongo_url,
+                "TESSERA_MONGO_DATABASE": f"{self.database_prefix}{spec.name}",
+            }
         if spec.http:
             env["TESSERA_HTTP_PORT"] = str(self.ports[f"{spec.name}_http"])
             if self._jwks is None:

@@ -31,7 +31,7 @@ from tessera.tools.dashboards import alert_rules
 from tessera.topology import registry
 
 JAEGER_PORTS = tuple(f"jaeger_{name}" for name in JaegerPorts.__dataclass_fields__)
-INFRA_PORTS = ("postgres", "redis", "kafka", "kafka_controller", "prometheus", *JAEGER_PORTS)
+INFRA_PORTS = ("postgres", "redis", "kafka", "kafka_controller", "mongo", "prometheus", *JAEGER_PORTS)
 
 # The flags a new stack starts with, in flagd's format (see kit.flags).
 DEFAULT_FLAGS = {
@@ -172,6 +172,7 @@ async def run(
         print(f"  postgres   {endpoints.postgres_dsn}")
         print(f"  redis      {endpoints.redis_url}")
         print(f"  kafka      {endpoints.kafka_bootstrap}")
+        print(f"  mongodb    {endpoints.mongo_url}  (FerretDB: the MongoDB protocol, documents kept in PostgreSQL)")
         for spec in registry().services:
             metrics = f"metrics http://127.0.0.1:{platform.ports[f'{spec.name}_metrics']}/metrics"
             if spec.name in stack.mocks:

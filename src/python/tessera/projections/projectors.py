@@ -1,22 +1,43 @@
-"""How each event changes the views. Shared by the live faust projection and the rebuild command.
+"""How each event changes the read models, as document writes. Shared by the live projection and the rebuild.
 
-Every write is guarded by the stream version, so applying an event twice, or an older one after a newer one,
-changes nothing.
+An order summary and a stock level are each one document, keyed by the order or product id, carrying `version`:
+the version of its stream it reflects. Each write is one atomic single-document update that both applies an event
+and records it (the version), and only to a document older than the event: a repeated or older event changes
+nothing, and no multi-document transaction is needed (FerretDB v1 has none). A batch of events becomes one bulk
+write per collection, applied in the events' order.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import UTC
 
 from inventory.v1 import events_pb2 as inventory_events
 from orders.v1 import events_pb2 as order_events
+from pymongo import ASCENDING, DESCENDING, IndexModel, UpdateOne
+from pymongo.asynchronous.collection import AsyncCollection
+from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 from events.v1 import envelope_pb2
 from tessera.inventory.config import STOCK_TOPIC
-from tessera.kit.db import Connection
+from tessera.kit.documents import Document
 from tessera.kit.events import unpack
 from tessera.orders.config import ORDER_TOPIC
+
+ORDER_SUMMARIES = "order_summaries"
+STOCK_VIEWS = "stock_views"
+INDEXES = {
+    # A customer's orders, newest first, paged by (placed_at, order id).
+    ORDER_SUMMARIES: [IndexModel([("customer_id", ASCENDING), ("placed_at", DESCENDING), ("_id", DESCENDING)])],
+}
+DUPLICATE_KEY = 11000
+# Writes sent in one command. FerretDB v1 keeps each write's PostgreSQL query open until its whole command is done
+# (internal/handler/msg_update.go defers every iterator's close to the end of the command), one pooled connection
+# each: a command of more writes than its pool has connections (50 unless its URL sets pool_max_conns) waits for
+# itself for ever. Small commands keep several writers (two agents, a rebuild) well inside it.
+OPS_PER_COMMAND = 20
 
 _STATUS_OF = {
     order_events.OrderConfirmed.DESCRIPTOR.full_name: "confirmed",
@@ -25,65 +46,125 @@ _STATUS_OF = {
 }
 
 
-async def project_order_event(conn: Connection, envelope: envelope_pb2.EventEnvelope) -> bool:
-    """Applies one orders.v1 event; False if it changed nothing (a repeat, or not an order event)."""
+@dataclass(frozen=True)
+class Write:
+    """One atomic change of one document by one event."""
+
+    collection: str
+    key: str
+    version: int
+    filter: Document
+    change: Document
+    upsert: bool = False
+
+    def operation(self) -> UpdateOne:
+        return UpdateOne(self.filter, self.change, upsert=self.upsert)
+
+
+def order_writes(envelope: envelope_pb2.EventEnvelope) -> list[Write]:
+    """The writes of one orders.v1 event (none for an event the views do not show)."""
     at = envelope.occurred_at.ToDatetime(tzinfo=UTC)
+    version = envelope.aggregate_version
     if envelope.event_type == order_events.OrderPlaced.DESCRIPTOR.full_name:
         placed = unpack(envelope, order_events.OrderPlaced)
-        status = await conn.execute(
-            """INSERT INTO order_summaries (order_id, customer_id, status, total_cents, currency, item_count,
-                                            version, placed_at, updated_at)
-               VALUES ($1, $2, 'pending', $3, $4, $5, $6, $7, $7)
-               ON CONFLICT (order_id) DO NOTHING""",
-            placed.order_id,
-            placed.customer_id,
-            placed.total_cents,
-            placed.currency,
-            sum(line.quantity for line in placed.lines),
-            envelope.aggregate_version,
-            at,
-        )
-        return bool(status == "INSERT 0 1")
-    new_status = _STATUS_OF.get(envelope.event_type)
-    if new_status is None:
-        return False
+        summary = {
+            "customer_id": placed.customer_id,
+            "status": "pending",
+            "total_cents": placed.total_cents,
+            "currency": placed.currency,
+            "item_count": sum(line.quantity for line in placed.lines),
+            "reject_reason": "",
+            "version": version,
+            "placed_at": at,
+            "updated_at": at,
+        }
+        # Placed is the first event of its stream: inserted once, never over a later state.
+        return [
+            Write(ORDER_SUMMARIES, placed.order_id, version, {"_id": placed.order_id}, {"$setOnInsert": summary}, True)
+        ]
+    status = _STATUS_OF.get(envelope.event_type)
+    if status is None:
+        return []
     reason = ""
-    if new_status == "rejected":
+    if status == "rejected":
         reason = unpack(envelope, order_events.OrderRejected).reason
-    elif new_status == "cancelled":
+    elif status == "cancelled":
         reason = unpack(envelope, order_events.OrderCancelled).reason
-    status = await conn.execute(
-        """UPDATE order_summaries SET status = $2, reject_reason = $3, version = $4, updated_at = $5
-           WHERE order_id = $1 AND version < $4""",
-        envelope.aggregate_id,
-        new_status,
-        reason,
-        envelope.aggregate_version,
-        at,
-    )
-    return bool(status == "UPDATE 1")
+    change = {"status": status, "reject_reason": reason, "version": version, "updated_at": at}
+    older = {"_id": envelope.aggregate_id, "version": {"$lt": version}}
+    return [Write(ORDER_SUMMARIES, envelope.aggregate_id, version, older, {"$set": change})]
 
 
-async def project_stock_event(conn: Connection, envelope: envelope_pb2.EventEnvelope) -> bool:
+def stock_writes(envelope: envelope_pb2.EventEnvelope) -> list[Write]:
     if envelope.event_type != inventory_events.StockLevelChanged.DESCRIPTOR.full_name:
-        return False
+        return []
     level = unpack(envelope, inventory_events.StockLevelChanged).level
-    status = await conn.execute(
-        """INSERT INTO stock_views (product_id, on_hand, reserved, available, version, updated_at)
-           VALUES ($1, $2, $3, $4, $5, $6)
-           ON CONFLICT (product_id) DO UPDATE SET
-               on_hand = EXCLUDED.on_hand, reserved = EXCLUDED.reserved, available = EXCLUDED.available,
-               version = EXCLUDED.version, updated_at = EXCLUDED.updated_at
-           WHERE stock_views.version < EXCLUDED.version""",
-        level.product_id,
-        level.on_hand,
-        level.reserved,
-        level.available,
-        level.version,
-        envelope.occurred_at.ToDatetime(tzinfo=UTC),
-    )
-    return bool(status == "INSERT 0 1")
+    state = {
+        "on_hand": level.on_hand,
+        "reserved": level.reserved,
+        "available": level.available,
+        "version": level.version,
+        "updated_at": envelope.occurred_at.ToDatetime(tzinfo=UTC),
+    }
+    # Inserted if absent, else set if older: two writes that never collide. (One upsert filtered on the version
+    # would insert, and fail on the id, whenever the document is newer: an error per stale event.)
+    key, version = level.product_id, level.version
+    return [
+        Write(STOCK_VIEWS, key, version, {"_id": key}, {"$setOnInsert": state}, upsert=True),
+        Write(STOCK_VIEWS, key, version, {"_id": key, "version": {"$lt": version}}, {"$set": state}),
+    ]
 
 
-Projector = Callable[[Connection, envelope_pb2.EventEnvelope], Awaitable[bool]]
-PROJECTORS: dict[str, Projector] = {ORDER_TOPIC: project_order_event, STOCK_TOPIC: project_stock_event}
+Projector = Callable[[envelope_pb2.EventEnvelope], list[Write]]
+PROJECTORS: dict[str, Projector] = {ORDER_TOPIC: order_writes, STOCK_TOPIC: stock_writes}
+
+
+async def ensure_indexes(views: AsyncDatabase[Document]) -> None:
+    for collection, indexes in INDEXES.items():
+        await views[collection].create_indexes(indexes)
+
+
+async def apply(views: AsyncDatabase[Document], writes: Sequence[Write]) -> int:
+    """Applies a batch's writes, in order, as one bulk write per collection; returns how many documents changed.
+
+    A stock level is the product's whole state, so of several in a batch only the newest is written: the older
+    ones would change nothing after it."""
+    changed = 0
+    for collection in dict.fromkeys(write.collection for write in writes):
+        mine = [write for write in writes if write.collection == collection]
+        if collection == STOCK_VIEWS:
+            newest = {write.key: write.version for write in mine}
+            for write in mine:
+                newest[write.key] = max(newest[write.key], write.version)
+            mine = [write for write in mine if write.version == newest[write.key]]
+        changed += await _bulk(views[collection], mine)
+    return changed
+
+
+async def _bulk(collection: AsyncCollection[Document], writes: list[Write]) -> int:
+    """Ordered, so a document's events apply in turn; OPS_PER_COMMAND writes to a command (see there)."""
+    changed = 0
+    for start in range(0, len(writes), OPS_PER_COMMAND):
+        changed += await _command(collection, writes[start : start + OPS_PER_COMMAND])
+    return changed
+
+
+async def _command(collection: AsyncCollection[Document], writes: list[Write]) -> int:
+    """One update command. An insert-if-absent can collide with another writer's insert of the same document (a
+    rebuild beside the live projection): the document is then there, as the write wanted, and the command's writes
+    go again one at a time. (FerretDB's reply to a failed write in a bulk lacks the counts PyMongo's bulk reads,
+    hence KeyError.)"""
+    try:
+        bulk = await collection.bulk_write([write.operation() for write in writes], ordered=True)
+        return bulk.upserted_count + bulk.modified_count
+    except (BulkWriteError, KeyError) as error:
+        if isinstance(error, BulkWriteError) and error.details["writeErrors"][0]["code"] != DUPLICATE_KEY:
+            raise
+    changed = 0
+    for write in writes:  # again from the start: each write is idempotent
+        try:
+            result = await collection.update_one(write.filter, write.change, upsert=write.upsert)
+            changed += 1 if result.upserted_id is not None else result.modified_count
+        except DuplicateKeyError:
+            pass
+    return changed

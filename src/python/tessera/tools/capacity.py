@@ -9,7 +9,8 @@ does), seeds products, and measures:
 2. CPU-ms per order: N orders at a low fixed rate, placement to confirmation, the CPU of each process from
    /proc over that window minus its idle CPU, divided by the orders;
 3. the highest order rate sustained for a step (60 s) with placement -> confirmed p99 under 500 ms and nothing
-   lost, stepping the rate up until a step fails;
+   lost, stepping the rate up until a step fails; at each step, how long after an order's confirmation the read
+   model shows it (tools/readmodel_lag.py);
 4. reads (GET /v1/products/{id}, a cache hit): closed-loop throughput and open-loop p50/p99 at fixed rates,
    through the gateway and through a bare handler on the same hops (tools/bare_read.py), alternated in one run;
 5. each process's memory at idle and its peak under load.
@@ -48,6 +49,7 @@ from tessera.tools import processes
 from tessera.tools.bare_read import KEY_PREFIX
 from tessera.tools.load import COUNTED_NOT_LIMITED, Outcomes, Results, place_order, schedule
 from tessera.tools.rawhttp import HttpError, KeepAliveGetter
+from tessera.tools.readmodel_lag import ReadModelLag
 from tessera.tools.seed import seed_products
 
 OBSERVABILITY = ("jaeger", "prometheus")
@@ -74,6 +76,9 @@ SMOKE = Plan(
     idle_seconds=5, cpu_orders=20, cpu_order_rate=4, order_rates=(5, 10), step_seconds=10, read_seconds=3,
     read_rates=(50,), products=5, warmup_orders=20,
 )  # fmt: skip
+
+
+ORDERING_CUSTOMER = "capacity"  # the customer every order of the load is placed for
 
 
 def _say(line: str) -> None:
@@ -192,6 +197,7 @@ class Capacity:
         self.idle_cores: dict[str, float] = {}
         # The readers' token (a real one: verifying it is part of a read's cost); the bare handler ignores it.
         self.reader = stack.platform.auth_headers("capacity-reader")
+        self.customer = ORDERING_CUSTOMER
 
     # 1. Idle
     async def idle(self) -> None:
@@ -245,10 +251,14 @@ class Capacity:
                 before = self.meter.cpu()
                 began = time.monotonic()
                 place = functools.partial(self._order, api, ids, results, outcomes)
-                tasks = await schedule(rate, self.plan.step_seconds, place)
-                sent_in = time.monotonic() - began
-                await asyncio.gather(*tasks)
-                seconds, used = cpu_delta(before, self.meter.cpu())
+                readmodels = self.stack.platform.grpc_target("projections")
+                async with ReadModelLag(readmodels, self.customer, outcomes) as projection:
+                    tasks = await schedule(rate, self.plan.step_seconds, place)
+                    sent_in = time.monotonic() - began
+                    await asyncio.gather(*tasks)
+                    seconds, used = cpu_delta(before, self.meter.cpu())
+                    await projection.caught_up()
+                lags, unseen = projection.lags()
                 sent = len(tasks)
                 p99 = percentile(results.confirmations, 99)
                 lost = sent - len(results.confirmations)
@@ -264,6 +274,10 @@ class Capacity:
                         "confirm_p99_ms": _ms(p99),
                         "placement_p99_ms": _ms(percentile(results.placements, 99)),
                         "platform_cores": round(sum(used.values()) / seconds, 2),
+                        # confirmed -> shown confirmed by the read API (tools/readmodel_lag.py)
+                        "projection_lag_p50_ms": _ms(percentile(lags, 50)),
+                        "projection_lag_p99_ms": _ms(percentile(lags, 99)),
+                        "projection_unseen": unseen,
                         "passed": passed,
                     }
                 )
@@ -425,7 +439,7 @@ async def measure(
         await outcomes.start()
         capacity = Capacity(stack, plan, report)
         limits = httpx.Limits(max_connections=500, max_keepalive_connections=500)
-        async with platform.api("capacity", timeout=30, limits=limits) as api:
+        async with platform.api(ORDERING_CUSTOMER, timeout=30, limits=limits) as api:
             # Steady state is what capacity means: Kafka's JIT compiles its hot paths over the first few hundred
             # requests (its compiler threads were a tenth of the machine then), and pools and caches fill.
             report(f"warming up: {plan.warmup_orders} orders ...")
@@ -508,7 +522,8 @@ def print_summary(figures: dict[str, Any]) -> None:
     for step in figures["order_steps"]:
         print(f"  {step['rate']:>5g}/s  confirmed {step['confirmed']}/{step['sent']}  p50 {step['confirm_p50_ms']} ms"
               f"  p99 {step['confirm_p99_ms']} ms  {step['platform_cores']} cores  "
-              f"{'ok' if step['passed'] else 'FAILED'}")  # fmt: skip
+              f"{'ok' if step['passed'] else 'FAILED'}  read model lag p50 {step['projection_lag_p50_ms']} ms"
+              f"  p99 {step['projection_lag_p99_ms']} ms  unseen {step['projection_unseen']}")  # fmt: skip
     closed = figures["reads_closed_loop"]
     print(f"reads, closed loop: gateway {closed['gateway']['per_s']}/s (p50 {closed['gateway']['p50_ms']} ms), "
           f"bare {closed['bare']['per_s']}/s (p50 {closed['bare']['p50_ms']} ms): "

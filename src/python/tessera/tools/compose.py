@@ -36,6 +36,10 @@ def service_block(service: Service, services: Registry, hardening: dict[str, Any
     if service.uses("postgres"):
         env["TESSERA_POSTGRES_DSN"] = f"postgresql://postgres:tessera@postgres:5432/{service.name}"
         depends["postgres"] = {"condition": "service_healthy"}
+    if service.uses("mongo"):
+        env["TESSERA_MONGO_URL"] = "${TESSERA_MONGO_URL:-mongodb://mongo:27017/}"
+        env["TESSERA_MONGO_DATABASE"] = service.name
+        depends["mongo"] = {"condition": "service_started"}
     if service.uses("redis"):
         env["TESSERA_REDIS_URL"] = "redis://redis:6379/0"
         depends["redis"] = {"condition": "service_healthy"}
@@ -75,6 +79,7 @@ def rendered(services: Registry, infrastructure: str) -> dict[Path, str]:
         "scrape_configs": [{"job_name": "tessera", "static_configs": scrape}],
     }
     databases = "".join(f"CREATE DATABASE {s.name};\n" for s in services.services if s.uses("postgres"))
+    databases += "CREATE DATABASE ferretdb;\n" if any(s.uses("mongo") for s in services.services) else ""
     dashboards = {
         Path("dashboards/overview.json"): dashboard("tessera-overview", "Tessera / Overview", overview_panels()),
         **{Path(f"dashboards/{s.name}.json"): service_dashboard(s) for s in services.services},

@@ -81,6 +81,7 @@ class Outcomes:
         )
         self._waiting: dict[str, asyncio.Future[str]] = {}
         self._early: dict[str, str] = {}
+        self.confirmed_at: dict[str, float] = {}  # order id -> when its OrderConfirmed arrived (monotonic)
         self._task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
@@ -101,6 +102,8 @@ class Outcomes:
         outcome = _OUTCOMES.get(envelope.event_type)
         if outcome is None:
             return
+        if outcome == "confirmed":
+            self.confirmed_at[envelope.aggregate_id] = time.monotonic()
         future = self._waiting.pop(envelope.aggregate_id, None)
         if future is None:
             self._early[envelope.aggregate_id] = outcome
