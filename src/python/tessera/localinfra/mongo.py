@@ -12,10 +12,6 @@ import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import pymongo
-from pymongo.errors import PyMongoError
-
-from tessera.kit.db import ensure_database
 from tessera.localinfra.goprograms import GoProgram
 from tessera.localinfra.process import InfraError, free_port, spawn, stop_process, tail, wait_until
 
@@ -33,6 +29,11 @@ DATABASE = "ferretdb"  # FerretDB's own PostgreSQL database: a schema in it per 
 
 def answers(url: str, timeout_ms: int = 1000) -> bool:
     """Whether a MongoDB-protocol server answers a ping at `url`."""
+    # Imported here, as the kit below: `tessera.localinfra` is imported by tools run with a bare Python (the image
+    # builder's docker shim), which has none of the platform's libraries.
+    import pymongo
+    from pymongo.errors import PyMongoError
+
     client: pymongo.MongoClient[dict[str, object]] = pymongo.MongoClient(
         url, serverSelectionTimeoutMS=timeout_ms, connectTimeoutMS=timeout_ms
     )
@@ -63,6 +64,8 @@ class FerretDBServer:
 
     def start(self, timeout: float = 60.0) -> float:
         """Starts FerretDB (PostgreSQL must be up) and waits until it answers; returns the seconds it took."""
+        from tessera.kit.db import ensure_database
+
         program = FERRETDB.path()
         self.base_dir.mkdir(parents=True, exist_ok=True)
         backend = asyncio.run(ensure_database(self.postgres_dsn, DATABASE))
