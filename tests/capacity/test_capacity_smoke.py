@@ -20,7 +20,7 @@ async def test_the_benchmark_measures_every_phase_and_loses_no_order(tmp_path: P
     figures = await measure(SMOKE, tmp_path / "stack", report=lambda line: print(line, flush=True))
     print_summary(figures)
 
-    processes = {*registry().names, "kafka", "postgres", "redis", "jaeger", "prometheus"}
+    processes = {*registry().names, "kafka", "postgres", "redis", "mongo", "jaeger", "prometheus"}
     assert set(figures["cpu_ms_per_order"]) == processes
     assert figures["cpu_orders"]["confirmed"] == SMOKE.cpu_orders and figures["cpu_orders"]["lost"] == 0
     assert figures["cpu_ms_per_order_total"] > 0
