@@ -19,6 +19,8 @@ import yaml
 
 from tessera import topology
 from tessera.localinfra import install
+from tessera.localinfra.mongo import DATABASE as FERRETDB_DATABASE
+from tessera.localinfra.mongo import FILTER_INDEX_SQL
 from tessera.tools import compose
 from tessera.topology import registry
 
@@ -126,6 +128,8 @@ def test_compose_runs_every_registered_service_hardened_with_its_stores_callees_
     assert [s.name for s in registry().services if f"CREATE DATABASE {s.name};" in databases] == [
         s.name for s in registry().services if s.uses("postgres")
     ]
+    # FerretDB's database gets the indexes for its filters the local one has (tessera.localinfra.mongo).
+    assert f"CREATE DATABASE {FERRETDB_DATABASE};\n\\connect {FERRETDB_DATABASE}\n{FILTER_INDEX_SQL}" in databases
     assert {p.stem for p in (compose_stack / "dashboards").glob("*.json")} == {"overview", *registry().names}
     # Its mounts of committed files resolve from .tessera/compose, where the tool writes the stack.
     mounts = [v.split(":")[0] for s in services.values() for v in s.get("volumes", []) if v.startswith("../../")]

@@ -20,6 +20,8 @@ from typing import Any
 
 import yaml
 
+from tessera.localinfra.mongo import DATABASE as FERRETDB_DATABASE
+from tessera.localinfra.mongo import FILTER_INDEX_SQL
 from tessera.tools.dashboards import dashboard, overview_panels, service_dashboard
 from tessera.topology import Registry, Service, registry
 
@@ -79,7 +81,8 @@ def rendered(services: Registry, infrastructure: str) -> dict[Path, str]:
         "scrape_configs": [{"job_name": "tessera", "static_configs": scrape}],
     }
     databases = "".join(f"CREATE DATABASE {s.name};\n" for s in services.services if s.uses("postgres"))
-    databases += "CREATE DATABASE ferretdb;\n" if any(s.uses("mongo") for s in services.services) else ""
+    if any(s.uses("mongo") for s in services.services):
+        databases += f"CREATE DATABASE {FERRETDB_DATABASE};\n\\connect {FERRETDB_DATABASE}\n{FILTER_INDEX_SQL}"
     dashboards = {
         Path("dashboards/overview.json"): dashboard("tessera-overview", "Tessera / Overview", overview_panels()),
         **{Path(f"dashboards/{s.name}.json"): service_dashboard(s) for s in services.services},
