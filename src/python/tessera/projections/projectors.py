@@ -106,13 +106,12 @@ def stock_writes(envelope: envelope_pb2.EventEnvelope) -> list[Write]:
         "version": level.version,
         "updated_at": envelope.occurred_at.ToDatetime(tzinfo=UTC),
     }
-    # Inserted if absent, else set if older: two writes that never collide. (One upsert filtered on the version
-    # would insert, and fail on the id, whenever the document is newer: an error per stale event.)
-    key, version = level.product_id, level.version
-    return [
-        Write(STOCK_VIEWS, key, version, {"_id": key}, {"$setOnInsert": state}, upsert=True),
-        Write(STOCK_VIEWS, key, version, {"_id": key, "version": {"$lt": version}}, {"$set": state}),
-    ]
+    # One upsert of the whole state, on a document older than the event or absent. On a newer document its filter
+    # matches nothing and the insert collides on the id: the event is stale and changes nothing (see _command).
+    # Stale events are redeliveries, rare, so the common case is one write, not an insert-if-absent beside it.
+    key = level.product_id
+    older = {"_id": key, "version": {"$lt": level.version}}
+    return [Write(STOCK_VIEWS, key, level.version, older, {"$set": state}, upsert=True)]
 
 
 Projector = Callable[[envelope_pb2.EventEnvelope], list[Write]]
@@ -150,10 +149,11 @@ async def _bulk(collection: AsyncCollection[Document], writes: list[Write]) -> i
 
 
 async def _command(collection: AsyncCollection[Document], writes: list[Write]) -> int:
-    """One update command. An insert-if-absent can collide with another writer's insert of the same document (a
-    rebuild beside the live projection): the document is then there, as the write wanted, and the command's writes
-    go again one at a time. (FerretDB's reply to a failed write in a bulk lacks the counts PyMongo's bulk reads,
-    hence KeyError.)"""
+    """One update command. An upsert collides on the id when its document is newer than its event (a stale event,
+    which changes nothing) or when another writer inserted the document meanwhile (a rebuild beside the live
+    projection). The command's writes then go again one at a time, each collision once more: a document inserted
+    meanwhile but older takes the write then; a newer one collides again and is left as it is. (FerretDB's reply to
+    a failed write in a bulk lacks the counts PyMongo's bulk reads, hence KeyError.)"""
     try:
         bulk = await collection.bulk_write([write.operation() for write in writes], ordered=True)
         return bulk.upserted_count + bulk.modified_count
@@ -162,9 +162,11 @@ async def _command(collection: AsyncCollection[Document], writes: list[Write]) -
             raise
     changed = 0
     for write in writes:  # again from the start: each write is idempotent
-        try:
-            result = await collection.update_one(write.filter, write.change, upsert=write.upsert)
+        for _ in range(2):
+            try:
+                result = await collection.update_one(write.filter, write.change, upsert=write.upsert)
+            except DuplicateKeyError:
+                continue
             changed += 1 if result.upserted_id is not None else result.modified_count
-        except DuplicateKeyError:
-            pass
+            break
     return changed
