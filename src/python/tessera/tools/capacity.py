@@ -4,13 +4,14 @@
     ./pants run src/python/tessera/tools:capacity -- --smoke      (about 2 minutes; CI runs it)
 
 It starts the local stack (PostgreSQL, Redis, Kafka, Jaeger, Prometheus and every service, as `localstack:up`
-does), seeds products, and measures:
+does), seeds products, and measures, with orders placed by a crowd of customers (Plan.customers, each its own
+token):
 1. idle: the CPU each process burns with no traffic;
 2. CPU-ms per order: N orders at a low fixed rate, placement to confirmation, the CPU of each process from
    /proc over that window minus its idle CPU, divided by the orders;
 3. the highest order rate sustained for a step (60 s) with placement -> confirmed p99 under 500 ms and nothing
    lost, stepping the rate up until a step fails; at each step, how long after an order's confirmation the read
-   model shows it (tools/readmodel_lag.py);
+   model shows it to the order's customer (tools/readmodel_lag.py);
 4. reads (GET /v1/products/{id}, a cache hit): closed-loop throughput and open-loop p50/p99 at fixed rates,
    through the gateway and through a bare handler on the same hops (tools/bare_read.py), alternated in one run;
 5. each process's memory at idle and its peak under load.
@@ -67,6 +68,7 @@ class Plan:
     read_connections: int = 8
     read_rates: tuple[float, ...] = (100, 300)
     products: int = 20
+    customers: int = 500  # the load's orders come from this many customers, each reading its own (readmodel_lag)
     profile_rate: float = 20
     warmup_orders: int = 300
     trace_sample_ratio: float = 1.0  # TESSERA_TRACE_SAMPLE_RATIO of every service (the chart's tracing.sampleRatio)
@@ -74,11 +76,11 @@ class Plan:
 
 SMOKE = Plan(
     idle_seconds=5, cpu_orders=20, cpu_order_rate=4, order_rates=(5, 10), step_seconds=10, read_seconds=3,
-    read_rates=(50,), products=5, warmup_orders=20,
+    read_rates=(50,), products=5, customers=20, warmup_orders=20,
 )  # fmt: skip
 
 
-ORDERING_CUSTOMER = "capacity"  # the customer every order of the load is placed for
+CUSTOMER_PREFIX = "capacity-"  # the load's customers: capacity-0, capacity-1, ...
 
 
 def _say(line: str) -> None:
@@ -197,7 +199,13 @@ class Capacity:
         self.idle_cores: dict[str, float] = {}
         # The readers' token (a real one: verifying it is part of a read's cost); the bare handler ignores it.
         self.reader = stack.platform.auth_headers("capacity-reader")
-        self.customer = ORDERING_CUSTOMER
+        self.customers = [stack.platform.auth_headers(f"{CUSTOMER_PREFIX}{n}") for n in range(plan.customers)]
+
+    async def place(
+        self, api: httpx.AsyncClient, ids: list[str], results: Results, outcomes: Outcomes, wait: float
+    ) -> None:
+        """One order of one product, by one of the load's customers, both at random."""
+        await place_order(api, random.choice(ids), results, outcomes, wait, random.choice(self.customers))
 
     # 1. Idle
     async def idle(self) -> None:
@@ -219,7 +227,7 @@ class Capacity:
         tasks = await schedule(
             plan.cpu_order_rate,
             plan.cpu_orders / plan.cpu_order_rate,
-            lambda: place_order(api, random.choice(ids), results, outcomes, 60.0),
+            lambda: self.place(api, ids, results, outcomes, 60.0),
         )
         await asyncio.gather(*tasks)
         await asyncio.sleep(2)  # the projections and outbox relays finish after the confirmation
@@ -250,9 +258,9 @@ class Capacity:
                 results = Results()
                 before = self.meter.cpu()
                 began = time.monotonic()
-                place = functools.partial(self._order, api, ids, results, outcomes)
+                place = functools.partial(self.place, api, ids, results, outcomes, 30.0)
                 readmodels = self.stack.platform.grpc_target("projections")
-                async with ReadModelLag(readmodels, self.customer, outcomes) as projection:
+                async with ReadModelLag(readmodels, outcomes) as projection:
                     tasks = await schedule(rate, self.plan.step_seconds, place)
                     sent_in = time.monotonic() - began
                     await asyncio.gather(*tasks)
@@ -289,10 +297,6 @@ class Capacity:
         self.figures["sustained_orders_per_s"] = sustained
         self.figures["load_rss_mib"] = {k: round(v / 2**20, 1) for k, v in self.meter.peak_rss.items()}
 
-    @staticmethod
-    async def _order(api: httpx.AsyncClient, ids: list[str], results: Results, outcomes: Outcomes) -> None:
-        await place_order(api, random.choice(ids), results, outcomes, 30.0)
-
     # Where the CPU goes: py-spy samples every Python service during a fixed load. Only the thread holding the GIL
     # is sampled (--gil): that is the Python CPU. Without it a thread waiting for the GIL (after a socket write
     # released it) looks busy, and the profile blames socket writes for what is other threads' Python.
@@ -302,7 +306,7 @@ class Capacity:
         self.say(f"profiling orders: {rate:g}/s for {seconds:g} s, py-spy on every service ...")
         services = {name: pid for name, pid in self.meter.pids.items() if name in self.stack.platform.running}
         results = Results()
-        place = functools.partial(self._order, api, ids, results, outcomes)
+        place = functools.partial(self.place, api, ids, results, outcomes, 30.0)
         await _spying(services, seconds, out_dir, "orders", _run_all(schedule(rate, seconds, place)))
         self.say(f"profiling reads: closed loop on the gateway for {seconds:g} s ...")
         readers = {name: services[name] for name in ("gateway", "catalog")}
@@ -439,12 +443,12 @@ async def measure(
         await outcomes.start()
         capacity = Capacity(stack, plan, report)
         limits = httpx.Limits(max_connections=500, max_keepalive_connections=500)
-        async with platform.api(ORDERING_CUSTOMER, timeout=30, limits=limits) as api:
+        async with platform.api(timeout=30, limits=limits) as api:  # each order sends its customer's token
             # Steady state is what capacity means: Kafka's JIT compiles its hot paths over the first few hundred
             # requests (its compiler threads were a tenth of the machine then), and pools and caches fill.
             report(f"warming up: {plan.warmup_orders} orders ...")
             warm = Results()
-            place = functools.partial(place_order, api, random.choice(ids), warm, outcomes, 60.0)
+            place = functools.partial(capacity.place, api, ids, warm, outcomes, 60.0)
             await _run_all(schedule(10, plan.warmup_orders / 10, place))
             await asyncio.sleep(5)
             await capacity.idle()

@@ -27,9 +27,10 @@ from typing import Any
 
 import httpx
 from aiokafka import AIOKafkaConsumer
+from orders.v1 import events_pb2 as order_events
 
 from events.v1 import envelope_pb2
-from tessera.kit.events import parse
+from tessera.kit.events import parse, unpack
 from tessera.localinfra import LocalInfra
 from tessera.localstack.platform import Platform
 from tessera.orders.config import ORDER_TOPIC
@@ -82,6 +83,7 @@ class Outcomes:
         self._waiting: dict[str, asyncio.Future[str]] = {}
         self._early: dict[str, str] = {}
         self.confirmed_at: dict[str, float] = {}  # order id -> when its OrderConfirmed arrived (monotonic)
+        self.customer_of: dict[str, str] = {}  # order id -> its customer, from its OrderPlaced
         self._task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
@@ -99,6 +101,9 @@ class Outcomes:
             await self._on_event(parse(record.value))
 
     async def _on_event(self, envelope: envelope_pb2.EventEnvelope) -> None:
+        if envelope.event_type == order_events.OrderPlaced.DESCRIPTOR.full_name:
+            self.customer_of[envelope.aggregate_id] = unpack(envelope, order_events.OrderPlaced).customer_id
+            return
         outcome = _OUTCOMES.get(envelope.event_type)
         if outcome is None:
             return
@@ -128,12 +133,19 @@ COUNTED_NOT_LIMITED = {"TESSERA_RATE_LIMIT": "1000000/second"}
 
 
 async def place_order(
-    api: httpx.AsyncClient, product_id: str, results: Results, outcomes: Outcomes, give_up_after: float
+    api: httpx.AsyncClient,
+    product_id: str,
+    results: Results,
+    outcomes: Outcomes,
+    give_up_after: float,
+    customer: dict[str, str] | None = None,
 ) -> None:
+    """Places an order (for `customer`: its auth headers, else the client's) and waits for its outcome."""
     started = time.perf_counter()
     body = {"items": [{"product_id": product_id, "quantity": 1}], "card_token": "tok_visa"}
+    headers = {"Idempotency-Key": str(uuid.uuid4()), **(customer or {})}
     try:
-        placed = await api.post("/v1/orders", json=body, headers={"Idempotency-Key": str(uuid.uuid4())})
+        placed = await api.post("/v1/orders", json=body, headers=headers)
         placed.raise_for_status()
         results.placements.append(time.perf_counter() - started)
         outcome = await asyncio.wait_for(outcomes.outcome_of(placed.json()["order_id"]), give_up_after)
