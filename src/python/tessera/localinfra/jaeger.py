@@ -9,14 +9,13 @@ repository), so the UI is a placeholder page; the query API (/api/services, /api
 from __future__ import annotations
 
 import json
-import subprocess
 from dataclasses import dataclass, field
-from pathlib import Path
+from typing import ClassVar
 
 import httpx
 
 from tessera.localinfra.goprograms import GoProgram
-from tessera.localinfra.process import InfraError, free_port, spawn, stop_process, tail, wait_until
+from tessera.localinfra.process import LocalServer, free_port
 
 JAEGER_VERSION = "v1.76.0"  # the module's tag; the program is Jaeger v2
 JAEGER = GoProgram(
@@ -63,17 +62,14 @@ def jaeger_config(host: str, ports: JaegerPorts, *, max_traces: int = 50_000) ->
 
 
 @dataclass
-class JaegerServer:
+class JaegerServer(LocalServer):
     """Jaeger as a local process, keeping traces in memory."""
 
-    base_dir: Path
     ports: JaegerPorts = field(default_factory=lambda: JaegerPorts(*(free_port() for _ in range(4))))
     host: str = "127.0.0.1"
-    _proc: subprocess.Popen[bytes] | None = None
 
-    @property
-    def pid(self) -> int | None:
-        return self._proc.pid if self._proc is not None else None
+    name: ClassVar[str] = "Jaeger"
+    log_name: ClassVar[str] = "jaeger.log"
 
     @property
     def url(self) -> str:
@@ -84,17 +80,11 @@ class JaegerServer:
     def otlp_endpoint(self) -> str:
         return f"http://{self.host}:{self.ports.otlp_grpc}"
 
-    @property
-    def log_file(self) -> Path:
-        return self.base_dir / "jaeger.log"
-
     def start(self, timeout: float = 60.0) -> float:
         program = JAEGER.path()
         self.base_dir.mkdir(parents=True, exist_ok=True)
         config = self.base_dir / "jaeger.yaml"
         config.write_text(json.dumps(jaeger_config(self.host, self.ports), indent=2))  # JSON is YAML
-        self._proc = spawn([str(program), f"--config={config}"], log_file=self.log_file)
-        proc = self._proc
 
         def ready() -> bool:
             try:
@@ -103,12 +93,4 @@ class JaegerServer:
             except httpx.HTTPError:
                 return False
 
-        try:
-            return wait_until(ready, timeout=timeout, what="Jaeger", alive=lambda: proc.poll() is None)
-        except InfraError as exc:
-            raise InfraError(f"{exc}\n{tail(self.log_file)}") from exc
-
-    def stop(self) -> None:
-        if self._proc is not None:
-            stop_process(self._proc)
-            self._proc = None
+        return self._run([str(program), f"--config={config}"], ready=ready, timeout=timeout)

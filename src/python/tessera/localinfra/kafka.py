@@ -5,10 +5,10 @@ from __future__ import annotations
 import subprocess
 import uuid
 from dataclasses import dataclass, field
-from pathlib import Path
+from typing import ClassVar
 
 from tessera.localinfra import install
-from tessera.localinfra.process import InfraError, free_port, port_open, spawn, stop_process, tail, wait_until
+from tessera.localinfra.process import InfraError, LocalServer, free_port, port_open
 
 _LOG4J = """log4j.rootLogger=WARN, stdout
 log4j.appender.stdout=org.apache.log4j.ConsoleAppender
@@ -18,21 +18,19 @@ log4j.appender.stdout.layout.ConversionPattern=[%d] %p %m (%c)%n
 
 
 @dataclass
-class KafkaServer:
-    base_dir: Path
+class KafkaServer(LocalServer):
     port: int = field(default_factory=free_port)
     controller_port: int = field(default_factory=free_port)
     heap: str = "512m"
     host: str = "127.0.0.1"
-    _proc: subprocess.Popen[bytes] | None = None
+
+    name: ClassVar[str] = "Kafka"
+    log_name: ClassVar[str] = "kafka.log"
+    stop_timeout: ClassVar[float] = 30.0  # a controlled shutdown flushes the log
 
     @property
     def bootstrap_servers(self) -> str:
         return f"{self.host}:{self.port}"
-
-    @property
-    def log_file(self) -> Path:
-        return self.base_dir / "kafka.log"
 
     def _properties(self) -> str:
         return "\n".join(
@@ -94,22 +92,8 @@ class KafkaServer:
 
     def start(self, timeout: float = 60.0) -> float:
         self.initialize()
-        self._proc = spawn(
+        return self._run(
             self._java("kafka.Kafka", str(self.base_dir / "server.properties"), heap=self.heap),
-            log_file=self.log_file,
+            ready=lambda: port_open(self.port, self.host),
+            timeout=timeout,
         )
-        proc = self._proc
-        try:
-            return wait_until(
-                lambda: port_open(self.port, self.host),
-                timeout=timeout,
-                what="Kafka",
-                alive=lambda: proc.poll() is None,
-            )
-        except InfraError as exc:
-            raise InfraError(f"{exc}\n{tail(self.log_file)}") from exc
-
-    def stop(self) -> None:
-        if self._proc is not None:
-            stop_process(self._proc, timeout=30.0)  # a controlled shutdown flushes the log
-            self._proc = None

@@ -8,12 +8,11 @@ so a real MongoDB takes its place by URL (TESSERA_MONGO_URL), unchanged.
 from __future__ import annotations
 
 import asyncio
-import subprocess
 from dataclasses import dataclass, field
-from pathlib import Path
+from typing import ClassVar
 
 from tessera.localinfra.goprograms import GoProgram
-from tessera.localinfra.process import InfraError, free_port, spawn, stop_process, tail, wait_until
+from tessera.localinfra.process import LocalServer, free_port
 
 FERRETDB_VERSION = "v1.24.2"
 FERRETDB = GoProgram(
@@ -102,27 +101,23 @@ async def prepare_backend(admin_dsn: str) -> str:
 
 
 @dataclass
-class FerretDBServer:
-    base_dir: Path
+class FerretDBServer(LocalServer):
     postgres_dsn: str  # a superuser DSN of the PostgreSQL server to keep the documents on
     port: int = field(default_factory=free_port)
     host: str = "127.0.0.1"
-    _proc: subprocess.Popen[bytes] | None = None
+
+    name: ClassVar[str] = "FerretDB"
+    log_name: ClassVar[str] = "ferretdb.log"
 
     @property
     def url(self) -> str:
         return f"mongodb://{self.host}:{self.port}/"
 
-    @property
-    def log_file(self) -> Path:
-        return self.base_dir / "ferretdb.log"
-
     def start(self, timeout: float = 60.0) -> float:
         """Starts FerretDB (PostgreSQL must be up) and waits until it answers; returns the seconds it took."""
         program = FERRETDB.path()
-        self.base_dir.mkdir(parents=True, exist_ok=True)
         backend = asyncio.run(prepare_backend(self.postgres_dsn))
-        self._proc = spawn(
+        return self._run(
             [
                 str(program),
                 f"--listen-addr={self.host}:{self.port}",
@@ -135,17 +130,6 @@ class FerretDBServer:
                 "--telemetry=disable",
                 "--log-level=warn",
             ],
-            log_file=self.log_file,
+            ready=lambda: answers(self.url),
+            timeout=timeout,
         )
-        proc = self._proc
-        try:
-            return wait_until(
-                lambda: answers(self.url), timeout=timeout, what="FerretDB", alive=lambda: proc.poll() is None
-            )
-        except InfraError as exc:
-            raise InfraError(f"{exc}\n{tail(self.log_file)}") from exc
-
-    def stop(self) -> None:
-        if self._proc is not None:
-            stop_process(self._proc)
-            self._proc = None

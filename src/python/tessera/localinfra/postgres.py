@@ -10,9 +10,10 @@ import stat
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import ClassVar
 
 from tessera.localinfra import install
-from tessera.localinfra.process import InfraError, free_port, spawn, stop_process, tail, wait_until
+from tessera.localinfra.process import InfraError, LocalServer, free_port
 
 SUPERUSER = "tessera"
 
@@ -29,21 +30,18 @@ def _as_postgres_user() -> list[str]:
 
 
 @dataclass
-class PostgresServer:
-    base_dir: Path
+class PostgresServer(LocalServer):
     port: int = field(default_factory=free_port)
     # The address it listens on; clients from `client_network` (e.g. a cluster's pods) are trusted as well.
     host: str = "127.0.0.1"
     client_network: str | None = None
-    _proc: subprocess.Popen[bytes] | None = None
+
+    name: ClassVar[str] = "PostgreSQL"
+    log_name: ClassVar[str] = "postgres.log"
 
     @property
     def data_dir(self) -> Path:
         return self.base_dir / "data"
-
-    @property
-    def log_file(self) -> Path:
-        return self.base_dir / "postgres.log"
 
     def dsn(self, database: str = "postgres") -> str:
         return f"postgresql://{SUPERUSER}@{self.host}:{self.port}/{database}"
@@ -95,7 +93,13 @@ class PostgresServer:
         socket_dir = self.base_dir / "sock"
         socket_dir.mkdir(exist_ok=True)
         self._chown_for_postgres()
-        self._proc = spawn(
+        pg_isready = str(bin_dir / "pg_isready")
+
+        def ready() -> bool:
+            probe = ["-h", self.host, "-p", str(self.port), "-U", SUPERUSER, "-d", "postgres", "-q"]
+            return subprocess.run([pg_isready, *probe], check=False).returncode == 0
+
+        return self._run(
             [
                 *_as_postgres_user(), str(bin_dir / "postgres"), "-D", str(self.data_dir),
                 "-h", self.host, "-p", str(self.port), "-k", str(socket_dir),
@@ -103,28 +107,14 @@ class PostgresServer:
                 "-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off",
                 "-c", "max_connections=300",
             ],
-            log_file=self.log_file,
+            ready=ready,
+            timeout=timeout,
         )  # fmt: skip
-        pg_isready = str(bin_dir / "pg_isready")
-
-        def ready() -> bool:
-            probe = ["-h", self.host, "-p", str(self.port), "-U", SUPERUSER, "-d", "postgres", "-q"]
-            return subprocess.run([pg_isready, *probe], check=False).returncode == 0
-
-        try:
-            return wait_until(ready, timeout=timeout, what="PostgreSQL", alive=lambda: self._proc_alive())
-        except InfraError as exc:
-            raise InfraError(f"{exc}\n{tail(self.log_file)}") from exc
-
-    def _proc_alive(self) -> bool:
-        return self._proc is not None and self._proc.poll() is None
 
     def stop(self, *, fast: bool = False) -> None:
         """SIGTERM is PostgreSQL's "smart" shutdown (waits for clients to leave); `fast` (SIGINT) disconnects them,
         as a restart or failover in production does."""
-        if self._proc is not None:
-            stop_process(self._proc, first=signal.SIGINT if fast else signal.SIGTERM)
-            self._proc = None
+        self._stop(signal.SIGINT if fast else signal.SIGTERM)
 
     def remove(self) -> None:
         shutil.rmtree(self.base_dir, ignore_errors=True)

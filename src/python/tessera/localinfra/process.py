@@ -8,7 +8,9 @@ import socket
 import subprocess
 import time
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import ClassVar
 
 
 class InfraError(RuntimeError):
@@ -85,3 +87,45 @@ def tail(path: Path, lines: int = 30) -> str:
         return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
     except OSError:
         return "(no log)"
+
+
+@dataclass
+class LocalServer:
+    """What every local server shares: a directory of its own with its log, a process group started by `_run` and
+    waited for until ready (failing with its log's tail), and a stop that takes its children too."""
+
+    base_dir: Path
+    _proc: subprocess.Popen[bytes] | None = field(default=None, init=False, repr=False)
+
+    name: ClassVar[str]  # in messages
+    log_name: ClassVar[str]  # its log file, in base_dir
+    stop_timeout: ClassVar[float] = 15.0
+
+    @property
+    def log_file(self) -> Path:
+        return self.base_dir / self.log_name
+
+    @property
+    def pid(self) -> int | None:
+        """Its process id (it leads its process group), while it runs."""
+        return self._proc.pid if self._proc is not None else None
+
+    def _run(
+        self, args: list[str], ready: Callable[[], bool], timeout: float, env: dict[str, str] | None = None
+    ) -> float:
+        """Starts `args` and waits until `ready`; returns the seconds that took."""
+        self.base_dir.mkdir(parents=True, exist_ok=True)
+        self._proc = spawn(args, log_file=self.log_file, env=env)
+        proc = self._proc
+        try:
+            return wait_until(ready, timeout=timeout, what=self.name, alive=lambda: proc.poll() is None)
+        except InfraError as exc:
+            raise InfraError(f"{exc}\n{tail(self.log_file)}") from exc
+
+    def stop(self) -> None:
+        self._stop(signal.SIGTERM)
+
+    def _stop(self, first: signal.Signals) -> None:
+        if self._proc is not None:
+            stop_process(self._proc, timeout=self.stop_timeout, first=first)
+            self._proc = None

@@ -6,36 +6,29 @@ Each target gets `job="tessera"` and a `service` label, as the chart's ServiceMo
 from __future__ import annotations
 
 import json
-import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import ClassVar
 
 import httpx
 
 from tessera.localinfra import install
-from tessera.localinfra.process import InfraError, free_port, spawn, stop_process, tail, wait_until
+from tessera.localinfra.process import InfraError, LocalServer, free_port
 
 
 @dataclass
-class PrometheusServer:
-    base_dir: Path
+class PrometheusServer(LocalServer):
     targets: dict[str, str]  # service name -> host:port of its /metrics
     rule_files: list[Path] = field(default_factory=list)
     port: int = field(default_factory=free_port)
     scrape_interval: str = "1s"
-    _proc: subprocess.Popen[bytes] | None = None
 
-    @property
-    def pid(self) -> int | None:
-        return self._proc.pid if self._proc is not None else None
+    name: ClassVar[str] = "Prometheus"
+    log_name: ClassVar[str] = "prometheus.log"
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
-
-    @property
-    def log_file(self) -> Path:
-        return self.base_dir / "prometheus.log"
 
     def config(self) -> dict[str, object]:
         return {
@@ -56,14 +49,6 @@ class PrometheusServer:
         self.base_dir.mkdir(parents=True, exist_ok=True)
         config = self.base_dir / "prometheus.yml"
         config.write_text(json.dumps(self.config(), indent=2))  # JSON is YAML
-        self._proc = spawn(
-            [
-                server, f"--config.file={config}", f"--storage.tsdb.path={self.base_dir / 'data'}",
-                f"--web.listen-address=127.0.0.1:{self.port}", "--web.enable-lifecycle",
-            ],
-            log_file=self.log_file,
-        )  # fmt: skip
-        proc = self._proc
 
         def ready() -> bool:
             try:
@@ -71,10 +56,14 @@ class PrometheusServer:
             except httpx.HTTPError:
                 return False
 
-        try:
-            return wait_until(ready, timeout=timeout, what="Prometheus", alive=lambda: proc.poll() is None)
-        except InfraError as exc:
-            raise InfraError(f"{exc}\n{tail(self.log_file)}") from exc
+        return self._run(
+            [
+                server, f"--config.file={config}", f"--storage.tsdb.path={self.base_dir / 'data'}",
+                f"--web.listen-address=127.0.0.1:{self.port}", "--web.enable-lifecycle",
+            ],
+            ready=ready,
+            timeout=timeout,
+        )  # fmt: skip
 
     def query(self, expr: str) -> list[dict[str, object]]:
         """An instant query's result vector; raises with Prometheus' message if the expression is invalid."""
@@ -83,8 +72,3 @@ class PrometheusServer:
             raise InfraError(f"{expr}: {reply.get('errorType')}: {reply.get('error')}")
         result: list[dict[str, object]] = reply["data"]["result"]
         return result
-
-    def stop(self) -> None:
-        if self._proc is not None:
-            stop_process(self._proc)
-            self._proc = None

@@ -2,32 +2,27 @@
 
 from __future__ import annotations
 
-import subprocess
 from dataclasses import dataclass, field
-from pathlib import Path
+from typing import ClassVar
 
 from tessera.localinfra import install
-from tessera.localinfra.process import InfraError, free_port, port_open, spawn, stop_process, tail, wait_until
+from tessera.localinfra.process import LocalServer, free_port, port_open
 
 
 @dataclass
-class RedisServer:
-    base_dir: Path
+class RedisServer(LocalServer):
     port: int = field(default_factory=free_port)
     host: str = "127.0.0.1"
-    _proc: subprocess.Popen[bytes] | None = None
+
+    name: ClassVar[str] = "Redis"
+    log_name: ClassVar[str] = "redis.log"
 
     @property
     def url(self) -> str:
         return f"redis://{self.host}:{self.port}/0"
 
-    @property
-    def log_file(self) -> Path:
-        return self.base_dir / "redis.log"
-
     def start(self, timeout: float = 15.0) -> float:
-        self.base_dir.mkdir(parents=True, exist_ok=True)
-        self._proc = spawn(
+        return self._run(
             [
                 install.redis_server(), "--bind", self.host, "--port", str(self.port),
                 "--dir", str(self.base_dir), "--save", "", "--appendonly", "no",
@@ -35,20 +30,6 @@ class RedisServer:
                 # address of our own on purpose (a cluster's bridge, for its pods).
                 "--protected-mode", "yes" if self.host.startswith("127.") else "no",
             ],
-            log_file=self.log_file,
+            ready=lambda: port_open(self.port, self.host),
+            timeout=timeout,
         )  # fmt: skip
-        proc = self._proc
-        try:
-            return wait_until(
-                lambda: port_open(self.port, self.host),
-                timeout=timeout,
-                what="Redis",
-                alive=lambda: proc.poll() is None,
-            )
-        except InfraError as exc:
-            raise InfraError(f"{exc}\n{tail(self.log_file)}") from exc
-
-    def stop(self) -> None:
-        if self._proc is not None:
-            stop_process(self._proc)
-            self._proc = None

@@ -134,13 +134,8 @@ class LocalInfra:
 
     def pids(self) -> dict[str, int]:
         """The servers' process ids (each leads its process group), for a stop by another process."""
-        procs = {
-            "postgres": self.postgres._proc,
-            "redis": self.redis._proc,
-            "kafka": self.kafka._proc,
-            "mongo": self.mongo._proc,
-        }
-        return {name: proc.pid for name, proc in procs.items() if proc is not None}
+        servers = {"postgres": self.postgres, "redis": self.redis, "kafka": self.kafka, "mongo": self.mongo}
+        return {name: server.pid for name, server in servers.items() if server.pid is not None}
 
     def stop(self) -> None:
         self.mongo.stop()
