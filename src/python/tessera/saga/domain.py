@@ -6,7 +6,8 @@ ORDER_CONFIRMED -capture payment-> PAYMENT_CAPTURED -commit stock-> COMPLETED.
 Confirming the order is the pivot: any failure before it (out of stock, declined, a step that times out, the
 order cancelled meanwhile) leads to COMPENSATING -> release stock, void/refund payment, reject order -> REJECTED.
 After it, the remaining steps can only be retried until they succeed (forward recovery); they never fail for
-business reasons, since the stock is held and the payment authorized.
+business reasons, since the stock is held and the payment authorized. Should a participant refuse one anyway, or
+refuse an undo, the saga stalls at that step: retried after a pause, counted and alerted, never looped at once.
 """
 
 from __future__ import annotations

@@ -8,6 +8,7 @@ the lease has expired.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
@@ -76,12 +77,14 @@ class SagaDriver:
         owner: str,
         lease_seconds: float = 15.0,
         step_timeout_seconds: float = 10.0,
+        pause: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
         self._repo = repository
         self._p = participants
         self._owner = owner
         self._lease = lease_seconds
         self._step_timeout = step_timeout_seconds
+        self._pause = pause
 
     async def drive(self, order_id: str) -> State | None:
         """Runs the saga to its end; None if another worker holds it (or takes it over meanwhile)."""
@@ -149,6 +152,8 @@ class SagaDriver:
         except TimeoutError:
             log.warning("saga step still failing; retrying", order_id=saga.order_id, step=name)
             return saga
+        except StepFailed as refusal:
+            return await self._stalled(saga, name, refusal)
         return replace(saga, state=next_state)
 
     async def _compensate(self, saga: Saga) -> Saga:
@@ -158,22 +163,45 @@ class SagaDriver:
         whose answer was lost), rejecting fails and the saga goes forward instead of undoing a confirmed order.
         """
         try:
-            try:
-                await self._step("reject_order", lambda: self._p.reject_order(saga))
-            except StepFailed:
-                log.info("order was confirmed after all; going forward", order_id=saga.order_id)
-                return replace(saga, state=State.ORDER_CONFIRMED, reason="")
-            await self._step("release_stock", lambda: self._p.release_stock(saga))
-            payment_id = saga.payment_id
-            if not payment_id and saga.failed_step == "authorize_payment" and "timed out" in saga.reason:
-                # The authorization may have gone through unseen: find it (by the same key) to void it.
-                payment_id = await self._step("find_payment", lambda: self._p.payment_of(saga))
-            if payment_id:
-                await self._step("cancel_payment", lambda: self._p.cancel_payment(payment_id))
+            await self._step("reject_order", lambda: self._p.reject_order(saga))
+        except StepFailed:
+            log.info("order was confirmed after all; going forward", order_id=saga.order_id)
+            return replace(saga, state=State.ORDER_CONFIRMED, reason="")
         except TimeoutError:
             log.warning("saga compensation still failing; retrying", order_id=saga.order_id)
             return saga
+        undo = "release_stock"
+        try:
+            await self._step(undo, lambda: self._p.release_stock(saga))
+            payment_id = saga.payment_id
+            if not payment_id and saga.failed_step == "authorize_payment" and "timed out" in saga.reason:
+                # The authorization may have gone through unseen: find it (by the same key) to void it.
+                undo = "find_payment"
+                payment_id = await self._step(undo, lambda: self._p.payment_of(saga))
+            if payment_id:
+                undo = "cancel_payment"
+                await self._step(undo, lambda: self._p.cancel_payment(payment_id))
+        except TimeoutError:
+            log.warning("saga compensation still failing; retrying", order_id=saga.order_id)
+            return saga
+        except StepFailed as refusal:
+            return await self._stalled(saga, undo, refusal)
         return replace(saga, state=State.REJECTED)
+
+    async def _stalled(self, saga: Saga, step: str, refusal: StepFailed) -> Saga:
+        """A step refused where the saga can neither go forward nor back: after the pivot (the order is confirmed to
+        its customer) or an undo. Retrying at once would loop without end; it keeps its state, is counted and
+        logged for an operator (alert TesseraSagaStalled), and pauses before the caller saves it (renewing the
+        lease) and tries again: a refusal that was a participant's passing state clears by itself."""
+        metrics.SAGA_STALLED.labels(step).inc()
+        log.error(
+            "saga step refused where it can neither go forward nor back; retrying after a pause",
+            order_id=saga.order_id,
+            step=step,
+            reason=str(refusal),
+        )
+        await self._pause(min(self._step_timeout, self._lease / 2))
+        return saga
 
 
 def _step_of(state: State) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import replace
 
 import pytest
@@ -15,11 +16,30 @@ from tessera.saga.tests.fakes import FakeParticipants, FakeRepository
 SAGA = Saga("o-1", State.STARTED, (Line("p-1", 2),), 500, "EUR", "pm-1")
 
 
-async def run(participants: FakeParticipants, *, step_timeout: float = 0.3) -> tuple[State | None, FakeRepository]:
+async def run(
+    participants: FakeParticipants,
+    *,
+    step_timeout: float = 0.3,
+    pause: Callable[[float], Awaitable[None]] | None = None,
+) -> tuple[State | None, FakeRepository]:
     repository = FakeRepository()
     await repository.start(SAGA, "e-1")
-    driver = SagaDriver(repository, participants, owner="w-1", step_timeout_seconds=step_timeout)
+    driver = SagaDriver(
+        repository, participants, owner="w-1", step_timeout_seconds=step_timeout, pause=pause or asyncio.sleep
+    )
     return await driver.drive("o-1"), repository
+
+
+def refusing_until_paused(participants: FakeParticipants, step: str, times: int) -> tuple[list[float], Callable]:
+    """A pause that records its length and, at the `times`-th, makes `step` accepted again."""
+    pauses: list[float] = []
+
+    async def pause(seconds: float) -> None:
+        pauses.append(seconds)
+        if len(pauses) == times:
+            participants.fail.pop(step)
+
+    return pauses, pause
 
 
 async def test_happy_path_runs_the_steps_in_order():
@@ -121,3 +141,26 @@ async def test_finished_sagas_are_not_claimed(finished):
     await repository.start(replace(SAGA, state=finished), "e-1")
     driver = SagaDriver(repository, FakeParticipants(), owner="w-1")
     assert await driver.drive("o-1") is None
+
+
+async def test_a_capture_refused_after_the_pivot_stalls_and_is_retried_after_a_pause_never_compensated():
+    participants = FakeParticipants(fail={"capture_payment": StepFailed("authorization expired")})
+    pauses, pause = refusing_until_paused(participants, "capture_payment", times=3)
+    state, _ = await run(participants, pause=pause)
+    assert state is State.COMPLETED
+    assert pauses == [0.3, 0.3, 0.3]  # a step's timeout between tries, not at once
+    assert participants.calls.count("capture_payment") == 4
+    assert not {"reject_order", "release_stock", "cancel_payment"} & set(participants.calls)
+    assert participants.order_status == "confirmed" and participants.payments == {"pay-1": "captured"}
+
+
+async def test_an_undo_refused_stalls_the_compensation_and_is_retried_after_a_pause():
+    participants = FakeParticipants(
+        fail={"authorize_payment": StepFailed("payment declined"), "release_stock": StepFailed("not reserved yet")}
+    )
+    pauses, pause = refusing_until_paused(participants, "release_stock", times=2)
+    state, repository = await run(participants, pause=pause)
+    assert state is State.REJECTED
+    assert pauses == [0.3, 0.3]
+    assert participants.calls.count("release_stock") == 3 and participants.released == {"o-1"}
+    assert repository.sagas["o-1"].reason == "payment declined"  # the refusal of the undo is not the reason
