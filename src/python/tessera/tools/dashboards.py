@@ -230,6 +230,10 @@ def alert_rules() -> dict[str, Any]:
                            "sum(rate(saga_outcomes_total[10m])) > 0.2", "10m", "warning",
                            "{{ $value | humanizePercentage }} of orders are rejected",
                            "More than a fifth of sagas end compensated: a participant may be failing."),
+                    _alert("TesseraSagaStalled", "sum by (step) (increase(saga_stalled_total[5m])) > 0", "1m",
+                           "critical", "Sagas are stalled at {{ $labels.step }}",
+                           "A participant refuses a step the saga can neither go past nor undo (a confirmed order's "
+                           "capture, an undo); retried every few seconds. The saga's error log names the orders."),
                 ],
             },
         ]
