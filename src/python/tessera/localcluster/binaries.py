@@ -1,7 +1,8 @@
 """The cluster's binaries: Kubernetes, CoreDNS, Helm and metrics-server, built once from the Go module proxy.
 
 The platform's add-ons in the cluster (Jaeger, Prometheus, Flagger, KEDA) are Go programs too, each built in a module
-of its own (`ADDON_PROGRAMS`): their Kubernetes libraries are of other versions.
+of its own (`ADDON_PROGRAMS`): their Kubernetes libraries are of other versions. (Debian's Prometheus 2.42, which
+the local stack runs, is built without Kubernetes service discovery, which the cluster's needs.)
 
 None of them is packaged by Debian or PyPI, and no release download is reachable here, but all are Go modules.
 They are built together in one module of our own, so the Kubernetes libraries they share (client-go,
@@ -248,14 +249,32 @@ def _build_key() -> str:
 
 def prepare(log: Callable[[str], None] = print) -> Binaries:
     """The binaries and the add-ons' programs, building what the cache lacks (cold: ~10 min on 2 cores)."""
-    binaries = _kubernetes_binaries(log)
+    binaries = kubernetes_binaries(log)
     for program in ADDON_PROGRAMS.values():
         program.path(log)
     return binaries
 
 
+def _kubernetes_target() -> Path:
+    return cache_dir() / "cluster" / f"bin-{_build_key()}"
+
+
+def kubernetes_built() -> bool:
+    return (_kubernetes_target() / ".complete").exists()
+
+
+def kubernetes_binaries(log: Callable[[str], None] = print) -> Binaries:
+    """Kubernetes' multi-call binary, CoreDNS, Helm and metrics-server, built first if the cache lacks them."""
+    try:
+        return _kubernetes_binaries(log)
+    except InfraError as exc:
+        raise InfraError(
+            f"building Kubernetes {KUBERNETES_VERSION}, CoreDNS, Helm and metrics-server failed: {exc}"
+        ) from exc
+
+
 def _kubernetes_binaries(log: Callable[[str], None]) -> Binaries:
-    target = cache_dir() / "cluster" / f"bin-{_build_key()}"
+    target = _kubernetes_target()
     if (target / ".complete").exists():
         return Binaries(target)
     with _file_lock("cluster-binaries"):

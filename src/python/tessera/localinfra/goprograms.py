@@ -1,4 +1,4 @@
-"""Programs built once from the Go module proxy into the user's cache: Jaeger, Prometheus, Flagger.
+"""Programs built once from the Go module proxy into the user's cache: FerretDB, Jaeger, Flagger, KEDA.
 
 None of them is packaged by Debian or PyPI at a usable version, and no release download is reachable here, but
 each is a Go module with a main package. Each is built in a module of its own (their dependency graphs differ);
@@ -29,6 +29,9 @@ def go_env() -> dict[str, str]:
         "GOTOOLCHAIN": "local",  # never fetch another Go toolchain
         "CGO_ENABLED": "0",
         "GOFLAGS": "-mod=mod",
+        # The compiler's collector runs a quarter as often: 11 % less CPU building FerretDB here (188 -> 168 s), for
+        # twice the memory (0.6 -> 1.3 GB) that two compilers at once have room for.
+        "GOGC": "400",
     }
 
 
@@ -65,14 +68,24 @@ class GoProgram:
         text = json.dumps(parts, sort_keys=True)
         return hashlib.sha256(text.encode()).hexdigest()[:10]
 
+    def target(self) -> Path:
+        """Where the built program is kept in the cache (it may not be built yet)."""
+        return cache_dir() / "go-programs" / f"{self.name}-{self.version}-{self._key()}"
+
+    def built(self) -> bool:
+        return self.target().exists()
+
     def path(self, log: Callable[[str], None] = print) -> Path:
-        """The built program, building it first if the cache lacks it."""
-        target = cache_dir() / "go-programs" / f"{self.name}-{self.version}-{self._key()}"
+        """The built program, building it first if the cache lacks it (or waiting for the process building it)."""
+        target = self.target()
         if target.exists():
             return target
         with _file_lock(f"go-program-{self.name}"):
             if not target.exists():
-                self._build(target, log)
+                try:
+                    self._build(target, log)
+                except InfraError as exc:
+                    raise InfraError(f"building {self.name} ({self.package}@{self.version}) failed: {exc}") from exc
         return target
 
     def _build(self, target: Path, log: Callable[[str], None]) -> None:

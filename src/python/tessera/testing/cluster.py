@@ -1,8 +1,10 @@
 """One real single-node Kubernetes for a test session, with the chart installed on it (tests/kubernetes).
 
-The service images must have been built (`./pants package src/python/tessera::`, as .ci/run does first); the
-cluster's binaries are built into the cache on first use. Everything is removed, and the host's settings
-restored, when the session ends.
+Pants builds the service images first (the test target's runtime_package_dependencies). The cluster's programs come
+from the cache, where `./pants run src/python/tessera/localcluster:prepare` builds them (CI runs it in the
+background); what is missing is built here, or waited for while another process builds it, before the first test,
+outside the tests' timeouts (pytest-timeout times test bodies only; see pants.toml). Everything is removed, and the
+host's settings restored, when the session ends.
 """
 
 from __future__ import annotations
