@@ -20,29 +20,44 @@ BASE_IMAGE = "localhost/tessera-base:bookworm"
 DEBIAN_MIRROR = os.environ.get("TESSERA_DEBIAN_MIRROR", "http://deb.debian.org/debian")
 
 
+def storage_driver() -> str:
+    """overlay where the kernel has it and we are root: a layer is stored once and a step mounts the ones below it.
+    Elsewhere vfs, which needs neither but copies the whole file system at every step (a service image took 140 s
+    with it here, 54 s with overlay). TESSERA_STORAGE_DRIVER chooses one."""
+    if chosen := os.environ.get("TESSERA_STORAGE_DRIVER"):
+        return chosen
+    has_overlay = "\toverlay\n" in Path("/proc/filesystems").read_text()
+    return "overlay" if has_overlay and os.geteuid() == 0 else "vfs"
+
+
 @dataclass(frozen=True)
 class Containers:
-    """buildah and podman on one private storage (vfs: works without overlay support or a daemon)."""
+    """buildah and podman on one private storage, shared with the docker shim that Pants builds images through."""
 
     root: Path
+    driver: str
 
     @classmethod
     def prepare(cls) -> Containers:
         if not all(shutil.which(tool) for tool in ("buildah", "podman", "debootstrap", "runc")):
             _apt_install("buildah", "podman", "debootstrap", "runc")
-        return cls(cache_dir() / "containers")
+        return cls(cache_dir() / "containers", storage_driver())
 
-    def _storage(self) -> list[str]:
-        # podman refuses run roots longer than ~50 characters: keep it short.
-        return ["--storage-driver", "vfs", "--root", str(self.root / "storage"), "--runroot", str(self.root / "run")]
+    def storage_options(self) -> list[str]:
+        # One storage per driver: neither opens the other's. podman refuses run roots longer than ~50 characters.
+        return [
+            "--storage-driver", self.driver,
+            "--root", str(self.root / f"storage-{self.driver}"),
+            "--runroot", str(self.root / f"run-{self.driver}"),
+        ]  # fmt: skip
 
     def buildah(self, *args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(["buildah", *self._storage(), *args], capture_output=True, text=True, check=False)
+        return subprocess.run(["buildah", *self.storage_options(), *args], capture_output=True, text=True, check=False)
 
     def podman(self, *args: str) -> subprocess.CompletedProcess[str]:
         runtime = ["--runtime", "runc", "--cgroup-manager", "cgroupfs"]
         return subprocess.run(
-            ["podman", *self._storage(), *runtime, *args], capture_output=True, text=True, check=False
+            ["podman", *self.storage_options(), *runtime, *args], capture_output=True, text=True, check=False
         )
 
     def ensure_base(self) -> str:
@@ -86,6 +101,14 @@ def _checked(result: subprocess.CompletedProcess[str]) -> str:
 def main() -> None:
     """Prints the local base image's name, making it first if needed: `BASE_IMAGE=$(... base-image)`."""
     print(Containers.prepare().ensure_base())
+
+
+def shim_options(local_base: bool) -> None:
+    """For build-support/docker-shim: makes the local base if the build needs it, prints podman's storage options."""
+    containers = Containers.prepare()
+    if local_base:
+        containers.ensure_base()
+    print(" ".join(containers.storage_options()))
 
 
 if __name__ == "__main__":
