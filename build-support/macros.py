@@ -47,7 +47,13 @@ def tessera_service(migrations=True, tests=True, fakes=True):
         # The in-memory fakes of its ports (tests/fakes.py), shared by its use-case and contract tests.
         if fakes:
             python_test_utils(name="fakes", sources=["tests/fakes.py"])
-        python_tests(name="unit", sources=["tests/test_*.py", "!tests/test_*_integration.py"])
+        # Its unit tests share one test process too: a process (and its PEX) per file cost seconds each on a new
+        # machine, for tests that take milliseconds.
+        python_tests(
+            name="unit",
+            sources=["tests/test_*.py", "!tests/test_*_integration.py"],
+            batch_compatibility_tag=f"unit-{name}",
+        )
         # Integration tests of one service share a test process (and its servers); other services' run beside.
         python_tests(
             name="integration",
