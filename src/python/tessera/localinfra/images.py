@@ -7,9 +7,11 @@ Users with a registry build the same Dockerfile on `python:3.11-slim` (its defau
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import subprocess
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -44,12 +46,12 @@ class Containers:
         return cls(cache_dir() / "containers", storage_driver())
 
     def storage_options(self) -> list[str]:
-        # One storage per driver: neither opens the other's. podman refuses run roots longer than ~50 characters.
-        return [
-            "--storage-driver", self.driver,
-            "--root", str(self.root / f"storage-{self.driver}"),
-            "--runroot", str(self.root / f"run-{self.driver}"),
-        ]  # fmt: skip
+        """One storage per driver: neither opens the other's."""
+        storage = self.root / f"storage-{self.driver}"
+        # podman refuses a run root longer than 50 characters, which a cache under a long HOME exceeds: the run
+        # root (locks and mounts, gone at a reboot) is a short one in the temp directory, one per storage.
+        run = Path(tempfile.gettempdir()) / f"tessera-run-{hashlib.sha256(bytes(storage)).hexdigest()[:10]}"
+        return ["--storage-driver", self.driver, "--root", str(storage), "--runroot", str(run)]
 
     def buildah(self, *args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(["buildah", *self.storage_options(), *args], capture_output=True, text=True, check=False)
