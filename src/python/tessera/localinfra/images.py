@@ -47,7 +47,8 @@ class Containers:
 
     def storage_options(self) -> list[str]:
         """One storage per driver: neither opens the other's."""
-        storage = self.root / f"storage-{self.driver}"
+        # A storage records its run root and refuses another: this scheme's storages are new folders.
+        storage = self.root / f"images-{self.driver}"
         # podman refuses a run root longer than 50 characters, which a cache under a long HOME exceeds: the run
         # root (locks and mounts, gone at a reboot) is a short one in the temp directory, one per storage.
         run = Path(tempfile.gettempdir()) / f"tessera-run-{hashlib.sha256(bytes(storage)).hexdigest()[:10]}"
