@@ -8,6 +8,7 @@ rebalances); agents dedupe by event id instead (`outbox.processed_event`).
 from __future__ import annotations
 
 import asyncio
+import shutil
 import tempfile
 from contextlib import AsyncExitStack
 from pathlib import Path
@@ -54,6 +55,8 @@ def create_faust_app(app_id: str, kafka: KafkaSettings, *, web_port: int | None 
 async def start_stream_app(app: faust.App, stack: AsyncExitStack) -> None:
     """Runs a faust app for the service's lifetime. If the app crashes (faust does so on an error it does not
     handle, e.g. in a timer), the service fails: faust would leave the process up, consuming nothing."""
+    # Tables live in memory (`store`); the data directory holds only faust's scratch files, gone with the process.
+    stack.push_async_callback(asyncio.to_thread, shutil.rmtree, app.conf.datadir, True)
     await app.start()
     stack.push_async_callback(app.stop)
     watcher = asyncio.create_task(_fail_on_crash(app), name=f"watch-{app.conf.id}")

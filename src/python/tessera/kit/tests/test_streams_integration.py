@@ -2,7 +2,9 @@
 crashed app fails its service."""
 
 import asyncio
+import shutil
 from contextlib import AsyncExitStack
+from pathlib import Path
 
 import faust
 import pytest
@@ -42,6 +44,7 @@ async def test_agent_from_factory_processes_published_envelopes(kafka_bootstrap,
     finally:
         await app.stop()
         await producer.stop()
+        shutil.rmtree(app.conf.datadir, ignore_errors=True)  # started by hand here, not by start_stream_app
     assert seen == [1, 2, 3]  # one aggregate -> one partition -> in order
 
 
@@ -71,3 +74,4 @@ async def test_a_crashed_stream_processor_fails_its_service(kafka_bootstrap: str
     assert exit_code == 1
     assert ticks  # it was the timer's error that stopped it
     assert app.crashed
+    assert not Path(app.conf.datadir).exists()  # the service removed its scratch directory as it stopped
