@@ -5,7 +5,7 @@ On a new machine this is the long part of the first test run (about half an hour
 KEDA); later runs find everything in the cache and this returns in a second. The tests need it done first: the
 fixtures that start these programs build what is missing themselves (waiting for a build already running in
 another process, by its lock), outside any test's timeout, but it is faster and clearer as a step of its own. CI
-runs it in the background, nice'd, while the lint and the tests that need none of it run.
+runs it in the background, at idle priority, while the lint and the tests that need none of it run.
 
 A build that fails names the program and shows the Go tool's error; the exit status is then 1.
 """
@@ -40,11 +40,10 @@ def _program(program: GoProgram, needed_by: str) -> Prerequisite:
     return Prerequisite(f"{program.name} {program.version}", needed_by, program.built, program.path)
 
 
-# In the order the tests need them: the local stack's first (most integration tests), then the cluster's.
-LOCAL = (
-    _program(FERRETDB, "the local stack and its tests: the document store"),
-    _program(JAEGER, "the local stack, its tests and the cluster: traces"),
-)
+# In the order the tests need them: the local stack's first (most integration tests), then the cluster's (its
+# add-ons as binaries lists them, less those the local stack's already built).
+_LOCAL_PROGRAMS = (FERRETDB, JAEGER)
+LOCAL = tuple(_program(program, "the local stack and its tests") for program in _LOCAL_PROGRAMS)
 CLUSTER = (
     Prerequisite(
         f"kubernetes {binaries.KUBERNETES_VERSION}, coredns, helm, metrics-server",
@@ -52,10 +51,11 @@ CLUSTER = (
         binaries.kubernetes_built,
         binaries.kubernetes_binaries,
     ),
-    _program(binaries.PROMETHEUS, "the cluster: metrics"),
-    _program(binaries.FLAGGER, "the cluster: canaries"),
-    _program(binaries.KEDA_OPERATOR, "the cluster: autoscaling on Prometheus' figures"),
-    _program(binaries.KEDA_METRICS_SERVER, "the cluster: the external metrics API"),
+    *(
+        _program(program, "the cluster's add-ons")
+        for program in binaries.ADDON_PROGRAMS.values()
+        if program not in _LOCAL_PROGRAMS
+    ),
 )
 
 
