@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import functools
+import resource
 import sys
 import time
 from collections.abc import Callable
@@ -63,21 +64,37 @@ def _say_as(log: Callable[[str], None], step: str, line: str) -> None:
     log(f"{step}: {line}")
 
 
-def prepare(prerequisites: tuple[Prerequisite, ...], log: Callable[[str], None]) -> dict[str, float]:
-    """Builds what the cache lacks, in order; returns each build's seconds (0 for a cached one)."""
-    seconds: dict[str, float] = {}
+def _children_cpu_seconds() -> float:
+    """CPU time of the finished child processes (the Go tool and its compilers): what a build cost the machine,
+    apart from how long it waited for a core."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+@dataclass(frozen=True)
+class Cost:
+    """What one build took: wall-clock seconds, and the CPU seconds of its processes (0, 0 if it was cached)."""
+
+    seconds: float
+    cpu_seconds: float
+
+
+def prepare(prerequisites: tuple[Prerequisite, ...], log: Callable[[str], None]) -> dict[str, Cost]:
+    """Builds what the cache lacks, in order; returns what each build cost."""
+    costs: dict[str, Cost] = {}
     for number, prerequisite in enumerate(prerequisites, 1):
         step = f"[prepare {number}/{len(prerequisites)}] {prerequisite.name}"
         if prerequisite.built():
             log(f"{step}: in the cache")
-            seconds[prerequisite.name] = 0.0
+            costs[prerequisite.name] = Cost(0.0, 0.0)
             continue
         log(f"{step}: building (for {prerequisite.needed_by})")
-        started = time.monotonic()
+        started, cpu_before = time.monotonic(), _children_cpu_seconds()
         prerequisite.build(functools.partial(_say_as, log, step))
-        seconds[prerequisite.name] = time.monotonic() - started
-        log(f"{step}: built in {seconds[prerequisite.name]:.0f} s")
-    return seconds
+        cost = Cost(time.monotonic() - started, _children_cpu_seconds() - cpu_before)
+        costs[prerequisite.name] = cost
+        log(f"{step}: built in {cost.seconds:.0f} s ({cost.cpu_seconds:.0f} s of CPU)")
+    return costs
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -91,11 +108,12 @@ def main(argv: list[str] | None = None) -> int:
 
     started = time.monotonic()
     try:
-        prepare(wanted, log)
+        costs = prepare(wanted, log)
     except InfraError as exc:
         log(f"[prepare] failed: {exc}")
         return 1
-    log(f"[prepare] every program is in the cache ({time.monotonic() - started:.0f} s)")
+    cpu = sum(cost.cpu_seconds for cost in costs.values())
+    log(f"[prepare] every program is in the cache ({time.monotonic() - started:.0f} s; builds: {cpu:.0f} s of CPU)")
     return 0
 
 
