@@ -40,7 +40,7 @@ def node_replicas() -> int:
     share rises, and the CPU autoscalers add more (seen on two cores: 24 pods, the saga's rollout 228 s, the
     gateway's calls past their deadlines). The chart's own ceilings (10-12) are a production cluster's.
     """
-    return max(1, os.cpu_count() or 1)
+    return max(1, len(os.sched_getaffinity(0)))  # the cores this process may use, not the machine's
 
 
 @dataclass
@@ -115,6 +115,7 @@ class Release:
                 },
                 "resources": {"requests": {"cpu": "50m", "memory": "160Mi"}},
             },
+            # Per service, not in serviceDefaults: the chart's values set the saga's and projections' own ceilings.
             "services": {spec.name: {"autoscaling": {"maxReplicas": node_replicas()}} for spec in registry().services},
             "keda": {"enabled": True},
             "istio": {"enabled": False},
