@@ -122,17 +122,19 @@ async def test_idempotency_keys_are_each_customers_own(clients: Clients) -> None
 async def test_a_caller_over_its_rate_limit_gets_429_with_retry_after_and_others_are_served(
     clients: Clients,
 ) -> None:
-    """The test platform allows 100 requests a second per caller (FAST_SAGA): one caller sends 300 at once.
+    """The test platform allows 100 requests a second per caller (FAST_SAGA): one caller sends 150 at once.
 
     Each on a connection of its own (httpx's pool holds 100 by default): a request is counted when it arrives, so
-    all 300 arrive within the second however slowly a loaded machine answers them."""
+    all arrive within the second however slowly a loaded machine answers them. Not many more than the limit: the
+    admitted ones must still be answered within the gateway's 2 s deadline by one process on a busy machine (300
+    at once in one-process mode drew a 504 on CI)."""
     product = await clients.product(stock=1)
     at_once = httpx.Limits(max_connections=None)
     async with (
         clients.platform.api("greedy", timeout=30, limits=at_once) as greedy,
         clients.platform.api("calm", timeout=10) as calm,
     ):
-        answers = await asyncio.gather(*(greedy.get(f"/v1/products/{product}") for _ in range(300)))
+        answers = await asyncio.gather(*(greedy.get(f"/v1/products/{product}") for _ in range(150)))
         statuses = [answer.status_code for answer in answers]
         assert set(statuses) == {200, 429}, statuses
         limited = next(answer for answer in answers if answer.status_code == 429)

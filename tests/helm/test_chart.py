@@ -25,6 +25,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from jwt.algorithms import RSAAlgorithm
 
+from tessera.localcluster.binaries import KEDA_TRIGGERS
 from tessera.localinfra import install
 from tessera.testing.figures import record
 from tessera.tools.dashboards import alert_rules, service_dashboard
@@ -275,6 +276,9 @@ def test_with_keda_each_service_scales_on_cpu_and_its_request_rate_or_kafka_lag(
     assert gateway_rate["metadata"]["query"].startswith('sum(rate(http_requests_total{namespace="shop"')
     (lag,) = (t for t in scalers["tessera-saga"]["triggers"] if t["type"] == "prometheus")
     assert lag["name"] == "kafka-lag" and "kafka_consumer_lag" in lag["metadata"]["query"]
+    # The local cluster's KEDA is built with a chosen set of scalers: it must hold every trigger the chart uses.
+    used = {trigger["type"] for spec in scalers.values() for trigger in spec["triggers"]}
+    assert used <= set(KEDA_TRIGGERS), used - set(KEDA_TRIGGERS)
 
 
 def test_a_fault_drill_is_set_per_service_and_off_by_default() -> None:

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
+from tessera.localcluster.kedatrim import KedaScalers
 from tessera.localinfra.goprograms import GoProgram, module_dir
 from tessera.localinfra.goprograms import go as _go
 from tessera.localinfra.install import _apt_install, _file_lock, cache_dir
@@ -56,12 +57,16 @@ FLAGGER = GoProgram(
 )
 KEDA_VERSION = "v2.21.0"
 _KEDA_STAMPS = {"github.com/kedacore/keda/v2/version.Version": KEDA_VERSION.removeprefix("v")}
+# The trigger types KEDA is built with (kedatrim.py): those the chart uses (cpu, memory, prometheus), those of the
+# servers the platform runs, and a schedule. A service that scales on another adds it here.
+KEDA_TRIGGERS = ("cpu", "memory", "prometheus", "kafka", "postgresql", "redis", "redis-streams", "cron")
 KEDA_OPERATOR = GoProgram(
     name="keda",
     module="github.com/kedacore/keda/v2",
     version=KEDA_VERSION,
     package="github.com/kedacore/keda/v2/cmd/operator",
     stamps=_KEDA_STAMPS,
+    edit=KedaScalers(KEDA_TRIGGERS),
 )
 KEDA_METRICS_SERVER = dataclasses.replace(
     KEDA_OPERATOR, name="keda-metrics-apiserver", package="github.com/kedacore/keda/v2/cmd/adapter"

@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 from tessera.localinfra.install import _file_lock, cache_dir
 from tessera.localinfra.process import InfraError
@@ -49,6 +50,12 @@ def module_dir(module: str, version: str) -> Path:
     return Path(json.loads(go("mod", "download", "-json", f"{module}@{version}"))["Dir"])
 
 
+class SourceEdit(Protocol):
+    """A change to the copy of a module that a program is built from."""
+
+    def apply(self, module: Path) -> None: ...
+
+
 @dataclass(frozen=True)
 class GoProgram:
     """One main package of a module, at a pinned version."""
@@ -62,9 +69,13 @@ class GoProgram:
     # Files its release process generates and its module lacks (path in the module -> content): the module is then
     # built from a copy holding them, in place of the proxy's (a `replace`), since the module cache is read-only.
     generated: dict[str, str] = field(default_factory=dict)
+    # An edit of that copy (e.g. leaving out parts the platform does not use); its repr is part of the cache key.
+    edit: SourceEdit | None = None
 
     def _key(self) -> str:
         parts = [self.module, self.version, self.package, self.tags, self.stamps, self.generated]
+        if self.edit is not None:  # (only then: the keys of programs built without one stay as they were)
+            parts.append(repr(self.edit))
         text = json.dumps(parts, sort_keys=True)
         return hashlib.sha256(text.encode()).hexdigest()[:10]
 
@@ -97,13 +108,16 @@ class GoProgram:
         (work / "go.mod").write_text(f"module tessera.local/build/{self.name}\n\ngo 1.24.0\n")
         # tools.go pins the main package, so `go mod tidy` keeps its requirements.
         (work / "tools.go").write_text(f'//go:build tools\n\npackage tools\n\nimport _ "{self.package}"\n')
-        if self.generated:
+        if self.generated or self.edit:
             source = work / "module"
             shutil.copytree(module_dir(self.module, self.version), source)
             for path in (source, *source.rglob("*")):
                 path.chmod(0o755 if path.is_dir() else 0o644)  # the module cache's copies are read-only
             for relative, content in self.generated.items():
                 (source / relative).write_text(content)
+            if self.edit:
+                log(f"  from a copy of {self.module} edited: {self.edit}")
+                self.edit.apply(source)
             go("mod", "edit", f"-require={self.module}@{self.version}", f"-replace={self.module}=./module", cwd=work)
         else:
             go("get", f"{self.module}@{self.version}", cwd=work)
