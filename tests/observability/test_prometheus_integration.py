@@ -7,7 +7,7 @@ import asyncio
 import json
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import httpx
@@ -52,11 +52,17 @@ async def _traffic(clients: Clients) -> None:
             assert (await api.get(f"/v1/products/{product}")).status_code == 200
 
 
-async def _eventually(prometheus: PrometheusServer, expr: str, timeout: float = 30.0) -> list[dict[str, object]]:
+async def _eventually(
+    prometheus: PrometheusServer,
+    expr: str,
+    done: Callable[[list[dict[str, object]]], bool] = bool,
+    timeout: float = 30.0,
+) -> list[dict[str, object]]:
+    """`expr`'s answer once `done` with it (by default: once it has a series), or the last one after `timeout`."""
     deadline = time.monotonic() + timeout
     while True:
         result = await asyncio.to_thread(prometheus.query, expr)
-        if result or time.monotonic() > deadline:
+        if done(result) or time.monotonic() > deadline:
             return result
         await asyncio.sleep(0.5)
 
@@ -66,14 +72,9 @@ def _labels(result: list[dict[str, object]], label: str) -> set[str]:
 
 
 async def _labels_eventually(prometheus: PrometheusServer, expr: str, label: str, wanted: set[str]) -> set[str]:
-    """The `label` values of `expr`'s series once they include `wanted` (or after 30 s): each service reports on its
-    own schedule, so the first answer may hold some of them only."""
-    deadline = time.monotonic() + 30.0
-    while True:
-        found = _labels(await asyncio.to_thread(prometheus.query, expr), label)
-        if wanted <= found or time.monotonic() > deadline:
-            return found
-        await asyncio.sleep(0.5)
+    """The `label` values of `expr`'s series once they include `wanted`: each service reports on its own schedule,
+    so the first answer may hold some of them only."""
+    return _labels(await _eventually(prometheus, expr, lambda result: wanted <= _labels(result, label)), label)
 
 
 async def test_every_service_is_scraped_with_the_kits_metrics(scraped: tuple[Clients, PrometheusServer]) -> None:

@@ -19,6 +19,8 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from tessera.localinfra.process import InfraError
+
 _BUILDER = Path("pkg/scaling/scalers_builder.go")
 _SCALERS = Path("pkg/scalers")
 _SWITCH = "\tswitch triggerType {\n"
@@ -35,8 +37,8 @@ _BLOCK_NAME = re.compile(r"^\t(\w+)", re.MULTILINE)
 CARRIED_CONSTANTS = "zz_tessera_kept_constants.go"
 
 
-class TrimError(Exception):
-    """KEDA's sources are not shaped as this edit expects (another version?)."""
+class TrimError(InfraError):
+    """KEDA's sources are not shaped as this edit expects (another version?): the build fails, naming KEDA."""
 
 
 @dataclass(frozen=True)

@@ -108,14 +108,14 @@ class GoProgram:
         (work / "go.mod").write_text(f"module tessera.local/build/{self.name}\n\ngo 1.24.0\n")
         # tools.go pins the main package, so `go mod tidy` keeps its requirements.
         (work / "tools.go").write_text(f'//go:build tools\n\npackage tools\n\nimport _ "{self.package}"\n')
-        if self.generated or self.edit:
+        if self.generated or self.edit is not None:
             source = work / "module"
             shutil.copytree(module_dir(self.module, self.version), source)
             for path in (source, *source.rglob("*")):
                 path.chmod(0o755 if path.is_dir() else 0o644)  # the module cache's copies are read-only
             for relative, content in self.generated.items():
                 (source / relative).write_text(content)
-            if self.edit:
+            if self.edit is not None:
                 log(f"  from a copy of {self.module} edited: {self.edit}")
                 self.edit.apply(source)
             go("mod", "edit", f"-require={self.module}@{self.version}", f"-replace={self.module}=./module", cwd=work)
