@@ -69,8 +69,14 @@ def idempotent_methods(service: ServiceDescriptor) -> list[str]:
 
 
 def service_config(services: Sequence[ServiceDescriptor], retry: RetryPolicy | None = DEFAULT_RETRY) -> str:
-    """The gRPC service config (JSON) of a channel: round robin over all resolved addresses, and retries."""
-    config: dict[str, Any] = {"loadBalancingConfig": [{"round_robin": {}}]}
+    """The gRPC service config (JSON) of a channel: round robin over the healthy resolved addresses, and retries."""
+    config: dict[str, Any] = {
+        "loadBalancingConfig": [{"round_robin": {}}],
+        # gRPC's client-side health checking (gRFC A17): the channel watches each server's grpc.health.v1 status
+        # and picks only SERVING ones, so a stopping server (NOT_SERVING, draining) gets no new calls; an address
+        # turning unhealthy also makes the channel resolve its name again, finding the replacements.
+        "healthCheckConfig": {"serviceName": ""},
+    }
     names = [{"service": s.full_name, "method": m} for s in services for m in idempotent_methods(s)]
     if retry is not None and names:
         config["methodConfig"] = [

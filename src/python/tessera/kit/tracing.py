@@ -12,7 +12,7 @@ without one they are still made, so trace ids reach logs and propagate to the ne
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -123,8 +123,34 @@ async def shutdown_tracing(*providers: TracerProvider) -> None:
         provider.force_flush(timeout_millis=2000)
 
 
+class _UnaryCallsOnly(grpc.aio.ServerInterceptor):
+    """OpenTelemetry's aio server interceptor, applied to unary calls only.
+
+    It iterates every response-streaming handler as an async generator, which grpc's own health `Watch` (a coroutine
+    writing to its context) is not: Watch failed with a TypeError, and with it the client-side health checking of
+    every caller (opentelemetry-python-contrib#3066, open). The platform's own APIs are unary.
+    """
+
+    def __init__(self, traced: grpc.aio.ServerInterceptor) -> None:
+        self._traced = traced
+
+    async def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler[Any, Any] | None]],
+        handler_call_details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler[Any, Any] | None:
+        handler = await continuation(handler_call_details)
+        if handler is None or not handler.unary_unary:
+            return handler
+
+        async def found(_: grpc.HandlerCallDetails) -> grpc.RpcMethodHandler[Any, Any]:
+            return handler
+
+        return await self._traced.intercept_service(found, handler_call_details)
+
+
 def server_interceptors() -> list[grpc.aio.ServerInterceptor]:
-    return [aio_server_interceptor()]
+    return [_UnaryCallsOnly(aio_server_interceptor())]
 
 
 def client_interceptors() -> Sequence[grpc.aio.ClientInterceptor]:

@@ -133,3 +133,63 @@ def test_a_servicer_is_served_from_its_generated_base_class() -> None:
     assert service.descriptor is CATALOG
     with pytest.raises(TypeError, match="subclasses no generated"):
         GrpcService.of(object())
+
+
+def _answering_server(answered: list[str], name: str) -> GrpcServer:
+    """The kit's server whose GetProduct notes which server answered."""
+
+    async def get_product(request: bytes, context: grpc.aio.ServicerContext) -> bytes:
+        await asyncio.sleep(0.002)
+        answered.append(name)
+        return b""
+
+    def register(server: grpc.aio.Server) -> None:
+        handler: grpc.RpcMethodHandler[bytes, bytes] = grpc.unary_unary_rpc_method_handler(get_product)
+        server.add_generic_rpc_handlers(
+            [grpc.method_handlers_generic_handler(CATALOG.full_name, {"GetProduct": handler})]
+        )
+
+    return GrpcServer([GrpcService(CATALOG, register)], host="127.0.0.1", port=0)
+
+
+async def _calls_every_millisecond(call: grpc.aio.UnaryUnaryMultiCallable, count: int) -> list[grpc.StatusCode]:
+    """Starts `count` calls a millisecond apart; the status of each."""
+
+    async def one() -> grpc.StatusCode:
+        try:
+            await call(b"")
+        except grpc.aio.AioRpcError as exc:
+            return exc.code()
+        return grpc.StatusCode.OK
+
+    started = []
+    for _ in range(count):
+        started.append(asyncio.create_task(one()))
+        await asyncio.sleep(0.001)
+    return list(await asyncio.gather(*started))
+
+
+async def test_a_replica_that_stops_under_load_fails_no_call_of_its_callers():
+    """A rolling update in small: one of two replicas stops while a caller keeps calling (no retries). The caller's
+    channel watches health, the stopping server drains: every call is answered, the last ones by the replica that
+    stays. Without the drain, calls reaching the server as it stops were CANCELLED (a 502 at the gateway)."""
+    for _ in range(3):  # a stop races the calls in flight; a few rounds make a lost call likely to show
+        answered: list[str] = []
+        staying, stopping = _answering_server(answered, "staying"), _answering_server(answered, "stopping")
+        ports = [await staying.start(), await stopping.start()]
+        channel = create_channel(f"ipv4:127.0.0.1:{ports[0]},127.0.0.1:{ports[1]}", retry=None)
+        call = channel.unary_unary(f"/{CATALOG.full_name}/GetProduct")
+        try:
+            await call(b"", wait_for_ready=True)  # both connected and SERVING before the load begins
+            while "stopping" not in answered:
+                await call(b"")
+
+            load = asyncio.create_task(_calls_every_millisecond(call, 600))
+            await asyncio.sleep(0.2)
+            await stopping.stop(grace=1.0, drain=0.3)
+            codes = await load
+            assert set(codes) == {grpc.StatusCode.OK}, [c.name for c in codes if c != grpc.StatusCode.OK]
+            assert answered[-1] == "staying"
+        finally:
+            await channel.close()
+            await staying.stop(0)
