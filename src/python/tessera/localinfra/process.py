@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -17,11 +18,37 @@ class InfraError(RuntimeError):
     """A server could not be installed, started or reached."""
 
 
+# Hand-written, not the kernel's choice for port 0: that comes from the ephemeral range, the one outgoing connections
+# take their source ports from. With test batches running side by side, a connection took a port between its
+# choice and the server's bind (a one-process stack's uvicorn exited 3: address in use). Ports below that range are
+# never a connection's source, and below 30000 never Kubernetes' NodePorts. (portpicker does the same; adding it
+# meant re-resolving the whole lockfile.)
+_FIRST_PORT = 10_000
+_handed_out: set[int] = set()
+
+
+def _ephemeral_range_start() -> int:
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32_768  # Linux's default
+
+
 def free_port(host: str = "127.0.0.1") -> int:
-    """A port that was free a moment ago on `host` (the caller retries if another process takes it)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((host, 0))
-        return int(sock.getsockname()[1])
+    """A port free a moment ago on `host`, outside the ephemeral range, and not handed out before by this process."""
+    last = min(_ephemeral_range_start(), 30_000)
+    for _ in range(200):
+        port = random.randrange(_FIRST_PORT, last)
+        if port in _handed_out:
+            continue
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            try:
+                sock.bind((host, port))
+            except OSError:
+                continue
+        _handed_out.add(port)
+        return port
+    raise InfraError(f"no free port on {host} between {_FIRST_PORT} and {last}")
 
 
 def port_open(port: int, host: str = "127.0.0.1") -> bool:

@@ -30,13 +30,19 @@ from tessera.localinfra.process import free_port
 from tessera.topology import Service, registry
 
 
-async def wait_healthy(spec: Service, port: int, process: asyncio.subprocess.Process, timeout: float) -> float:
+def _tail(log: Path, lines: int = 20) -> str:
+    return "\n".join(log.read_text(errors="replace").splitlines()[-lines:])
+
+
+async def wait_healthy(
+    spec: Service, port: int, process: asyncio.subprocess.Process, timeout: float, log: Path
+) -> float:
     """Seconds until the service is ready (gRPC health SERVING, or HTTP /readyz 200); fails if it exits first."""
     started = time.monotonic()
     async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel, httpx.AsyncClient(timeout=1.0) as http:
         while time.monotonic() - started < timeout:
             if process.returncode is not None:
-                raise RuntimeError(f"{spec.name} exited with {process.returncode}; see its log")
+                raise RuntimeError(f"{spec.name} exited with {process.returncode}; the end of {log}:\n{_tail(log)}")
             try:
                 if spec.http:
                     if (await http.get(f"http://127.0.0.1:{port}/readyz")).status_code == 200:
@@ -161,10 +167,16 @@ class Platform:
         )
         self.running[name] = RunningService(spec, process, log)
 
+    def _log(self, name: str) -> Path:
+        return Path(self.running[name].log.name)
+
     async def wait_healthy(self, *names: str, timeout: float = 120.0) -> dict[str, float]:
         names = names or tuple(self.running)
         seconds = await asyncio.gather(
-            *(wait_healthy(self.running[n].spec, self._ready_port(n), self.running[n].process, timeout) for n in names)
+            *(
+                wait_healthy(self.running[n].spec, self._ready_port(n), self.running[n].process, timeout, self._log(n))
+                for n in names
+            )
         )
         return dict(zip(names, seconds, strict=True))
 
