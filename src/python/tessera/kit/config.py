@@ -31,8 +31,6 @@ class ServiceSettings(BaseSettings):
     grpc_port: int = Field(default=50051, ge=0, le=65535)  # 0: pick a free port
     metrics_port: int | None = Field(default=None, ge=0, le=65535)  # None: no /metrics server
     shutdown_grace_seconds: float = 5.0
-    # On SIGTERM a service says NOT_SERVING and serves on this long, while its callers' channels move away.
-    shutdown_drain_seconds: float = Field(default=1.0, ge=0)
     # OTLP/gRPC endpoint for traces (e.g. http://jaeger-collector:4317); None: traces stay in the process.
     otlp_endpoint: str | None = None
     # The share of new traces kept (head-based; a call inside a trace follows its caller's decision, so a trace is

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import sys
 import time
@@ -184,16 +183,9 @@ class GrpcServer:
         log.info("grpc server started", address=self._address, port=self.port, services=names)
         return self.port
 
-    async def stop(self, grace: float = 5.0, drain: float = 0.0) -> None:
-        """NOT_SERVING first, still serving for `drain` seconds, then in-flight calls get `grace` to finish.
-
-        The kit's channels watch their servers' health (`resilience.service_config`): within the drain they stop
-        picking this server. Without it, a call that reaches gRPC's server as it stops, before a handler takes it,
-        is cancelled (CANCELLED, not UNAVAILABLE, so no retry): the gateway's one 502 in a rolling update.
-        """
+    async def stop(self, grace: float = 5.0) -> None:
+        """NOT_SERVING first (load balancers stop sending), then let in-flight calls finish within `grace`."""
         await self.health.enter_graceful_shutdown()
-        if drain > 0:
-            await asyncio.sleep(drain)
         await self._server.stop(grace)
         log.info("grpc server stopped")
 

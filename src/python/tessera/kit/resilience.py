@@ -1,9 +1,9 @@
 """Client-side resilience for gRPC calls: retries where safe, load balancing, and a circuit breaker per dependency.
 
 - Retries and load balancing are gRPC's own, set through the channel's service config: only the methods a proto
-  marks `idempotency_level = IDEMPOTENT` or `NO_SIDE_EFFECTS` are retried, only on UNAVAILABLE, with exponential
-  backoff and full jitter, never past the call's deadline, and with retry throttling so that retries stop when
-  most calls fail (they must not multiply the load on a dependency that is already down).
+  marks `idempotency_level = IDEMPOTENT` or `NO_SIDE_EFFECTS` are retried, only on UNAVAILABLE and CANCELLED,
+  with exponential backoff and full jitter, never past the call's deadline, and with retry throttling so that
+  retries stop when most calls fail (they must not multiply the load on a dependency that is already down).
 - Breakers come from purgatory (an async, typed circuit-breaker library). A breaker counts only the failures
   that say the dependency is unwell (unavailable, timed out, overloaded, internal errors), never the answers of a
   healthy service (not found, invalid argument ...). When open, calls fail at once with UNAVAILABLE and the
@@ -69,14 +69,8 @@ def idempotent_methods(service: ServiceDescriptor) -> list[str]:
 
 
 def service_config(services: Sequence[ServiceDescriptor], retry: RetryPolicy | None = DEFAULT_RETRY) -> str:
-    """The gRPC service config (JSON) of a channel: round robin over the healthy resolved addresses, and retries."""
-    config: dict[str, Any] = {
-        "loadBalancingConfig": [{"round_robin": {}}],
-        # gRPC's client-side health checking (gRFC A17): the channel watches each server's grpc.health.v1 status
-        # and picks only SERVING ones, so a stopping server (NOT_SERVING, draining) gets no new calls; an address
-        # turning unhealthy also makes the channel resolve its name again, finding the replacements.
-        "healthCheckConfig": {"serviceName": ""},
-    }
+    """The gRPC service config (JSON) of a channel: round robin over all resolved addresses, and retries."""
+    config: dict[str, Any] = {"loadBalancingConfig": [{"round_robin": {}}]}
     names = [{"service": s.full_name, "method": m} for s in services for m in idempotent_methods(s)]
     if retry is not None and names:
         config["methodConfig"] = [
@@ -87,7 +81,10 @@ def service_config(services: Sequence[ServiceDescriptor], retry: RetryPolicy | N
                     "initialBackoff": f"{retry.initial_backoff_seconds}s",
                     "maxBackoff": f"{retry.max_backoff_seconds}s",
                     "backoffMultiplier": retry.backoff_multiplier,
-                    "retryableStatusCodes": ["UNAVAILABLE"],
+                    # CANCELLED too: a call that reaches grpc's server as it stops, before a handler takes it, is
+                    # cancelled by the server, never run (the gateway's 502 in a rolling update). These methods are
+                    # safe to repeat, and a call the client cancels itself is never retried.
+                    "retryableStatusCodes": ["UNAVAILABLE", "CANCELLED"],
                 },
             }
         ]

@@ -208,7 +208,7 @@ async def start(spec: ServiceSpec[SettingsT], settings: SettingsT, stack: AsyncE
         faults=FaultInjector(settings.fault_percent),
     )
     await server.start()
-    stack.push_async_callback(server.stop, settings.shutdown_grace_seconds, settings.shutdown_drain_seconds)
+    stack.push_async_callback(server.stop, settings.shutdown_grace_seconds)
     return Started(context, server)
 
 
