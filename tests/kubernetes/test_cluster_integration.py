@@ -1,7 +1,7 @@
-"""Tessera on a real Kubernetes: the chart installed, orders through the in-cluster gateway, their traces in the
-cluster's Jaeger and every pod's metrics in its Prometheus, a flag change without restarts, rolling updates under
-load, `helm rollback`, pods replaced after they die, autoscaling on CPU and (KEDA) on a request rate from
-Prometheus, and Flagger's canaries: a failing version rolled back, a good one promoted.
+"""Tessera on a real Kubernetes: the chart installed, orders through the in-cluster gateway, Secrets encrypted in
+etcd, the orders' traces in the cluster's Jaeger and every pod's metrics in its Prometheus, a flag change without
+restarts, rolling updates under load, `helm rollback`, pods replaced after they die, autoscaling on CPU and (KEDA) on
+a request rate from Prometheus, and Flagger's canaries: a failing version rolled back, a good one promoted.
 
 The tests share one cluster and one release, and run in this file's order; each leaves the release Available.
 """
@@ -9,6 +9,7 @@ The tests share one cluster and one release, and run in this file's order; each 
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import json
 import time
@@ -21,8 +22,9 @@ import httpx
 import pytest
 from inventory.v1 import inventory_pb2, inventory_pb2_grpc
 
+from tessera.localcluster.encryption import CIPHERTEXT_PREFIX
 from tessera.localcluster.images import SERVICE_REGISTRY
-from tessera.localcluster.release import merge_values
+from tessera.localcluster.release import POSTGRES_SECRET, merge_values
 from tessera.testing.chaos import OrderLoad, settle
 from tessera.testing.cluster import Shop
 from tessera.topology import registry
@@ -100,6 +102,24 @@ async def test_installed_release_confirms_an_order(shop: Shop) -> None:
     assert health["healthy"] is True, health
 
 
+async def test_secrets_are_ciphertext_in_etcd_and_plain_in_the_pods(shop: Shop) -> None:
+    """The API server encrypts Secrets before etcd keeps them (secretbox); a pod still gets the plain value."""
+    stored = await asyncio.to_thread(
+        shop.release.cluster.etcd_value, f"/registry/secrets/{shop.release.namespace}/{POSTGRES_SECRET}"
+    )
+    assert stored is not None, "the Secret is not in etcd"
+    secret = json.loads(shop.kubectl("get", "secret", POSTGRES_SECRET, "-o", "json"))
+    dsn = base64.b64decode(secret["data"]["orders-dsn"])
+    shop.record(
+        "Secrets at rest (etcd)",
+        {"value begins": stored[: len(CIPHERTEXT_PREFIX) + 4].decode(errors="replace"), "bytes": len(stored)},
+    )
+    assert stored.startswith(CIPHERTEXT_PREFIX), stored[:60]
+    assert dsn not in stored and b"postgresql://" not in stored and POSTGRES_SECRET.encode() not in stored
+    seen = shop.kubectl("exec", "deploy/tessera-orders", "--", "printenv", "TESSERA_POSTGRES_DSN")
+    assert seen.strip().encode() == dsn
+
+
 async def test_jaeger_in_the_cluster_holds_the_order_s_trace_and_prometheus_scrapes_every_pod(shop: Shop) -> None:
     await _confirmed_order(shop)
     async with httpx.AsyncClient(base_url=shop.endpoints["jaeger"], timeout=10) as jaeger:
@@ -173,20 +193,25 @@ async def test_rolling_updates_under_load_lose_nothing(shop: Shop) -> None:
     new_tag = f"{shop.tag}-r2"
     shop.release.load_images(new_tag)
     product = await shop.product(stock=100_000)
-    rollouts: dict[str, float] = {}
+    rollouts: dict[str, list[float]] = {}  # service -> [began, ended], seconds into the load
     async with OrderLoad(shop.gateway, product, rate=4.0, headers=shop.auth()) as load:
+        load_began = time.monotonic()
         await asyncio.sleep(5)
         overrides: dict[str, Any] = {"services": {}}
         for service in ("orders", "saga"):
             overrides["services"][service] = {"imageTag": new_tag}
             began = time.monotonic()
             await asyncio.to_thread(shop.release.install, shop.release.values(shop.tag, **overrides))
-            rollouts[service] = round(time.monotonic() - began, 1)
+            rollouts[service] = [round(began - load_began, 1), round(time.monotonic() - load_began, 1)]
             image = _deployments(shop)[service]["spec"]["template"]["spec"]["containers"][0]["image"]
             assert image.endswith(f":{new_tag}")
             await asyncio.sleep(5)
     outcome = await settle(load, shop.orders_dsn())
-    failures = [a.status for a in load.attempts if a.status >= 500 or a.status == 0]
+    failures = [
+        {"status": a.status, "at": round(a.sent_at - load_began, 1), "seconds": round(a.seconds, 2), "detail": a.detail}
+        for a in load.attempts
+        if a.status >= 500 or a.status == 0
+    ]
     shop.record(
         "rolling update (orders, then saga) under 4 orders/s",
         {
@@ -195,7 +220,7 @@ async def test_rolling_updates_under_load_lose_nothing(shop: Shop) -> None:
             "compensated": outcome.compensated,
             "lost": outcome.lost,
             "gateway 5xx or no answer": len(failures),
-            "rollout seconds": rollouts,
+            "rollouts (from, to: seconds into the load)": rollouts,
         },
     )
     assert outcome.lost == 0 and outcome.never_accepted == 0, outcome

@@ -7,6 +7,7 @@ the data stores listen on it, so pods reach them and nothing listens on the mach
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import json
 import os
@@ -24,6 +25,7 @@ from pathlib import Path
 from tessera.localcluster import addons, host
 from tessera.localcluster import binaries as cluster_binaries
 from tessera.localcluster.binaries import Binaries
+from tessera.localcluster.encryption import ensure_encryption_config
 from tessera.localcluster.images import ImageLoader
 from tessera.localcluster.pki import Pki
 from tessera.localinfra.process import InfraError, free_port, port_open, spawn, stop_process, tail, wait_until
@@ -190,6 +192,14 @@ class LocalCluster:
         ])  # fmt: skip
         self._wait(lambda: port_open(client), 30, "etcd", etcd)
 
+    def etcd_value(self, key: str) -> bytes | None:
+        """The value etcd holds under `key` (e.g. /registry/secrets/<namespace>/<name>), as the API server stored it;
+        read through etcd's JSON gateway, bypassing the API server."""
+        request = json.dumps({"key": base64.b64encode(key.encode()).decode()}).encode()
+        with urllib.request.urlopen(f"{self.etcd_url}/v3/kv/range", data=request, timeout=10) as answer:
+            found = json.load(answer).get("kvs", [])
+        return base64.b64decode(found[0]["value"]) if found else None
+
     def _api_ready(self, path: str = "/readyz") -> bool:
         context = ssl.create_default_context(cafile=str(self.pki.path("ca.crt")))
         context.load_cert_chain(self.pki.path("admin.crt"), self.pki.path("admin.key"))
@@ -219,6 +229,7 @@ class LocalCluster:
             f"--proxy-client-key-file={pki('front-proxy-client.key')}", "--enable-aggregator-routing=true",
             # The node's name resolves to the loopback here: reach kubelets by their InternalIP.
             "--kubelet-preferred-address-types=InternalIP", "--profiling=false", "--event-ttl=30m",
+            f"--encryption-provider-config={ensure_encryption_config(self.pki.directory)}",
         ])  # fmt: skip
         self._wait(self._api_ready, 90, "kube-apiserver", apiserver)
 

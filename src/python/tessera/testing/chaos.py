@@ -31,6 +31,7 @@ class Attempt:
     sent_at: float  # monotonic
     seconds: float
     status: int  # 0 when no HTTP answer came back
+    detail: str = ""  # a failed answer's problem detail (or the client's error): which hop failed, and how
 
 
 @dataclass
@@ -85,12 +86,15 @@ class OrderLoad:
         give_up = time.monotonic() + self.patience_seconds
         while time.monotonic() < give_up:
             sent = time.monotonic()
+            detail = ""
             try:
                 response = await self._client.post("/v1/orders", json=body, headers={"Idempotency-Key": key})
                 status = response.status_code
-            except httpx.HTTPError:
-                status = 0
-            self.attempts.append(Attempt(sent, time.monotonic() - sent, status))
+                if status >= 500:
+                    detail = response.text[:300]
+            except httpx.HTTPError as exc:
+                status, detail = 0, repr(exc)
+            self.attempts.append(Attempt(sent, time.monotonic() - sent, status, detail))
             if status == 202:
                 self.accepted[key] = response.json()["order_id"]
                 return
