@@ -424,11 +424,12 @@ class _Reads:
         for attempt in range(3):
             try:
                 return (await client.get(self.path)).status_code
-            except (httpx.ConnectError, httpx.RemoteProtocolError) as exc:
-                # The connection was refused or closed before any answer: a pod leaving while kube-proxy on this
-                # loaded node still routed a new connection to it (kube-proxy may pick the same pod again). An
-                # edge proxy (Kong: retries 5) resends such an idempotent GET; so does this reader, twice after a
-                # pause, and the report counts each resend.
+            except (httpx.ConnectError, httpx.ConnectTimeout, httpx.RemoteProtocolError) as exc:
+                # The connection was refused, unanswered or closed before any answer: a pod leaving while
+                # kube-proxy on this loaded node still routed a new connection to it (once its network is gone, the
+                # SYN meets no one: a connect timeout; kube-proxy may pick the same pod again). No request reached a
+                # handler. An edge proxy (Kong: retries 5, connect failures and timeouts alike) resends such an
+                # idempotent GET; so does this reader, twice after a pause, and the report counts each resend.
                 if attempt == 2:
                     raise
                 self.resent[type(exc).__name__] += 1
@@ -439,7 +440,9 @@ class _Reads:
         # A connection per request, as from many users: kube-proxy balances connections, and one kept alive
         # from before the canary existed would never reach it.
         fresh = httpx.Limits(max_keepalive_connections=0)
-        async with self.shop.api(timeout=10, limits=fresh) as client:
+        # A live pod's kernel answers a SYN at once, however busy the pod; 3 s without one means nobody is there.
+        timeout = httpx.Timeout(10, connect=3)
+        async with self.shop.api(timeout=timeout, limits=fresh) as client:
             while not self.stop.is_set():
                 try:
                     self.answers.append((time.monotonic(), await self._read(client)))
@@ -506,7 +509,7 @@ async def test_flagger_rolls_a_failing_canary_back_and_promotes_a_good_one(shop:
          "reads during the failing canary": dict(Counter(during_bad)),
          "good version -> promoted (s)": round(promoted, 1),
          "reads during the good canary": dict(Counter(during_good)),
-         "reads resent (connection refused or closed unanswered)": dict(reads.resent),
+         "reads resent (connection refused, not accepted in 3 s, or closed before an answer)": dict(reads.resent),
          "analysis": analysis},
     )  # fmt: skip
 
