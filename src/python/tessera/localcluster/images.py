@@ -7,6 +7,7 @@ static binary on an empty base, named as upstream names them (never pulled: only
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 import subprocess
@@ -86,8 +87,11 @@ class ImageLoader:
 
     def _static_image(self, containers: Containers, name: str, program: Path, args: list[str]) -> None:
         """An image holding one static program on an empty base, running as nobody."""
-        local = "localhost/tessera-cluster/" + name.rsplit("/", 1)[-1]
-        command = "/" + local.rsplit("/", 1)[-1].split(":")[0]
+        # Kept in buildah's storage across clusters under a tag of the program's build (its place in the cache
+        # names its build key): a program built again, of the same version but other sources, gets a new image.
+        build = hashlib.sha256(str(program).encode()).hexdigest()[:10]
+        local = f"localhost/tessera-cluster/{name.rsplit('/', 1)[-1]}-{build}"
+        command = "/" + name.rsplit("/", 1)[-1].split(":")[0]
         with _file_lock("cluster-images"):
             if containers.buildah("inspect", "--type", "image", local).returncode != 0:
                 container = containers.buildah("from", "scratch").stdout.strip()

@@ -15,14 +15,25 @@ from typing import ClassVar
 import httpx
 
 from tessera.localinfra.goprograms import GoProgram
+from tessera.localinfra.jaegertrim import JaegerComponents
 from tessera.localinfra.process import LocalServer, free_port
 
 JAEGER_VERSION = "v1.76.0"  # the module's tag; the program is Jaeger v2
+# The collector components `jaeger_config` names, by their Go packages: the rest are left out of the build.
+JAEGER_COMPONENTS = (
+    "healthcheckv2extension",  # healthcheckv2
+    "jaegerstorage",  # jaeger_storage
+    "jaegerquery",  # jaeger_query
+    "otlpreceiver",  # otlp
+    "batchprocessor",  # batch
+    "storageexporter",  # jaeger_storage_exporter
+)
 JAEGER = GoProgram(
     name="jaeger",
     module="github.com/jaegertracing/jaeger",
     version=JAEGER_VERSION,
     package="github.com/jaegertracing/jaeger/cmd/jaeger",
+    edit=JaegerComponents(JAEGER_COMPONENTS),
 )
 
 
