@@ -49,6 +49,10 @@ VALUE_SETS = {
     "flagger-no-mesh": ["--values", str(CHART / "ci" / "flagger-no-mesh-values.yaml")],
     "keda": ["--values", str(CHART / "ci" / "external-values.yaml"), "--set", "keda.enabled=true"],
     "no-kong": ["--set", "kong.enabled=false"],
+    "istio-edge": [
+        "--set", "kong.enabled=false", "--set", "istio.ingressGateway.enabled=true",
+        "--set", "edge.namespace=istio-system", "--set", "edge.serviceAccount=istio-ingressgateway",
+    ],  # fmt: skip
     "external-no-mesh": ["--values", str(CHART / "ci" / "external-values.yaml")],
 }
 KONG_PLUGINS = {"jwt", "rate-limiting", "cors"}
@@ -204,8 +208,12 @@ def test_each_service_lets_in_only_its_callers() -> None:
     policies = {m["metadata"]["name"]: m for m in of_kind(render("defaults"), "AuthorizationPolicy")}
     principals = policies["tessera-inventory"]["spec"]["rules"][0]["from"][0]["source"]["principals"]
     assert principals == ["cluster.local/ns/shop/sa/tessera-gateway", "cluster.local/ns/shop/sa/tessera-saga"]
-    saga_rules = policies["tessera-saga"]["spec"]["rules"]
-    assert saga_rules and all("namespaces" in rule["from"][0]["source"] for rule in saga_rules)  # none calls it
+    # None calls the saga: the gateway, whose platform view asks every service for its dependencies' health, may
+    # call that method only.
+    viewer, *others = policies["tessera-saga"]["spec"]["rules"]
+    assert viewer["from"][0]["source"]["principals"] == ["cluster.local/ns/shop/sa/tessera-gateway"]
+    assert viewer["to"][0]["operation"]["paths"] == ["/ops.v1.DependencyHealthService/GetDependencies"]
+    assert others and all("namespaces" in rule["from"][0]["source"] for rule in others)
 
 
 def test_a_canary_is_a_values_change_with_weights_and_header_routing() -> None:
@@ -300,6 +308,21 @@ def test_kong_routes_the_api_with_jwt_rate_limits_and_cors_and_can_be_switched_o
     assert not of_kind(render("no-kong"), "Ingress")
 
 
+def test_an_istio_ingress_gateway_can_be_the_edge_in_place_of_kong() -> None:
+    manifests = render("istio-edge")
+    assert not of_kind(manifests, "Ingress")
+    (gateway,) = of_kind(manifests, "Gateway")
+    assert gateway["spec"]["selector"] == {"istio": "ingressgateway"}
+    (route,) = (m for m in of_kind(manifests, "VirtualService") if m["metadata"]["name"] == "tessera-edge")
+    assert route["spec"]["gateways"] == ["tessera-edge"]
+    (destination,) = route["spec"]["http"][0]["route"]
+    assert destination["destination"] == {"host": "tessera-gateway.shop.svc.cluster.local", "port": {"number": 8080}}
+    # Only the edge's identity may call the gateway's API.
+    policy = next(m for m in of_kind(manifests, "AuthorizationPolicy") if m["metadata"]["name"] == "tessera-gateway")
+    from_edge = next(r for r in policy["spec"]["rules"] if "requestPrincipals" in r["from"][0]["source"])
+    assert from_edge["from"][0]["source"]["principals"] == ["cluster.local/ns/istio-system/sa/istio-ingressgateway"]
+
+
 def test_kong_istio_and_the_gateway_check_tokens_of_the_same_issuer_with_the_same_key() -> None:
     manifests = render("defaults")
     auth = yaml.safe_load(AUTH_VALUES.read_text())["auth"]
@@ -329,9 +352,13 @@ def test_kong_istio_and_the_gateway_check_tokens_of_the_same_issuer_with_the_sam
 
 
 def _admitted(manifests: list[Manifest], service: str) -> list[str]:
+    """Who may call every method of `service` (a rule without `paths`)."""
     policies = {m["metadata"]["name"]: m for m in of_kind(manifests, "AuthorizationPolicy")}
-    sources = policies[f"tessera-{service}"]["spec"]["rules"][0]["from"][0]["source"]
-    return [p.rsplit("/", 1)[1] for p in sources.get("principals", [])]
+    admitted = []
+    for rule in policies[f"tessera-{service}"]["spec"]["rules"]:
+        if not any("paths" in to["operation"] for to in rule["to"]):
+            admitted += [p.rsplit("/", 1)[1] for p in rule["from"][0]["source"].get("principals", [])]
+    return sorted(admitted)
 
 
 def test_callers_are_derived_from_calls_so_a_new_call_admits_its_caller(tmp_path: Path) -> None:

@@ -46,6 +46,15 @@
 {{- end -}}
 {{- end -}}
 {{- $_ := set $config "callers" $callers -}}
+{{- /* Its viewers: services with the platform view that do not call it, which may ask it for its dependencies'
+     health only (ops.v1.DependencyHealthService). */ -}}
+{{- $viewers := list -}}
+{{- range $other, $svc := $registry -}}
+{{- if and $svc.platformView (ne $other $name) (not (has $other $callers)) -}}
+{{- $viewers = append $viewers $other -}}
+{{- end -}}
+{{- end -}}
+{{- $_ := set $config "viewers" $viewers -}}
 {{- toYaml $config -}}
 {{- end -}}
 
