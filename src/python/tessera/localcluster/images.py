@@ -85,7 +85,7 @@ class ImageLoader:
                 raise InfraError(f"exporting {local_name} failed: {pushed.stderr[-1500:]}")
             self.import_archive(archive)
 
-    def _static_image(self, containers: Containers, name: str, program: Path, args: list[str]) -> None:
+    def static_image(self, containers: Containers, name: str, program: Path, args: list[str]) -> None:
         """An image holding one static program on an empty base, running as nobody."""
         # Kept in buildah's storage across clusters under a tag of the program's build (its place in the cache
         # names its build key): a program built again, of the same version but other sources, gets a new image.
@@ -128,7 +128,7 @@ class ImageLoader:
             return
         containers = Containers.prepare()
         for name, (program, args) in missing.items():
-            self._static_image(containers, name, program.resolve(), args)
+            self.static_image(containers, name, program.resolve(), args)
 
     def kill(self, container_id: str) -> None:
         self._ctr("tasks", "kill", "-s", "SIGKILL", container_id)

@@ -162,6 +162,10 @@ def prometheus_config() -> dict[str, object]:
                     {"source_labels": [f"{meta}annotation_prometheus_io_scrape"], "regex": "true", "action": "keep"},
                     {"source_labels": [f"{meta}ip", f"{meta}annotation_prometheus_io_port"], "regex": "(.+);(\\d+)",
                      "replacement": "$1:$2", "target_label": "__address__"},
+                    # In the mesh, Istio's injector points the annotations at pilot-agent, which serves the app's
+                    # metrics merged with its sidecar's (/stats/prometheus on 15020, outside mTLS).
+                    {"source_labels": [f"{meta}annotation_prometheus_io_path"], "regex": "(.+)",
+                     "target_label": "__metrics_path__"},
                     {"source_labels": ["__meta_kubernetes_namespace"], "target_label": "namespace"},
                     {"source_labels": [f"{meta}name"], "target_label": "pod"},
                     # A canary controller's primary copy of a service (orders-primary) is still that service.

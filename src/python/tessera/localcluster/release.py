@@ -137,6 +137,9 @@ class Release:
         (a database each), and the MongoDB-protocol server's URL."""
         if self.namespace not in self.cluster.kubectl("get", "namespaces", "-o", "name"):
             self.cluster.kubectl("create", "namespace", self.namespace)
+        # Istio's injector adds a sidecar to every pod created in a namespace so labelled.
+        injection = "enabled" if self.overrides.get("istio", {}).get("enabled") else "disabled"
+        self.cluster.kubectl("label", "--overwrite", "namespace", self.namespace, f"istio-injection={injection}")
         dsns = {}
         for service in (s.name for s in registry().services if s.uses("postgres")):
             dsns[f"{service}-dsn"] = asyncio.run(ensure_database(self.infra.postgres_dsn, f"tessera_{service}"))

@@ -22,10 +22,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tessera.localcluster import autoscaling, canary, host, observability
+from tessera.localcluster import autoscaling, canary, host, mesh, observability
 from tessera.localcluster import binaries as cluster_binaries
 from tessera.localcluster.cluster import CLUSTER_CIDR, NODE_IP, LocalCluster, stop_process_group
-from tessera.localcluster.release import Release
+from tessera.localcluster.release import Release, merge_values
 from tessera.localinfra import LocalInfra
 from tessera.localinfra.issuer import DevIssuer
 from tessera.localinfra.process import InfraError
@@ -49,6 +49,8 @@ class ClusterPlatform:
     infra: LocalInfra | None = None
     release: Release | None = None
     values: dict[str, Any] = field(default_factory=dict)  # the chart values every install of the release gets
+    # Istio's sidecars in every pod of the release, and its ingress gateway as the edge (mesh.py).
+    mesh: bool = False
 
     @property
     def endpoints_file(self) -> Path:
@@ -74,6 +76,11 @@ class ClusterPlatform:
         canary.apply(self.cluster)
         autoscaling.apply(self.cluster)
         addons_ready = time.monotonic()
+        if self.mesh:
+            log("installing Istio (istiod, its sidecar injector, an ingress gateway)")
+            mesh.apply(self.cluster, log)
+            self.values = merge_values(mesh.release_values(), self.values)
+        mesh_ready = time.monotonic()
         self.infra = LocalInfra(self.state_dir / "infra", host=NODE_IP, client_network=CLUSTER_CIDR)
         self.infra.start()
         self.infra_pids.write_text(json.dumps(self.infra.pids()))
@@ -87,7 +94,7 @@ class ClusterPlatform:
         self.release.install(self.release.values(tag))
         available = time.monotonic()
         endpoints = {
-            "gateway": self.release.service_url("gateway"),
+            "gateway": mesh.edge_url(self.cluster) if self.mesh else self.release.service_url("gateway"),
             "catalog_grpc": self.release.service_url("catalog", "grpc").removeprefix("http://"),
             "inventory_grpc": self.release.service_url("inventory", "grpc").removeprefix("http://"),
             "jaeger": self.cluster.service_url(observability.JAEGER_NAMESPACE, "jaeger-query", "http"),
@@ -105,6 +112,7 @@ class ClusterPlatform:
             "binaries (cached after the first run)": prepared - began,
             **{f"cluster: {k}": v for k, v in self.cluster.timings.items()},
             "Jaeger, Prometheus, Flagger, KEDA ready": addons_ready - cluster_up,
+            **({"Istio ready": mesh_ready - addons_ready} if self.mesh else {}),
             "helm install -> all Available": available - installed,
             "total": time.monotonic() - began,
         }
@@ -153,14 +161,16 @@ def main() -> None:
     parser.add_argument("--state-dir", type=Path, default=DEFAULT_STATE_DIR, help="the cluster's state (removed)")
     parser.add_argument("--no-build", action="store_true", help="use the images already built by pants package")
     parser.add_argument("--detach", action="store_true", help="leave it running; stop it with the down target")
+    parser.add_argument("--no-mesh", action="store_true", help="without Istio: no sidecars, the gateway's Service")
     args = parser.parse_args()
-    platform = ClusterPlatform(args.state_dir.resolve())
+    platform = ClusterPlatform(args.state_dir.resolve(), mesh=not args.no_mesh)
     try:
         with _stop_on_signals() as stop:
             endpoints = platform.start(build=not args.no_build)
             timings = json.loads((platform.state_dir / "timings.json").read_text())
             log(f"\nTessera runs on Kubernetes ({timings['total']:.0f} s):")
-            log(f"  gateway     {endpoints['gateway']}  (REST /v1, docs /docs, GraphQL /graphql)")
+            edge = "through Istio's ingress gateway" if platform.mesh else "the gateway's Service"
+            log(f"  gateway     {endpoints['gateway']}  (REST /v1, docs /docs, GraphQL /graphql; {edge})")
             log(f"  jaeger      {endpoints['jaeger']}  (traces: /api/traces?service=gateway)")
             log(f"  prometheus  {endpoints['prometheus']}  (API: /api/v1/query)")
             log(f"  kubeconfig  {endpoints['kubeconfig']}")
