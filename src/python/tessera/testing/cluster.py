@@ -21,12 +21,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import grpc
 import httpx
 import pytest
-from inventory.v1 import inventory_pb2, inventory_pb2_grpc
 
-from catalog.v1 import catalog_pb2, catalog_pb2_grpc
 from tessera.localcluster import host
 from tessera.localcluster.cluster import BRIDGE
 from tessera.localcluster.release import Release
@@ -48,7 +45,8 @@ class Shop:
 
     @property
     def gateway(self) -> str:
-        return self.release.service_url("gateway")
+        """The API's address from the host: the gateway's Service, or the mesh's ingress gateway in front of it."""
+        return self.endpoints["gateway"]
 
     def auth(self, customer: str = "c-k8s") -> dict[str, str]:
         """A bearer token of the release's issuer, acting for `customer`."""
@@ -72,18 +70,18 @@ class Shop:
         return self.release.cluster.kubectl("-n", self.release.namespace, *args, check=check)
 
     async def product(self, stock: int = 1000, price_cents: int = 1500) -> str:
-        async with grpc.aio.insecure_channel(self.grpc_target("catalog")) as channel:
-            created = await catalog_pb2_grpc.CatalogServiceStub(channel).CreateProduct(
-                catalog_pb2.CreateProductRequest(
-                    sku=f"K8S-{uuid.uuid4().hex[:10]}", name="Cluster thing", price_cents=price_cents, currency="EUR"
-                ),
-                timeout=10,
-            )
-        async with grpc.aio.insecure_channel(self.grpc_target("inventory")) as channel:
-            await inventory_pb2_grpc.InventoryServiceStub(channel).SetStock(
-                inventory_pb2.SetStockRequest(product_id=created.product_id, on_hand=stock), timeout=10
-            )
-        return str(created.product_id)
+        """A new product with stock, made through the API as an operator would (the services behind it accept
+        calls from their callers only, in the mesh)."""
+        admin = {"Authorization": f"Bearer {self.release.issuer.admin_token()}"}
+        async with httpx.AsyncClient(base_url=self.gateway, headers=admin, timeout=10) as client:
+            sku = f"K8S-{uuid.uuid4().hex[:10]}"
+            body = {"sku": sku, "name": "Cluster thing", "price_cents": price_cents, "currency": "EUR"}
+            created = await client.post("/v1/products", json=body)
+            assert created.status_code == 201, created.text
+            product_id = str(created.json()["product_id"])
+            stocked = await client.put(f"/v1/products/{product_id}/stock", json={"on_hand": stock})
+            assert stocked.status_code == 200, stocked.text
+        return product_id
 
     async def final_order(self, order_id: str, timeout: float = 60.0) -> dict[str, Any]:
         """The order once its status is final (bounded wait)."""
@@ -113,7 +111,7 @@ def shop() -> Iterator[Shop]:
         pytest.skip("the local cluster runs a kubelet and containerd and changes iptables: run the tests as root")
     state = Path(tempfile.mkdtemp(prefix="tessera-k8s-"))
     # The load tests send one caller's requests far past a customer's rate limit: counted, never reached.
-    platform = ClusterPlatform(state, chart=CHART, values={"auth": {"rateLimit": "100000/second"}})
+    platform = ClusterPlatform(state, chart=CHART, values={"auth": {"rateLimit": "100000/second"}}, mesh=True)
     # The cluster removes at start what a killed earlier cluster left; the baseline is the host without it.
     for change in host.remove_stale_chains():
         print(f"removed what an earlier cluster left: {change}")
