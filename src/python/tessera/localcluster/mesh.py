@@ -49,6 +49,10 @@ ISTIOD_ENV = {
     "PILOT_ENABLE_ALPN_FILTER": "false",  # istio.alpn (protocol sniffing over mTLS; the chart names every port)
 }
 
+# The lifetime of the workload certificates the sidecars ask istiod for (Istio's default: 24 h), short here so that a
+# test sees them rotate; pilot-agent renews at half of it, without a restart.
+WORKLOAD_CERT_TTL = "2m"
+
 # Upstream's proxyv2 image (pilot/docker/Dockerfile.proxyv2), on the local Debian base: the init container runs
 # `pilot-agent istio-iptables`, which needs iptables.
 _PROXY_DOCKERFILE = """
@@ -160,6 +164,7 @@ def istiod_values() -> dict[str, Any]:
         },
         # No `istio.stats` filter in the sidecars (Istio's proxy build only).
         "telemetry": {"enabled": False, "v2": {"enabled": False}},
+        "meshConfig": {"defaultConfig": {"proxyMetadata": {"SECRET_TTL": WORKLOAD_CERT_TTL}}},
     }
 
 
