@@ -55,6 +55,10 @@ VALUE_SETS = {
     ],  # fmt: skip
     "external-no-mesh": ["--values", str(CHART / "ci" / "external-values.yaml")],
 }
+# Flagger's istio provider with the ingress gateway as the edge (as on the local cluster), weighted and A/B.
+VALUE_SETS["flagger-edge"] = [*VALUE_SETS["istio-edge"], "--values", str(CHART / "ci" / "flagger-values.yaml")]
+VALUE_SETS["flagger-edge-ab"] = [*VALUE_SETS["flagger-edge"], "--set", "flagger.analysis.abTesting=true"]
+EDGE_POLICY = "tessera-edge-requires-a-token"
 KONG_PLUGINS = {"jwt", "rate-limiting", "cors"}
 AUTH_VALUES = CHART / "ci" / "auth-values.yaml"  # the chart requires an issuer: every value set has one
 
@@ -197,7 +201,7 @@ def test_every_service_has_its_policies_autoscaler_and_budget(value_set: str) ->
         kinds = {metric["type"] for metric in hpa["spec"]["metrics"]}
         assert "Resource" in kinds and kinds & {"Pods", "External"}, hpa["metadata"]["name"]
     istio = value_set not in ("external-no-mesh", "flagger-no-mesh", "keda")
-    policies = {m["metadata"]["name"] for m in of_kind(manifests, "AuthorizationPolicy")}
+    policies = {m["metadata"]["name"] for m in of_kind(manifests, "AuthorizationPolicy")} - {EDGE_POLICY}
     assert policies == (names if istio else set())
     if istio:
         (peer,) = of_kind(manifests, "PeerAuthentication")
@@ -321,6 +325,40 @@ def test_an_istio_ingress_gateway_can_be_the_edge_in_place_of_kong() -> None:
     policy = next(m for m in of_kind(manifests, "AuthorizationPolicy") if m["metadata"]["name"] == "tessera-gateway")
     from_edge = next(r for r in policy["spec"]["rules"] if "requestPrincipals" in r["from"][0]["source"])
     assert from_edge["from"][0]["source"]["principals"] == ["cluster.local/ns/istio-system/sa/istio-ingressgateway"]
+    # The edge itself verifies the token (401 for a bad one) and denies a request without one (403).
+    edge = [m for m in manifests if m["metadata"].get("namespace") == "istio-system"]
+    assert sorted(m["kind"] for m in edge) == ["AuthorizationPolicy", "RequestAuthentication"]
+    for policy in edge:
+        assert policy["spec"]["selector"] == {"matchLabels": {"istio": "ingressgateway"}}
+    (verifies,) = of_kind(edge, "RequestAuthentication")
+    assert verifies["spec"]["jwtRules"][0]["issuer"] == yaml.safe_load(AUTH_VALUES.read_text())["auth"]["issuer"]
+    (denies,) = of_kind(edge, "AuthorizationPolicy")
+    assert denies["metadata"]["name"] == EDGE_POLICY and denies["spec"]["action"] == "DENY"
+    assert denies["spec"]["rules"] == [{"from": [{"source": {"notRequestPrincipals": ["*"]}}]}]
+
+
+def test_flagger_weights_the_gateway_at_the_edge_and_the_other_services_in_the_mesh() -> None:
+    manifests = render("flagger-edge")
+    # Flagger's VirtualService routes the edge's requests: the chart's own edge route is left out.
+    assert {m["metadata"]["name"] for m in of_kind(manifests, "VirtualService")} == {"tessera-saga"}
+    canaries = {m["metadata"]["name"]: m["spec"] for m in of_kind(manifests, "Canary")}
+    gateway = canaries["tessera-gateway"]
+    assert gateway["provider"] == "istio" and gateway["service"]["name"] == "tessera-gateway-flagger"
+    assert gateway["service"]["gateways"] == ["tessera-edge"] and gateway["service"]["hosts"] == ["*"]
+    assert gateway["service"]["trafficPolicy"]["tls"] == {"mode": "ISTIO_MUTUAL"}
+    assert gateway["analysis"]["stepWeight"] == 10 and gateway["analysis"]["maxWeight"] == 50
+    assert "match" not in gateway["analysis"] and "iterations" not in gateway["analysis"]
+    # In the mesh, callers call the chart's Service: Flagger's VirtualService takes that host.
+    orders = canaries["tessera-orders"]["service"]
+    assert orders["hosts"] == ["tessera-orders"] and "gateways" not in orders
+    assert orders["name"] == "tessera-orders-flagger"
+
+
+def test_flagger_ab_sends_the_canary_headers_requests_to_the_canary_for_its_iterations() -> None:
+    (gateway,) = (m["spec"] for m in of_kind(render("flagger-edge-ab"), "Canary")
+                  if m["metadata"]["name"] == "tessera-gateway")  # fmt: skip
+    assert gateway["analysis"]["match"] == [{"headers": {"x-tessera-canary": {"exact": "always"}}}]
+    assert gateway["analysis"]["iterations"] == 10 and "stepWeight" not in gateway["analysis"]
 
 
 def test_kong_istio_and_the_gateway_check_tokens_of_the_same_issuer_with_the_same_key() -> None:
