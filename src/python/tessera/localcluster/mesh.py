@@ -53,6 +53,16 @@ ISTIOD_ENV = {
 # test sees them rotate; pilot-agent renews at half of it, without a restart.
 WORKLOAD_CERT_TTL = "2m"
 
+ENVOY_CLUSTER_STATS = (
+    "upstream_rq_total",
+    "upstream_rq_2xx",
+    "upstream_rq_5xx",
+    "upstream_rq_retry",
+    "upstream_rq_pending_overflow",
+    "upstream_cx_overflow",
+    "outlier_detection.ejections_enforced_total",
+)
+
 # Upstream's proxyv2 image (pilot/docker/Dockerfile.proxyv2), on the local Debian base: the init container runs
 # `pilot-agent istio-iptables`, which needs iptables.
 _PROXY_DOCKERFILE = """
@@ -164,7 +174,14 @@ def istiod_values() -> dict[str, Any]:
         },
         # No `istio.stats` filter in the sidecars (Istio's proxy build only).
         "telemetry": {"enabled": False, "v2": {"enabled": False}},
-        "meshConfig": {"defaultConfig": {"proxyMetadata": {"SECRET_TTL": WORKLOAD_CERT_TTL}}},
+        "meshConfig": {
+            "defaultConfig": {
+                "proxyMetadata": {"SECRET_TTL": WORKLOAD_CERT_TTL},
+                # Envoy's own per-cluster counters, which Istio's bootstrap leaves out by default: the calls each
+                # destination got (a canary's share), retries, overflows and ejections (the DestinationRules' work).
+                "proxyStatsMatcher": {"inclusionSuffixes": list(ENVOY_CLUSTER_STATS)},
+            }
+        },
     }
 
 
