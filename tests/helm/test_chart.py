@@ -245,6 +245,7 @@ def test_flagger_is_one_switch_and_owns_the_traffic_split_of_its_services() -> N
     assert len(of_kind(manifests, "MetricTemplate")) == 2
     (orders,) = (m for m in of_kind(manifests, "Canary") if m["metadata"]["name"] == "tessera-orders")
     assert orders["spec"]["analysis"]["threshold"] == 5  # failed checks before the automatic rollback
+    assert orders["spec"]["revertOnDeletion"] is True  # Flagger switched off gives the service back as it was
 
 
 def test_flagger_without_a_mesh_counts_passing_checks_and_the_services_reach_both_tracks() -> None:

@@ -23,6 +23,7 @@ import pytest
 from tessera.localcluster.encryption import CIPHERTEXT_PREFIX
 from tessera.localcluster.images import SERVICE_REGISTRY
 from tessera.localcluster.release import POSTGRES_SECRET, merge_values
+from tessera.testing.canary import Reads, eventually, no_canary_pods, phase_is
 from tessera.testing.chaos import OrderLoad, settle
 from tessera.testing.cluster import Shop
 from tessera.topology import registry
@@ -59,17 +60,6 @@ async def _confirmed_order(shop: Shop) -> dict[str, Any]:
     order = await shop.final_order(placed.json()["order_id"])
     assert order["status"].upper() == "CONFIRMED", order
     return order
-
-
-async def _eventually(check: Any, timeout: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        result = await check()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what}: not within {timeout:.0f} s")
-        await asyncio.sleep(0.5)
 
 
 async def test_installed_release_confirms_an_order(shop: Shop) -> None:
@@ -136,14 +126,14 @@ async def test_jaeger_in_the_cluster_holds_the_order_s_trace_and_prometheus_scra
                     return dict(trace)
             return None
 
-        trace = await _eventually(order_trace, 60, "the order's trace in Jaeger (gateway -> orders)")
+        trace = await eventually(order_trace, 60, "the order's trace in Jaeger (gateway -> orders)")
     services = sorted({process["serviceName"] for process in trace["processes"].values()})
 
     async def every_pod_scraped() -> list[dict[str, Any]] | None:
         up = await shop.query_prometheus(f'up{{job="tessera", namespace="{shop.release.namespace}"}} == 1')
         return up if {series["metric"]["service"] for series in up} == {s.name for s in registry().services} else None
 
-    up = await _eventually(every_pod_scraped, 60, "Prometheus scraping a pod of every service")
+    up = await eventually(every_pod_scraped, 60, "Prometheus scraping a pod of every service")
     versions = await shop.query_prometheus(f'service_info{{namespace="{shop.release.namespace}"}}')
     assert {series["metric"]["version"] for series in versions} == {shop.tag}  # what each pod says it runs
     shop.record(
@@ -166,14 +156,14 @@ async def test_flag_change_reaches_the_services_without_a_restart(shop: Shop) ->
     async with shop.api(timeout=10) as client:
         began = time.monotonic()
         set_placement("off")
-        refused = await _eventually(
+        refused = await eventually(
             lambda: _answer_is(client, product, 409), 90, "placement switched off by the ConfigMap"
         )
         switched_off = time.monotonic() - began
         assert "switched off" in refused.text
         began = time.monotonic()
         set_placement("on")
-        await _eventually(lambda: _answer_is(client, product, 202), 90, "placement switched on again")
+        await eventually(lambda: _answer_is(client, product, 202), 90, "placement switched on again")
         switched_on = time.monotonic() - began
     after = {p["metadata"]["name"]: _restarts(p) for s in registry().services for p in shop.pods(s.name)}
     # Every pod from before is still there, never restarted (the autoscalers may have added others meanwhile).
@@ -273,7 +263,7 @@ async def test_killed_and_deleted_pods_are_replaced_and_no_order_is_lost(shop: S
                 and any(_restarts(p) > restarts_before for p in payment_pods)
             )
 
-        await _eventually(healed, 120, "the deleted pod replaced and the killed container restarted")
+        await eventually(healed, 120, "the deleted pod replaced and the killed container restarted")
         healed_after = time.monotonic() - began
         await asyncio.sleep(5)
     outcome = await settle(load, shop.orders_dsn())
@@ -308,7 +298,7 @@ async def test_the_gateway_scales_out_on_cpu_under_load_and_back_in_after(shop: 
         return int(status.get("currentReplicas", 0))
 
     # Earlier tests' load may have left it scaled out; the test starts from one replica (the window is 15 s).
-    await _eventually(lambda: _at_most(replicas, 1), 300, "the gateway at one replica before the load")
+    await eventually(lambda: _at_most(replicas, 1), 300, "the gateway at one replica before the load")
     stop = asyncio.Event()
 
     async def reader() -> None:
@@ -320,14 +310,14 @@ async def test_the_gateway_scales_out_on_cpu_under_load_and_back_in_after(shop: 
     began = time.monotonic()
     readers = [asyncio.create_task(reader()) for _ in range(8)]
     try:
-        await _eventually(lambda: _at_least(replicas, 2), 240, "the gateway scaled out under load")
+        await eventually(lambda: _at_least(replicas, 2), 240, "the gateway scaled out under load")
         scaled_out = time.monotonic() - began
         peak = replicas()
     finally:
         stop.set()
         await asyncio.gather(*readers)
     began = time.monotonic()
-    await _eventually(lambda: _at_most(replicas, 1), 300, "the gateway scaled back in after the load")
+    await eventually(lambda: _at_most(replicas, 1), 300, "the gateway scaled back in after the load")
     scaled_in = time.monotonic() - began
     shop.record(
         "HPA (gateway, CPU via metrics-server)",
@@ -358,7 +348,7 @@ async def test_keda_scales_inventory_on_its_request_rate_from_prometheus(shop: S
 
     assert {metric["type"] for metric in hpa()["spec"]["metrics"]} == {"Resource", "External"}
     # Earlier tests' load may have scaled it out on CPU: from one replica, the rate alone must scale it.
-    await _eventually(lambda: _at_most(replicas, 1), 240, "inventory back to one replica before the calls")
+    await eventually(lambda: _at_most(replicas, 1), 240, "inventory back to one replica before the calls")
     stop = asyncio.Event()
 
     async def caller() -> None:  # each stock read through the API is one GetStock call to inventory
@@ -375,7 +365,7 @@ async def test_keda_scales_inventory_on_its_request_rate_from_prometheus(shop: S
     began = time.monotonic()
     callers = [asyncio.create_task(caller()) for _ in range(3)]
     try:
-        await _eventually(lambda: _at_least(replicas, 2), 240, "inventory scaled out on its request rate")
+        await eventually(lambda: _at_least(replicas, 2), 240, "inventory scaled out on its request rate")
         scaled_out = time.monotonic() - began
         (rate,) = await shop.query_prometheus(rate_query)
         calls_per_second = float(rate["value"][1])
@@ -385,7 +375,7 @@ async def test_keda_scales_inventory_on_its_request_rate_from_prometheus(shop: S
         stop.set()
         await asyncio.gather(*callers)
     began = time.monotonic()
-    await _eventually(lambda: _at_most(replicas, 1), 300, "inventory scaled back in after the calls stopped")
+    await eventually(lambda: _at_most(replicas, 1), 300, "inventory scaled back in after the calls stopped")
     shop.record(
         "HPA (inventory, request rate from Prometheus via KEDA)",
         {"calls start -> scaled out (s)": round(scaled_out, 1), "calls/s at scale-out": round(calls_per_second, 1),
@@ -402,64 +392,15 @@ async def _at_most(count: Any, n: int) -> bool:
     return bool(await asyncio.to_thread(count) <= n)
 
 
-def _canary_phase(shop: Shop, name: str) -> str:
-    shown = json.loads(shop.kubectl("get", "canary", name, "-o", "json", check=False) or "{}")
-    return str(shown.get("status", {}).get("phase", ""))
-
-
-async def _phase_is(shop: Shop, name: str, phase: str) -> bool:
-    return await asyncio.to_thread(_canary_phase, shop, name) == phase
-
-
-class _Reads:
-    """Readers of one URL, each answer's time and status kept (0: no answer)."""
-
-    def __init__(self, shop: Shop, path: str) -> None:
-        self.shop, self.path = shop, path
-        self.answers: list[tuple[float, int]] = []
-        self.resent: Counter[str] = Counter()
-        self.unanswered: Counter[str] = Counter()  # why a read got no answer at all (status 0)
-        self.stop = asyncio.Event()
-
-    async def _read(self, client: httpx.AsyncClient) -> int:
-        for attempt in range(3):
-            try:
-                return (await client.get(self.path)).status_code
-            except (httpx.ConnectError, httpx.ConnectTimeout, httpx.RemoteProtocolError) as exc:
-                # The connection was refused, unanswered or closed before any answer: a pod leaving while
-                # kube-proxy on this loaded node still routed a new connection to it (once its network is gone, the
-                # SYN meets no one: a connect timeout; kube-proxy may pick the same pod again). No request reached a
-                # handler. An edge proxy (Kong: retries 5, connect failures and timeouts alike) resends such an
-                # idempotent GET; so does this reader, twice after a pause, and the report counts each resend.
-                if attempt == 2:
-                    raise
-                self.resent[type(exc).__name__] += 1
-                await asyncio.sleep(0.5)
-        raise AssertionError("unreachable")
-
-    async def run(self) -> None:
-        # A connection per request, as from many users: kube-proxy balances connections, and one kept alive
-        # from before the canary existed would never reach it.
-        fresh = httpx.Limits(max_keepalive_connections=0)
-        # A live pod's kernel answers a SYN at once, however busy the pod; 3 s without one means nobody is there.
-        timeout = httpx.Timeout(10, connect=3)
-        async with self.shop.api(timeout=timeout, limits=fresh) as client:
-            while not self.stop.is_set():
-                try:
-                    self.answers.append((time.monotonic(), await self._read(client)))
-                except httpx.HTTPError as exc:
-                    self.answers.append((time.monotonic(), 0))
-                    self.unanswered[type(exc).__name__] += 1
-                await asyncio.sleep(0.1)
-
-
-async def test_flagger_rolls_a_failing_canary_back_and_promotes_a_good_one(shop: Shop) -> None:
+async def test_flagger_rolls_a_failing_canary_back_and_promotes_a_good_one(shop: Shop, flagger_reverted: None) -> None:
     """The gateway under Flagger (no mesh: its kubernetes provider), analysed on Prometheus' figures of the pods.
 
     A version that fails 40 % of its requests (the kit's fault drill) is rolled back without anyone acting; a
     good version (a new image tag) is promoted. Reads flow all along, through the gateway's Service, which
     reaches the primary copy and the canary alike.
     """
+    if shop.platform.mesh:
+        pytest.skip("in the mesh, Flagger's istio provider runs the canaries (test_mesh_integration)")
     analysis = {"interval": "10s", "threshold": 3, "iterations": 4, "metricInterval": "30s"}
     flagged = {
         "flagger": {"enabled": True, "provider": "kubernetes", "services": ["gateway"], "analysis": analysis},
@@ -467,26 +408,26 @@ async def test_flagger_rolls_a_failing_canary_back_and_promotes_a_good_one(shop:
         "services": {"gateway": {"autoscaling": {"maxReplicas": 2}}},
     }
     await asyncio.to_thread(shop.release.install, shop.release.values(shop.tag, **flagged))
-    await _eventually(lambda: _phase_is(shop, "tessera-gateway", "Initialized"), 240, "Flagger took the gateway")
+    await eventually(lambda: phase_is(shop, "tessera-gateway", "Initialized"), 240, "Flagger took the gateway")
     product = await shop.product()
-    reads = _Reads(shop, f"/v1/products/{product}")
-    answers = reads.answers
+    reads = Reads(shop, f"/v1/products/{product}")
     readers = [asyncio.create_task(reads.run()) for _ in range(2)]
     try:
         bad = merge_values(flagged, {"services": {"gateway": {"faultPercent": 40}}})
         began = time.monotonic()
         await asyncio.to_thread(shop.release.install, shop.release.values(shop.tag, **bad))
-        await _eventually(lambda: _phase_is(shop, "tessera-gateway", "Failed"), 420, "the failing canary rolled back")
+        await eventually(lambda: phase_is(shop, "tessera-gateway", "Failed"), 420, "the failing canary rolled back")
         rolled_back = time.monotonic() - began
-        during_bad = [status for at, status in answers if at >= began]
+        during_bad = [answer.status for answer in reads.since(began)]
         canary = json.loads(shop.kubectl("get", "deployment", "tessera-gateway", "-o", "json"))
         assert canary["spec"]["replicas"] == 0  # the failing version no longer serves
         primary = json.loads(shop.kubectl("get", "configmap", "tessera-gateway-primary", "-o", "json"))["data"]
         assert "TESSERA_FAULT_PERCENT" not in primary  # the primary never ran the failing version
-        await _eventually(lambda: _no_canary_pods(shop), 120, "the failed canary's pods gone (drained and exited)")
+        gone = "the failed canary's pods gone (drained and exited)"
+        await eventually(lambda: no_canary_pods(shop, "gateway"), 120, gone)
         after_rollback = time.monotonic()
         await asyncio.sleep(10)
-        since = [status for at, status in answers if at >= after_rollback]
+        since = [answer.status for answer in reads.since(after_rollback)]
         assert since and all(status == 200 for status in since), f"errors after the rollback: {Counter(since)}"
 
         new_tag = f"{shop.tag}-canary"
@@ -494,9 +435,9 @@ async def test_flagger_rolls_a_failing_canary_back_and_promotes_a_good_one(shop:
         good = merge_values(flagged, {"services": {"gateway": {"imageTag": new_tag}}})
         began = time.monotonic()
         await asyncio.to_thread(shop.release.install, shop.release.values(shop.tag, **good))
-        await _eventually(lambda: _phase_is(shop, "tessera-gateway", "Succeeded"), 420, "the good canary promoted")
+        await eventually(lambda: phase_is(shop, "tessera-gateway", "Succeeded"), 420, "the good canary promoted")
         promoted = time.monotonic() - began
-        during_good = [status for at, status in answers if at >= began]
+        during_good = [answer.status for answer in reads.since(began)]
     finally:
         reads.stop.set()
         await asyncio.gather(*readers)
@@ -513,9 +454,3 @@ async def test_flagger_rolls_a_failing_canary_back_and_promotes_a_good_one(shop:
          "reads resent (connection refused, not accepted in 3 s, or closed before an answer)": dict(reads.resent),
          "analysis": analysis},
     )  # fmt: skip
-
-
-async def _no_canary_pods(shop: Shop) -> bool:
-    """No canary pod at all, terminating ones included: one still draining serves its share until it exits."""
-    shown = await asyncio.to_thread(shop.kubectl, "get", "pods", "-l", "app.kubernetes.io/name=gateway", "-o", "name")
-    return not shown.strip()  # the primary copy's pods are named gateway-primary
