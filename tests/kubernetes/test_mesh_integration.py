@@ -6,13 +6,23 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import grpc
+import httpx
 import pytest
 
+from tessera.kit.faults import FAULT_DETAIL
 from tessera.localcluster.mesh import WORKLOAD_CERT_TTL
+from tessera.localcluster.release import merge_values
+from tessera.localinfra.issuer import DevIssuer
+from tessera.testing.canary import Reads, canary_status, eventually, phase_is
+from tessera.testing.chaos import OrderLoad, settle
 from tessera.testing.cluster import Shop
+from tessera.testing.mesh import edge_requests
 from tessera.topology import registry
 
 pytestmark = pytest.mark.asyncio
@@ -119,7 +129,7 @@ async def test_each_sidecar_holds_its_services_spiffe_id_and_renews_it_without_a
         certificate = await asyncio.to_thread(_workload_certificate, shop, pod["metadata"]["name"])
         assert certificate["id"] == f"spiffe://cluster.local/ns/{namespace}/sa/{release}-{service}", certificate
     # The gateway's pod (the primary copy's, if a canary controller made one).
-    (gateway, *_) = [p["metadata"]["name"] for p in _pods(shop) if _service_of(p) == "gateway"]
+    gateway, *_ = (p["metadata"]["name"] for p in _pods(shop) if _service_of(p) == "gateway")
     before, restarts = _workload_certificate(shop, gateway), _restarts(shop, gateway)
     began = time.monotonic()
     lifetime = int(WORKLOAD_CERT_TTL.removesuffix("m")) * 60
@@ -145,3 +155,233 @@ async def test_each_sidecar_holds_its_services_spiffe_id_and_renews_it_without_a
          round(renewed_after, 1), "old expiry": before["expires"], "new expiry": after["expires"],
          "container restarts meanwhile": 0},
     )  # fmt: skip
+
+
+def _steps(samples: list[tuple[float, int, dict[str, int]]], primary: str, canary: str) -> list[dict[str, Any]]:
+    """The canary's measured share at each weight Flagger set: the edge's requests to each track over the samples
+    taken at that weight, from 3 s after Flagger set it (the mesh's configuration takes a moment to reach the
+    edge) to the sample before the next weight."""
+    steps = []
+    for weight in sorted({w for _, w, _ in samples if w > 0}):
+        at_weight = [(t, counts) for t, w, counts in samples if w == weight]
+        settled = [counts for t, counts in at_weight if t >= at_weight[0][0] + 3][:-1]
+        if len(settled) < 2:
+            continue
+        first, last = settled[0], settled[-1]
+        to_canary = last.get(canary, 0) - first.get(canary, 0)
+        to_primary = last.get(primary, 0) - first.get(primary, 0)
+        if to_canary + to_primary:
+            steps.append({"weight": weight, "requests": to_canary + to_primary, "to canary": to_canary,
+                          "share %": round(100 * to_canary / (to_canary + to_primary), 1)})  # fmt: skip
+    return steps
+
+
+async def _sample_weights(shop: Shop, name: str, hosts: str, stop: asyncio.Event) -> list[Any]:
+    """Flagger's canary weight and the edge's request counts, sampled every second until `stop`."""
+    samples: list[tuple[float, int, dict[str, int]]] = []
+    while not stop.is_set():
+        status, counts = await asyncio.gather(
+            asyncio.to_thread(canary_status, shop, name), asyncio.to_thread(edge_requests, shop, hosts)
+        )
+        samples.append((time.monotonic(), int(status.get("canaryWeight", 0)), counts))
+        await asyncio.sleep(1)
+    return samples
+
+
+# Checks every 10 s; 3 failed checks roll back; the canary's weight grows 20 points a check, up to 60.
+_ANALYSIS = {"interval": "10s", "threshold": 3, "stepWeight": 20, "maxWeight": 60, "iterations": 3,
+             "metricInterval": "30s"}  # fmt: skip
+
+
+@dataclass
+class _GatewayCanary:
+    """The gateway under Flagger's istio provider, with readers of the API running through the edge."""
+
+    shop: Shop
+    reads: Reads
+    marked: Reads  # readers sending the chart's canary header
+    figures: dict[str, Any]
+
+    @property
+    def name(self) -> str:
+        return f"{self.shop.release.name}-gateway"
+
+    @property
+    def tracks(self) -> tuple[str, str]:
+        """Flagger's Services of the primary copy and of the canary (the edge's upstream hosts)."""
+        return f"{self.name}-flagger-primary", f"{self.name}-flagger-canary"
+
+    async def release(self, overrides: dict[str, Any]) -> float:
+        """Installs the chart with Flagger on the gateway and `overrides`; the time it began."""
+        flagged = {
+            "flagger": {"enabled": True, "provider": "istio", "services": ["gateway"], "analysis": _ANALYSIS},
+            # Two cores: the readers would otherwise scale the primary copy out on CPU.
+            "services": {"gateway": {"autoscaling": {"maxReplicas": 1}}},
+        }
+        began = time.monotonic()
+        values = self.shop.release.values(self.shop.tag, **merge_values(flagged, overrides))
+        await asyncio.to_thread(self.shop.release.install, values)
+        return began
+
+    async def reaches(self, phase: str, timeout: float, what: str) -> None:
+        await eventually(lambda: phase_is(self.shop, self.name, phase), timeout, what)
+
+    def edge_counts(self) -> dict[str, int]:
+        return edge_requests(self.shop, f"{self.name}-flagger-")
+
+    async def promote_step_by_step(self, tag: str) -> None:
+        """A good version takes each step's weight of the edge's requests and is promoted."""
+        primary, canary = self.tracks
+        stop = asyncio.Event()
+        sampler = asyncio.create_task(_sample_weights(self.shop, self.name, f"{self.name}-flagger-", stop))
+        began = await self.release({"services": {"gateway": {"imageTag": tag}}})
+        await self.reaches("Succeeded", 480, "the good canary promoted")
+        self.figures["good version -> promoted (s)"] = round(time.monotonic() - began, 1)
+        stop.set()
+        steps = _steps(await sampler, primary, canary)
+        self.figures["split at each step (the edge's requests)"] = steps
+        assert [step["weight"] for step in steps] == [20, 40, 60], steps
+        for step in steps:
+            assert abs(step["share %"] - step["weight"]) <= 15, step
+        # Pooled over the steps, the canary's share is the weights' within a few points.
+        expected = sum(step["weight"] * step["requests"] for step in steps) / 100
+        got = sum(step["to canary"] for step in steps)
+        total = sum(step["requests"] for step in steps)
+        pooled = [round(100 * got / total, 1), round(100 * expected / total, 1)]
+        self.figures["pooled: canary's share, the weights' (%)"] = pooled
+        assert abs(got - expected) / total <= 0.05, self.figures
+
+    async def roll_back_a_failing_version(self, tag: str) -> None:
+        """A version failing 40 % of its requests (the kit's fault drill) is rolled back, nobody acting."""
+        primary, canary = self.tracks
+        began = await self.release({"services": {"gateway": {"imageTag": tag, "faultPercent": 40}}})
+        await self.reaches("Failed", 420, "the failing canary rolled back")
+        self.figures["failing version (40 % faults) -> rolled back (s)"] = round(time.monotonic() - began, 1)
+        during = self.reads.since(began)
+        self.figures["reads during the failing canary"] = dict(Counter(a.status for a in during))
+        assert {a.status for a in during if not a.injected} == {200}, self.figures
+        shown = json.loads(self.shop.kubectl("get", "virtualservice", f"{self.name}-flagger", "-o", "json"))
+        routes = {d["destination"]["host"]: d.get("weight", 0) for d in shown["spec"]["http"][0]["route"]}
+        assert routes == {primary: 100, canary: 0}, routes
+
+    async def route_by_header(self, tag: str) -> None:
+        """A/B: requests with the canary header reach the canary, all others the primary, until promotion."""
+        primary, canary = self.tracks
+        began = await self.release(
+            {"flagger": {"analysis": {"abTesting": True}}, "services": {"gateway": {"imageTag": tag}}}
+        )
+        marked = asyncio.create_task(self.marked.run())
+        try:
+            await eventually(lambda: _ab_routing(self.shop, self.name, canary), 240, "the A/B route in place")
+            await asyncio.sleep(3)  # the route reaching the edge (as in _steps)
+            plain_before, marked_before = len(self.reads.answers), len(self.marked.answers)
+            before = await asyncio.to_thread(self.edge_counts)
+            await self.reaches("Promoting", 300, "the A/B canary passing its checks")
+            after = await asyncio.to_thread(self.edge_counts)
+            sent_plain = len(self.reads.answers) - plain_before
+            sent_marked = len(self.marked.answers) - marked_before
+        finally:
+            self.marked.stop.set()
+            await marked
+        to_canary = after.get(canary, 0) - before.get(canary, 0)
+        to_primary = after.get(primary, 0) - before.get(primary, 0)
+        self.figures["A/B: marked sent, canary got; plain sent, primary got"] = [
+            sent_marked, to_canary, sent_plain, to_primary
+        ]  # fmt: skip
+        # Beside the readers, the orders (one a second) reach the primary; a read in flight at either count may
+        # fall on either side of it.
+        assert sent_marked > 20 and abs(to_canary - sent_marked) <= 3, self.figures
+        assert -3 <= to_primary - sent_plain <= 3 + 2 * (time.monotonic() - began), self.figures
+        await self.reaches("Succeeded", 240, "the A/B canary promoted")
+
+
+async def test_flagger_weights_real_traffic_in_the_mesh_rolls_back_a_failing_version_and_ab_routes_by_header(
+    shop: Shop,
+    flagger_reverted: None,
+) -> None:
+    """The gateway under Flagger's istio provider: its VirtualService on the edge Gateway weights every request.
+
+    A good version takes its step weight of the edge's requests (counted by the edge's Envoy) and is promoted; a
+    version failing 40 % of its requests is rolled back by the analysis alone; in A/B mode, requests with the
+    canary header reach the canary and no others do. Orders are placed all along (retried on the injected faults
+    with their idempotency key): none is lost, and the gateway answers no 5xx but the injected ones.
+    """
+    if not shop.platform.mesh:
+        pytest.skip("the cluster runs without the mesh")
+    product = await shop.product(stock=100_000)
+    path = f"/v1/products/{product}"
+    run = _GatewayCanary(
+        shop,
+        reads=Reads(shop, path, fresh_connections=False, pause=0.0),
+        marked=Reads(shop, path, headers={"x-tessera-canary": "always"}, fresh_connections=False, pause=0.2),
+        figures={},
+    )
+    run.figures["analysis"] = _ANALYSIS
+    await run.release({})
+    await run.reaches("Initialized", 240, "Flagger took the gateway")
+    good, ab = f"{shop.tag}-istio", f"{shop.tag}-ab"
+    for tag in (good, ab):
+        shop.release.load_images(tag)
+    readers = [asyncio.create_task(run.reads.run()) for _ in range(3)]
+    async with OrderLoad(shop.gateway, product, rate=1.0, headers=shop.auth()) as orders:
+        try:
+            await run.promote_step_by_step(good)
+            await run.roll_back_a_failing_version(good)
+            await run.route_by_header(ab)
+        finally:
+            run.reads.stop.set()
+            await asyncio.gather(*readers)
+    outcome = await settle(orders, shop.orders_dsn())
+    failures = [a for a in orders.attempts if a.status >= 500 and FAULT_DETAIL not in a.detail]
+    run.figures["orders"] = {"placed": outcome.sent, "confirmed": outcome.confirmed, "lost": outcome.lost,
+                             "5xx not injected": len(failures)}  # fmt: skip
+    shop.record("canary (Flagger, istio provider, gateway at the edge)", run.figures)
+    assert outcome.lost == 0 and outcome.never_accepted == 0, outcome
+    assert not failures, failures[:5]
+    assert {a.status for a in run.reads.answers if not a.injected} == {200}, Counter(
+        a.status for a in run.reads.answers
+    )
+
+
+async def _ab_routing(shop: Shop, name: str, canary: str) -> bool:
+    shown = json.loads(await asyncio.to_thread(shop.kubectl, "get", "virtualservice", f"{name}-flagger", "-o", "json"))
+    matched = shown["spec"]["http"][0]
+    weights = {d["destination"]["host"]: d.get("weight", 0) for d in matched["route"]}
+    return "match" in matched and weights.get(canary) == 100
+
+
+async def test_the_edge_refuses_requests_without_a_valid_token_and_the_gateway_still_checks_its_own(
+    shop: Shop, tmp_path: Path
+) -> None:
+    """The ingress gateway verifies the API's tokens (RequestAuthentication) and denies a request without one: such
+    requests never leave the edge. A valid token passes the edge, and the gateway still decides what it allows."""
+    if not shop.platform.mesh:
+        pytest.skip("the cluster runs without the mesh")
+    issuer = shop.release.issuer
+    stranger = DevIssuer(tmp_path, issuer=issuer.issuer, audience=issuer.audience)  # same claims, another key
+    product = await shop.product()
+    refused = {
+        "no token": {},
+        "another key": {"Authorization": f"Bearer {stranger.customer_token('c-edge')}"},
+        "expired": {"Authorization": f"Bearer {issuer.customer_token('c-edge', ttl_seconds=-120)}"},
+        "another audience": {"Authorization": f"Bearer {issuer.customer_token('c-edge', audience='elsewhere')}"},
+    }
+    upstream = f"{shop.release.name}-gateway"
+    answers: dict[str, Any] = {}
+    async with httpx.AsyncClient(base_url=shop.gateway, timeout=10) as client:
+        before = await asyncio.to_thread(edge_requests, shop, upstream)
+        for case, headers in refused.items():
+            answer = await client.get(f"/v1/products/{product}", headers=headers)
+            answers[case] = [answer.status_code, answer.text[:80]]
+        after_refused = await asyncio.to_thread(edge_requests, shop, upstream)
+        # A customer's valid token passes the edge; creating a product takes the admin's scope: the gateway says no.
+        customer = await client.post("/v1/products", headers=shop.auth("c-edge"), json={"sku": "EDGE-1", "name": "x",
+                                     "price_cents": 1, "currency": "EUR"})  # fmt: skip
+        answers["valid customer token, admin's operation"] = [customer.status_code, customer.json()]
+        after_valid = await asyncio.to_thread(edge_requests, shop, upstream)
+    shop.record("mesh: tokens at the edge", answers)
+    assert answers["no token"][0] == 403, answers
+    assert all(answers[case][0] == 401 for case in ("another key", "expired", "another audience")), answers
+    assert sum(after_refused.values()) == sum(before.values()), (before, after_refused)  # none left the edge
+    assert sum(after_valid.values()) == sum(after_refused.values()) + 1
+    assert customer.status_code == 403 and customer.json()["status"] == 403, customer.text

@@ -1,0 +1,222 @@
+"""The chart's DestinationRules and routes at work in the mesh, each under load: outlier detection, the connection
+pool's limit, and retries only of what never reached a service. Counted by Envoy where it happened (the caller's
+sidecar) and by the services themselves. The same cluster session as the other cluster tests."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections import Counter
+
+import httpx
+import pytest
+
+from tessera.testing.canary import Reads, eventually
+from tessera.testing.chaos import OrderLoad, settle, summary_ms
+from tessera.testing.cluster import Shop
+from tessera.testing.mesh import by_upstream, envoy_stats, upstream_hosts
+from tessera.topology import registry
+
+pytestmark = pytest.mark.asyncio
+
+
+def _skip_without_mesh(shop: Shop) -> None:
+    if not shop.platform.mesh:
+        pytest.skip("the cluster runs without the mesh")
+
+
+def _pod_of(shop: Shop, service: str) -> str:
+    pod, *_ = (p["metadata"]["name"] for p in shop.pods(service))
+    return pod
+
+
+def _calls_handled(shop: Shop, pods: list[str]) -> Counter[str]:
+    """The gRPC calls the services in `pods` handled, by status code (the kit's RED counter; health checks left
+    out), read from each one's /metrics inside its pod."""
+    handled: Counter[str] = Counter()
+    for pod in pods:
+        shown = json.loads(shop.kubectl("get", "pod", pod, "-o", "json"))
+        (service,) = (c for c in shown["spec"]["containers"] if c["name"] != "istio-proxy")
+        port = next(p["containerPort"] for p in service["ports"] if p["name"] == "metrics")
+        script = f"import urllib.request as u; print(u.urlopen('http://127.0.0.1:{port}/metrics').read().decode())"
+        text = shop.kubectl("exec", pod, "-c", service["name"], "--", "/app/bin/python", "-c", script)
+        for line in text.splitlines():
+            if line.startswith("grpc_server_handled_total{") and "grpc.health" not in line:
+                labels, value = line.rsplit(" ", 1)
+                handled[labels.split('grpc_code="', 1)[1].split('"', 1)[0]] += int(float(value))
+    return handled
+
+
+def _ejections(shop: Shop, pod: str, service: str) -> int:
+    """How many times the proxy in `pod` has ejected an endpoint of `service` (outlier detection)."""
+    counts = by_upstream(envoy_stats(shop, pod), "outlier_detection.ejections_enforced_total", service)
+    return counts.get(service, 0)
+
+
+def _sent_to(shop: Shop, pod: str, service: str, address: str) -> int:
+    """The requests the proxy in `pod` has sent to one endpoint of `service`."""
+    return int(upstream_hosts(shop, pod, service)[address].get("rq_total", 0))
+
+
+async def test_outlier_detection_ejects_a_failing_replica_and_traffic_moves_to_the_healthy_one(shop: Shop) -> None:
+    """Inventory at two replicas; one's sidecar can no longer reach its service (its connections refused inside
+    the pod, while the pod stays Ready). The gateway's sidecar ejects that replica after the chart's
+    consecutive5xxErrors, and the stock reads keep being answered by the other one."""
+    _skip_without_mesh(shop)
+    two = {"services": {"inventory": {"autoscaling": {"minReplicas": 2, "maxReplicas": 2}}}}
+    await asyncio.to_thread(shop.release.install, shop.release.values(shop.tag, **two))
+    try:
+        await eventually(lambda: asyncio.to_thread(lambda: len(shop.pods("inventory")) == 2), 180, "two replicas")
+        await asyncio.to_thread(shop.release.wait_available)
+        product = await shop.product()
+        victim = shop.pods("inventory")[0]
+        container = next(c for c in victim["status"]["containerStatuses"] if c["name"] == "inventory")
+        gateway = _pod_of(shop, "gateway")
+        inventory_host = f"{shop.release.name}-inventory"
+
+        victim_ip = victim["status"]["podIP"]
+        (healthy_ip,) = (p["status"]["podIP"] for p in shop.pods("inventory") if p["status"]["podIP"] != victim_ip)
+        reads = Reads(shop, f"/v1/products/{product}/stock", fresh_connections=False, pause=0.05)
+        readers = [asyncio.create_task(reads.run()) for _ in range(3)]
+        try:
+            await asyncio.sleep(2)
+            before = await asyncio.to_thread(_ejections, shop, gateway, inventory_host)
+            # The sidecar reaches its service from 127.0.0.6 (Istio's inbound source); the kubelet's probes (through
+            # pilot-agent, from 127.0.0.1) still pass, so the pod stays Ready and in every caller's endpoints.
+            rule = ["-s", "127.0.0.6", "-p", "tcp", "-j", "REJECT", "--reject-with", "tcp-reset"]
+            container_id = container["containerID"].removeprefix("containerd://")
+            with shop.release.cluster.pod_firewall_rule(container_id, rule):
+                began = time.monotonic()
+                await eventually(
+                    lambda: asyncio.to_thread(lambda: _ejections(shop, gateway, inventory_host) > before),
+                    60,
+                    "the replica ejected",
+                )
+                ejected_after = time.monotonic() - began
+                flags = (await asyncio.to_thread(upstream_hosts, shop, gateway, inventory_host))[victim_ip]
+                counted = time.monotonic()
+                counts = {
+                    ip: await asyncio.to_thread(_sent_to, shop, gateway, inventory_host, ip)
+                    for ip in (victim_ip, healthy_ip)
+                }
+                await asyncio.sleep(5)
+                after_ejection = reads.since(counted)
+                sent = {
+                    ip: await asyncio.to_thread(_sent_to, shop, gateway, inventory_host, ip) - n
+                    for ip, n in counts.items()
+                }
+                shown = json.loads(shop.kubectl("get", "pod", victim["metadata"]["name"], "-o", "json"))
+                ready = {c["type"]: c["status"] for c in shown["status"]["conditions"]}
+        finally:
+            reads.stop.set()
+            await asyncio.gather(*readers)
+    finally:
+        await asyncio.to_thread(shop.release.install, shop.release.values(shop.tag))
+    during = reads.since(began)
+    figures = {
+        "fault -> ejected (s)": round(ejected_after, 1),
+        "reads from the fault on": dict(Counter(a.status for a in during)),
+        "reads in the 5 s after the ejection": dict(Counter(a.status for a in after_ejection)),
+        "the failing pod's Ready condition meanwhile": ready.get("Ready"),
+        "its health flags in the gateway's sidecar": flags.get("health_flags"),
+        "calls the gateway's sidecar sent in those 5 s (failing, healthy)": [sent[victim_ip], sent[healthy_ip]],
+    }
+    shop.record("mesh: outlier detection (inventory, 2 replicas, one failing)", figures)
+    assert ready.get("Ready") == "True", figures  # the ejection, not readiness, moved the traffic
+    assert "failed_outlier_check" in flags.get("health_flags", ""), figures
+    assert sent[victim_ip] == 0 and sent[healthy_ip] > 0, figures
+    assert after_ejection and all(a.status == 200 for a in after_ejection), figures
+
+
+async def test_the_connection_pool_limit_sheds_excess_calls_with_a_clear_status_instead_of_queueing(
+    shop: Shop,
+) -> None:
+    """Inventory's DestinationRule allows 2 requests in flight per caller's sidecar: 40 concurrent stock reads
+    through the gateway overflow it. Envoy fails the excess at once (its overflow counter), the gateway answers
+    each read 200 or a 503 problem, and no read waits in a queue for its deadline."""
+    _skip_without_mesh(shop)
+    limited = {"services": {"inventory": {"traffic": {"connectionPool": {"http": {"http2MaxRequests": 2}}}}}}
+    await asyncio.to_thread(shop.release.install, shop.release.values(shop.tag, **limited))
+    try:
+        product = await shop.product()
+        gateway = _pod_of(shop, "gateway")
+        inventory_host = f"{shop.release.name}-inventory"
+
+        def overflows() -> int:
+            stats = envoy_stats(shop, gateway)
+            return by_upstream(stats, "upstream_rq_pending_overflow", inventory_host).get(inventory_host, 0)
+
+        before = await asyncio.to_thread(overflows)
+        answers: list[tuple[int, float, str]] = []
+
+        async def read(client: httpx.AsyncClient) -> None:
+            for _ in range(10):
+                sent = time.monotonic()
+                response = await client.get(f"/v1/products/{product}/stock")
+                answers.append((response.status_code, time.monotonic() - sent, response.text[:200]))
+
+        async with shop.api(timeout=30) as client:
+            await asyncio.gather(*(read(client) for _ in range(40)))
+        shed = await asyncio.to_thread(overflows) - before
+    finally:
+        await asyncio.to_thread(shop.release.install, shop.release.values(shop.tag))
+    statuses = Counter(status for status, _, _ in answers)
+    figures = {
+        "reads (40 concurrent callers x 10)": dict(statuses),
+        "calls Envoy shed (upstream_rq_pending_overflow)": shed,
+        "answered 200": summary_ms([seconds for status, seconds, _ in answers if status == 200]),
+        "answered 503": summary_ms([seconds for status, seconds, _ in answers if status == 503]),
+    }
+    shop.record("mesh: connection pool limit (inventory, 2 requests in flight)", figures)
+    assert shed > 0, figures
+    assert set(statuses) <= {200, 503} and statuses[200] > 0, figures
+    for status, _, body in answers:
+        if status == 503:
+            assert json.loads(body)["status"] == 503, body  # a problem body, not a proxy's page
+
+
+async def test_mesh_retries_never_repeat_a_call_that_reached_the_service(shop: Shop) -> None:
+    """Payments fails 30 % of its calls after they reached it (UNAVAILABLE from the kit's fault drill). The
+    callers' sidecars retry only what never reached a service (the chart's retryOn: connect-failure,
+    refused-stream): they retry none of these, and payments handles exactly the calls its callers' sidecars sent.
+    No order is lost."""
+    _skip_without_mesh(shop)
+    faulty = {"services": {"payments": {"faultPercent": 30}}}
+    await asyncio.to_thread(shop.release.install, shop.release.values(shop.tag, **faulty))
+    try:
+        product = await shop.product(stock=10_000)
+        payments_host = f"{shop.release.name}-payments"
+        callers = [p["metadata"]["name"] for name in registry().callers("payments") for p in shop.pods(name)]
+        payments = [p["metadata"]["name"] for p in shop.pods("payments")]
+
+        def sent_and_retried() -> tuple[int, int]:
+            sent = retried = 0
+            for pod in callers:
+                stats = envoy_stats(shop, pod)
+                sent += by_upstream(stats, "upstream_rq_total", payments_host).get(payments_host, 0)
+                retried += by_upstream(stats, "upstream_rq_retry", payments_host).get(payments_host, 0)
+            return sent, retried
+
+        sent_before, retried_before = await asyncio.to_thread(sent_and_retried)
+        handled_before = await asyncio.to_thread(_calls_handled, shop, payments)
+        async with OrderLoad(shop.gateway, product, rate=2.0, headers=shop.auth()) as orders:
+            await asyncio.sleep(20)
+        outcome = await settle(orders, shop.orders_dsn())
+        sent_after, retried_after = await asyncio.to_thread(sent_and_retried)
+        handled_after = await asyncio.to_thread(_calls_handled, shop, payments)
+    finally:
+        await asyncio.to_thread(shop.release.install, shop.release.values(shop.tag))
+    handled = handled_after - handled_before
+    figures = {
+        "calls the callers' sidecars sent to payments": sent_after - sent_before,
+        "of which the sidecars retried": retried_after - retried_before,
+        "calls payments handled, by code": dict(handled),
+        "orders": {"placed": outcome.sent, "confirmed": outcome.confirmed, "compensated": outcome.compensated,
+                   "lost": outcome.lost},
+    }  # fmt: skip
+    shop.record("mesh: retries only of what never reached a service (payments failing 30 %)", figures)
+    assert handled["UNAVAILABLE"] > 0, figures  # the drill failed calls that had reached payments
+    assert retried_after - retried_before == 0, figures
+    assert sum(handled.values()) == sent_after - sent_before, figures
+    assert outcome.lost == 0, figures
