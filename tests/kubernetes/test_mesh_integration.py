@@ -49,7 +49,8 @@ def _pods(shop: Shop) -> list[dict[str, Any]]:
 
 def _call_from(shop: Shop, caller: str, callee: str) -> str:
     target = shop.grpc_target(callee)
-    answer = shop.kubectl("exec", f"deploy/{shop.release.name}-{caller}", "-c", caller, "--",
+    pod, *_ = (p["metadata"]["name"] for p in _pods(shop) if _service_of(p) == caller)
+    answer = shop.kubectl("exec", pod, "-c", caller, "--",
                           "/app/bin/python", "-c", _CALL_FROM_POD, target)  # fmt: skip
     return answer.strip()
 
