@@ -51,8 +51,11 @@ async def unflag(shop: Shop) -> None:
     changed (revertOnDeletion: the Deployment's replicas, its autoscaler, its Service, the mesh's routes)."""
 
     async def no_canary_left() -> bool:
-        shown = await asyncio.to_thread(shop.kubectl, "get", "canaries", "-o", "name", check=False)
-        return not shown.strip()
+        # The Canaries, and what the garbage collector removes after them (Flagger's VirtualServices: one bound to
+        # the edge would compete with the chart's edge route).
+        canaries = await asyncio.to_thread(shop.kubectl, "get", "canaries", "-o", "name", check=False)
+        routes = await asyncio.to_thread(shop.kubectl, "get", "virtualservices", "-o", "name", check=False)
+        return not canaries.strip() and "-flagger" not in routes
 
     if await no_canary_left():
         return
