@@ -5,9 +5,12 @@ sidecar) and by the services themselves. The same cluster session as the other c
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import time
 from collections import Counter
+from collections.abc import Iterator
+from typing import Any
 
 import httpx
 import pytest
@@ -59,74 +62,78 @@ def _sent_to(shop: Shop, pod: str, service: str, address: str) -> int:
     return int(upstream_hosts(shop, pod, service)[address].get("rq_total", 0))
 
 
-async def test_outlier_detection_ejects_a_failing_replica_and_traffic_moves_to_the_healthy_one(shop: Shop) -> None:
-    """Inventory at two replicas; one's sidecar can no longer reach its service (its connections refused inside
-    the pod, while the pod stays Ready). The gateway's sidecar ejects that replica after the chart's
-    consecutive5xxErrors, and the stock reads keep being answered by the other one."""
-    _skip_without_mesh(shop)
-    two = {"services": {"inventory": {"autoscaling": {"minReplicas": 2, "maxReplicas": 2}}}}
-    await asyncio.to_thread(shop.release.install, shop.release.values(shop.tag, **two))
+@contextlib.contextmanager
+def _faulty_replica(shop: Shop, service: str) -> Iterator[dict[str, Any]]:
+    """One more pod of `service` beside its Deployment's, made from the same pod template and behind the same
+    Service, that fails every call (the kit's fault drill at 100 %) while its health checks pass: a bad replica.
+    Yields the pod once Ready; deleted on leaving."""
+    template = json.loads(shop.kubectl("get", "deployment", f"{shop.release.name}-{service}", "-o", "json"))
+    template = template["spec"]["template"]
+    for container in template["spec"]["containers"]:
+        if container["name"] == service:
+            container.setdefault("env", []).append({"name": "TESSERA_FAULT_PERCENT", "value": "100"})
+    name = f"{shop.release.name}-{service}-faulty"
+    labels = {key: value for key, value in template["metadata"]["labels"].items() if key != "pod-template-hash"}
+    metadata = {"name": name, "namespace": shop.release.namespace, "labels": labels,
+                "annotations": template["metadata"].get("annotations", {})}  # fmt: skip
+    shop.release.cluster.apply(json.dumps({"apiVersion": "v1", "kind": "Pod", "metadata": metadata, **template}))
     try:
-        await eventually(lambda: asyncio.to_thread(lambda: len(shop.pods("inventory")) == 2), 180, "two replicas")
-        await asyncio.to_thread(shop.release.wait_available)
-        product = await shop.product()
-        victim = shop.pods("inventory")[0]
-        container = next(c for c in victim["status"]["containerStatuses"] if c["name"] == "inventory")
-        gateway = _pod_of(shop, "gateway")
-        inventory_host = f"{shop.release.name}-inventory"
+        shop.kubectl("wait", "--for=condition=Ready", f"pod/{name}", "--timeout=180s")
+        yield json.loads(shop.kubectl("get", "pod", name, "-o", "json"))
+    finally:
+        shop.kubectl("delete", "pod", name, "--wait=false", check=False)
 
-        victim_ip = victim["status"]["podIP"]
-        (healthy_ip,) = (p["status"]["podIP"] for p in shop.pods("inventory") if p["status"]["podIP"] != victim_ip)
+
+async def test_outlier_detection_ejects_a_failing_replica_and_traffic_moves_to_the_healthy_one(shop: Shop) -> None:
+    """A bad replica of inventory joins its Service: Ready (its health checks pass) but failing every call. The
+    gateway's sidecar ejects it after the chart's consecutive5xxErrors and sends it nothing more, while readiness
+    still lists it: the stock reads are answered by the healthy replica."""
+    _skip_without_mesh(shop)
+    product = await shop.product()
+    gateway = _pod_of(shop, "gateway")
+    inventory = f"{shop.release.name}-inventory"
+    with _faulty_replica(shop, "inventory") as faulty:
+        faulty_ip = faulty["status"]["podIP"]
+        healthy_ip, *_ = (p["status"]["podIP"] for p in shop.pods("inventory") if p["status"]["podIP"] != faulty_ip)
+        await eventually(
+            lambda: asyncio.to_thread(lambda: faulty_ip in upstream_hosts(shop, gateway, inventory)),
+            60,
+            "the bad replica among the gateway's endpoints of inventory",
+        )
+        before = await asyncio.to_thread(_ejections, shop, gateway, inventory)
         reads = Reads(shop, f"/v1/products/{product}/stock", fresh_connections=False, pause=0.05)
         readers = [asyncio.create_task(reads.run()) for _ in range(3)]
         try:
-            await asyncio.sleep(2)
-            before = await asyncio.to_thread(_ejections, shop, gateway, inventory_host)
-            # The sidecar reaches its service from 127.0.0.6 (Istio's inbound source); the kubelet's probes (through
-            # pilot-agent, from 127.0.0.1) still pass, so the pod stays Ready and in every caller's endpoints.
-            rule = ["-s", "127.0.0.6", "-p", "tcp", "-j", "REJECT", "--reject-with", "tcp-reset"]
-            container_id = container["containerID"].removeprefix("containerd://")
-            with shop.release.cluster.pod_firewall_rule(container_id, rule):
-                began = time.monotonic()
-                await eventually(
-                    lambda: asyncio.to_thread(lambda: _ejections(shop, gateway, inventory_host) > before),
-                    60,
-                    "the replica ejected",
-                )
-                ejected_after = time.monotonic() - began
-                flags = (await asyncio.to_thread(upstream_hosts, shop, gateway, inventory_host))[victim_ip]
-                counted = time.monotonic()
-                counts = {
-                    ip: await asyncio.to_thread(_sent_to, shop, gateway, inventory_host, ip)
-                    for ip in (victim_ip, healthy_ip)
-                }
-                await asyncio.sleep(5)
-                after_ejection = reads.since(counted)
-                sent = {
-                    ip: await asyncio.to_thread(_sent_to, shop, gateway, inventory_host, ip) - n
-                    for ip, n in counts.items()
-                }
-                shown = json.loads(shop.kubectl("get", "pod", victim["metadata"]["name"], "-o", "json"))
-                ready = {c["type"]: c["status"] for c in shown["status"]["conditions"]}
+            began = time.monotonic()
+            await eventually(
+                lambda: asyncio.to_thread(lambda: _ejections(shop, gateway, inventory) > before),
+                60,
+                "the bad replica ejected",
+            )
+            ejected_after = time.monotonic() - began
+            flags = (await asyncio.to_thread(upstream_hosts, shop, gateway, inventory))[faulty_ip]
+            counted, ips = time.monotonic(), (faulty_ip, healthy_ip)
+            counts = {ip: await asyncio.to_thread(_sent_to, shop, gateway, inventory, ip) for ip in ips}
+            await asyncio.sleep(5)
+            sent = {ip: await asyncio.to_thread(_sent_to, shop, gateway, inventory, ip) - counts[ip] for ip in ips}
+            shown = json.loads(shop.kubectl("get", "pod", faulty["metadata"]["name"], "-o", "json"))
+            ready = {c["type"]: c["status"] for c in shown["status"]["conditions"]}
         finally:
             reads.stop.set()
             await asyncio.gather(*readers)
-    finally:
-        await asyncio.to_thread(shop.release.install, shop.release.values(shop.tag))
-    during = reads.since(began)
     figures = {
-        "fault -> ejected (s)": round(ejected_after, 1),
-        "reads from the fault on": dict(Counter(a.status for a in during)),
-        "reads in the 5 s after the ejection": dict(Counter(a.status for a in after_ejection)),
-        "the failing pod's Ready condition meanwhile": ready.get("Ready"),
+        "bad replica's first reads -> ejected (s)": round(ejected_after, 1),
+        "reads from then on": dict(Counter(a.status for a in reads.answers)),
+        "the bad replica's Ready condition meanwhile": ready.get("Ready"),
         "its health flags in the gateway's sidecar": flags.get("health_flags"),
-        "calls the gateway's sidecar sent in those 5 s (failing, healthy)": [sent[victim_ip], sent[healthy_ip]],
+        "calls the gateway's sidecar sent in the next 5 s (bad, healthy)": [sent[faulty_ip], sent[healthy_ip]],
     }
-    shop.record("mesh: outlier detection (inventory, 2 replicas, one failing)", figures)
+    shop.record("mesh: outlier detection (inventory, a bad replica beside a healthy one)", figures)
     assert ready.get("Ready") == "True", figures  # the ejection, not readiness, moved the traffic
     assert "failed_outlier_check" in flags.get("health_flags", ""), figures
-    assert sent[victim_ip] == 0 and sent[healthy_ip] > 0, figures
-    assert after_ejection and all(a.status == 200 for a in after_ejection), figures
+    assert sent[faulty_ip] == 0 and sent[healthy_ip] > 0, figures
+    after = reads.since(counted)
+    assert after and all(a.status == 200 for a in after), figures
 
 
 async def test_the_connection_pool_limit_sheds_excess_calls_with_a_clear_status_instead_of_queueing(

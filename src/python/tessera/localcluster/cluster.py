@@ -18,7 +18,7 @@ import ssl
 import subprocess
 import time
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -360,18 +360,6 @@ state = "{base / 'containerd' / 'state'}"
     def kill_container(self, container_id: str) -> None:
         """SIGKILL to one container, as an out-of-memory kill or a crash would end it."""
         ImageLoader(self.binaries, self.containerd_socket, self.state_dir / "images").kill(container_id)
-
-    @contextlib.contextmanager
-    def pod_firewall_rule(self, container_id: str, rule: list[str]) -> Iterator[None]:
-        """An iptables rule of the filter table's INPUT chain in the network namespace of the pod that runs
-        `container_id` (every container of a pod shares it), removed on leaving: a fault on one pod's network."""
-        pid = ImageLoader(self.binaries, self.containerd_socket, self.state_dir / "images").task_pid(container_id)
-        iptables = ["nsenter", f"--net=/proc/{pid}/ns/net", "iptables", "-w", "5"]
-        subprocess.run([*iptables, "-I", "INPUT", *rule], check=True, capture_output=True, timeout=30)
-        try:
-            yield
-        finally:
-            subprocess.run([*iptables, "-D", "INPUT", *rule], check=False, capture_output=True, timeout=30)
 
     # --- stop ----------------------------------------------------------------------------------------------
     def stop(self) -> None:

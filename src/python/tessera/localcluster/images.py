@@ -133,14 +133,6 @@ class ImageLoader:
     def kill(self, container_id: str) -> None:
         self._ctr("tasks", "kill", "-s", "SIGKILL", container_id)
 
-    def task_pid(self, container_id: str) -> int:
-        """The host's pid of a running container's first process."""
-        for line in self._ctr("tasks", "ls").splitlines()[1:]:
-            task, pid, *_ = line.split()
-            if task == container_id:
-                return int(pid)
-        raise InfraError(f"container {container_id} is not running")
-
     def remove_all_containers(self) -> None:
         """Kills and removes every container of the cluster (pods' sandboxes included), so none outlives it."""
         tasks = self._ctr("tasks", "ls", "-q", check=False).split()
