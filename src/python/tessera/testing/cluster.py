@@ -15,7 +15,6 @@ import os
 import shutil
 import tempfile
 import time
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,6 +28,7 @@ from tessera.localcluster.cluster import BRIDGE
 from tessera.localcluster.release import Release
 from tessera.localcluster.up import ClusterPlatform
 from tessera.testing.figures import record
+from tessera.tools.seed import seed_through_api
 
 CHART = Path("helm/tessera")
 FINAL = {"CONFIRMED", "REJECTED", "CANCELLED"}
@@ -69,18 +69,10 @@ class Shop:
     def kubectl(self, *args: str, check: bool = True) -> str:
         return self.release.cluster.kubectl("-n", self.release.namespace, *args, check=check)
 
-    async def product(self, stock: int = 1000, price_cents: int = 1500) -> str:
+    async def product(self, stock: int = 1000) -> str:
         """A new product with stock, made through the API as an operator would (the services behind it accept
         calls from their callers only, in the mesh)."""
-        admin = {"Authorization": f"Bearer {self.release.issuer.admin_token()}"}
-        async with httpx.AsyncClient(base_url=self.gateway, headers=admin, timeout=10) as client:
-            sku = f"K8S-{uuid.uuid4().hex[:10]}"
-            body = {"sku": sku, "name": "Cluster thing", "price_cents": price_cents, "currency": "EUR"}
-            created = await client.post("/v1/products", json=body)
-            assert created.status_code == 201, created.text
-            product_id = str(created.json()["product_id"])
-            stocked = await client.put(f"/v1/products/{product_id}/stock", json={"on_hand": stock})
-            assert stocked.status_code == 200, stocked.text
+        (product_id,) = await seed_through_api(self.gateway, self.release.issuer.admin_token(), count=1, stock=stock)
         return product_id
 
     async def final_order(self, order_id: str, timeout: float = 60.0) -> dict[str, Any]:
