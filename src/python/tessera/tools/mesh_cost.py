@@ -60,13 +60,14 @@ def _containers(release: Release, namespaces: tuple[str, ...]) -> list[Container
 
 
 def _cgroup(controller: str, container: Container) -> Path:
-    """The container's cgroup directory: kubepods[/<qos>]/pod<uid>/<container id>."""
-    root = CGROUPS / controller / "kubepods"
-    for qos in ("", "burstable", "besteffort"):
-        path = root / qos / f"pod{container.pod_uid}" / container.container_id
-        if path.is_dir():
-            return path
-    raise FileNotFoundError(f"no {controller} cgroup for {container}")
+    """The container's cgroup directory, found by its id below the controller's kubepods tree (its QoS class and
+    pod directories vary: kubepods[/<qos>]/pod<uid>/<container id>)."""
+    for mount in (controller, *controller.split(",")):
+        root = CGROUPS / mount / "kubepods"
+        for depth in ("*", "*/*", "*/*/*"):
+            for path in root.glob(f"{depth}/{container.container_id}"):
+                return path
+    raise FileNotFoundError(f"no {controller} cgroup for {container} below {CGROUPS}")
 
 
 def cpu_seconds(containers: list[Container]) -> float:
