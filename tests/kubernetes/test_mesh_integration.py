@@ -22,7 +22,7 @@ from tessera.localinfra.issuer import DevIssuer
 from tessera.testing.canary import Reads, canary_status, eventually, phase_is
 from tessera.testing.chaos import OrderLoad, settle
 from tessera.testing.cluster import Shop
-from tessera.testing.mesh import edge_requests
+from tessera.testing.mesh import edge_requests, proxy_admin
 from tessera.topology import registry
 
 pytestmark = pytest.mark.asyncio
@@ -100,7 +100,7 @@ async def test_only_the_registrys_callers_may_call_a_service(shop: Shop) -> None
 
 def _workload_certificate(shop: Shop, pod: str) -> dict[str, str]:
     """The certificate the pod's sidecar presents: its SPIFFE id, serial and lifetime (Envoy's /certs)."""
-    dump = json.loads(shop.kubectl("exec", pod, "-c", "istio-proxy", "--", "pilot-agent", "request", "GET", "certs"))
+    dump = json.loads(proxy_admin(shop, pod, "certs"))
     for certificate in dump["certificates"]:
         for chain in certificate.get("cert_chain", []):
             uris = [name["uri"] for name in chain.get("subject_alt_names", []) if "uri" in name]

@@ -8,12 +8,17 @@ from tessera.localcluster.mesh import NAMESPACE as MESH_NAMESPACE
 from tessera.testing.cluster import Shop
 
 
+def proxy_admin(shop: Shop, pod: str, path: str, namespace: str | None = None) -> str:
+    """GET `path` of the Envoy admin API of the proxy in `pod` (or `deploy/<name>`): stats, clusters, certs..."""
+    return shop.release.cluster.kubectl(
+        "-n", namespace or shop.release.namespace, "exec", pod, "-c", "istio-proxy", "--",
+        "pilot-agent", "request", "GET", path,
+    )  # fmt: skip
+
+
 def envoy_stats(shop: Shop, pod: str, namespace: str | None = None) -> dict[str, int]:
     """Every counter and gauge of the proxy in `pod` (or `deploy/<name>`), by Envoy's name for it."""
-    text = shop.release.cluster.kubectl(
-        "-n", namespace or shop.release.namespace, "exec", pod, "-c", "istio-proxy", "--",
-        "pilot-agent", "request", "GET", "stats",
-    )  # fmt: skip
+    text = proxy_admin(shop, pod, "stats", namespace)
     stats = {}
     for line in text.splitlines():
         name, _, value = line.partition(": ")
@@ -46,10 +51,7 @@ def edge_requests(shop: Shop, service_prefix: str) -> dict[str, int]:
 def upstream_hosts(shop: Shop, pod: str, service: str) -> dict[str, dict[str, str]]:
     """The endpoints the proxy in `pod` balances `service`'s calls over, by pod address: Envoy's /clusters for each
     (its `rq_total`, and `health_flags`, e.g. /failed_outlier_check while outlier detection ejects it)."""
-    text = shop.release.cluster.kubectl(
-        "-n", shop.release.namespace, "exec", pod, "-c", "istio-proxy", "--",
-        "pilot-agent", "request", "GET", "clusters",
-    )  # fmt: skip
+    text = proxy_admin(shop, pod, "clusters")
     hosts: dict[str, dict[str, str]] = {}
     for line in text.splitlines():
         # outbound|50052||tessera-inventory.tessera.svc.cluster.local::10.244.0.23:50052::rq_total::123
