@@ -392,6 +392,7 @@ async def _at_most(count: Any, n: int) -> bool:
     return bool(await asyncio.to_thread(count) <= n)
 
 
+@pytest.mark.no_mesh  # in the mesh, Flagger's istio provider runs the canaries (test_mesh_integration)
 async def test_flagger_rolls_a_failing_canary_back_and_promotes_a_good_one(shop: Shop, flagger_reverted: None) -> None:
     """The gateway under Flagger (no mesh: its kubernetes provider), analysed on Prometheus' figures of the pods.
 
@@ -399,8 +400,6 @@ async def test_flagger_rolls_a_failing_canary_back_and_promotes_a_good_one(shop:
     good version (a new image tag) is promoted. Reads flow all along, through the gateway's Service, which
     reaches the primary copy and the canary alike.
     """
-    if shop.platform.mesh:
-        pytest.skip("in the mesh, Flagger's istio provider runs the canaries (test_mesh_integration)")
     analysis = {"interval": "10s", "threshold": 3, "iterations": 4, "metricInterval": "30s"}
     flagged = {
         "flagger": {"enabled": True, "provider": "kubernetes", "services": ["gateway"], "analysis": analysis},

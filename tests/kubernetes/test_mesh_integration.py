@@ -25,7 +25,7 @@ from tessera.testing.cluster import Shop
 from tessera.testing.mesh import edge_requests, proxy_admin
 from tessera.topology import registry
 
-pytestmark = pytest.mark.asyncio
+pytestmark = [pytest.mark.asyncio, pytest.mark.mesh]
 
 # A gRPC call from inside a pod, in its own container's Python (the service's virtualenv has grpcio): an empty
 # request to the callee's health service, printing the status code it gets. The mesh answers a denied call
@@ -56,8 +56,6 @@ def _call_from(shop: Shop, caller: str, callee: str) -> str:
 
 
 async def test_every_pod_has_a_sidecar_and_plaintext_from_outside_the_mesh_is_refused(shop: Shop) -> None:
-    if not shop.platform.mesh:
-        pytest.skip("the cluster runs without the mesh")
     pods = _pods(shop)
     assert pods
     for pod in pods:
@@ -78,8 +76,6 @@ async def test_every_pod_has_a_sidecar_and_plaintext_from_outside_the_mesh_is_re
 
 
 async def test_only_the_registrys_callers_may_call_a_service(shop: Shop) -> None:
-    if not shop.platform.mesh:
-        pytest.skip("the cluster runs without the mesh")
     topology = registry()
     answers: dict[str, str] = {}
     for callee in topology.names:
@@ -122,8 +118,6 @@ def _restarts(shop: Shop, pod: str) -> dict[str, int]:
 
 
 async def test_each_sidecar_holds_its_services_spiffe_id_and_renews_it_without_a_restart(shop: Shop) -> None:
-    if not shop.platform.mesh:
-        pytest.skip("the cluster runs without the mesh")
     namespace, release = shop.release.namespace, shop.release.name
     for pod in _pods(shop):
         service = _service_of(pod)
@@ -314,8 +308,6 @@ async def test_flagger_weights_real_traffic_in_the_mesh_rolls_back_a_failing_ver
     canary header reach the canary and no others do. Orders are placed all along (retried on the injected faults
     with their idempotency key): none is lost, and the gateway answers no 5xx but the injected ones.
     """
-    if not shop.platform.mesh:
-        pytest.skip("the cluster runs without the mesh")
     product = await shop.product(stock=100_000)
     path = f"/v1/products/{product}"
     run = _GatewayCanary(
@@ -363,8 +355,6 @@ async def test_the_edge_refuses_requests_without_a_valid_token_and_the_gateway_s
 ) -> None:
     """The ingress gateway verifies the API's tokens (RequestAuthentication) and denies a request without one: such
     requests never leave the edge. A valid token passes the edge, and the gateway still decides what it allows."""
-    if not shop.platform.mesh:
-        pytest.skip("the cluster runs without the mesh")
     issuer = shop.release.issuer
     stranger = DevIssuer(tmp_path, issuer=issuer.issuer, audience=issuer.audience)  # same claims, another key
     product = await shop.product()

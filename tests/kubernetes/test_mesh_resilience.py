@@ -21,12 +21,7 @@ from tessera.testing.cluster import Shop
 from tessera.testing.mesh import by_upstream, envoy_stats, upstream_hosts
 from tessera.topology import registry
 
-pytestmark = pytest.mark.asyncio
-
-
-def _skip_without_mesh(shop: Shop) -> None:
-    if not shop.platform.mesh:
-        pytest.skip("the cluster runs without the mesh")
+pytestmark = [pytest.mark.asyncio, pytest.mark.mesh]
 
 
 def _pod_of(shop: Shop, service: str) -> str:
@@ -90,7 +85,6 @@ async def test_outlier_detection_ejects_a_failing_replica_and_traffic_moves_to_t
     """A bad replica of inventory joins its Service: Ready (its health checks pass) but failing every call. The
     gateway's sidecar ejects it after the chart's consecutive5xxErrors and sends it nothing more, while readiness
     still lists it: the stock reads are answered by the healthy replica."""
-    _skip_without_mesh(shop)
     product = await shop.product()
     gateway = _pod_of(shop, "gateway")
     inventory = f"{shop.release.name}-inventory"
@@ -144,7 +138,6 @@ async def test_the_connection_pool_limit_sheds_excess_calls_with_a_clear_status_
     """Inventory's DestinationRule allows 2 requests in flight per caller's sidecar and 2 more waiting: 40
     concurrent stock reads through the gateway overflow it. Envoy fails the excess at once (its overflow counter),
     and the gateway answers each read 200 or a 503 problem."""
-    _skip_without_mesh(shop)
     pool = {"http": {"http2MaxRequests": 2, "http1MaxPendingRequests": 2}}
     limited = {"services": {"inventory": {"traffic": {"connectionPool": pool}}}}
     await asyncio.to_thread(shop.release.install, shop.release.values(shop.tag, **limited))
@@ -209,7 +202,6 @@ async def test_mesh_retries_never_repeat_a_call_that_reached_the_service(shop: S
     callers' sidecars retry only what never reached a service (the chart's retryOn: connect-failure,
     refused-stream): they retry none of these, and payments handles no more calls than its callers' sidecars sent.
     No order is lost."""
-    _skip_without_mesh(shop)
     faulty = {"services": {"payments": {"faultPercent": 30}}}
     await asyncio.to_thread(shop.release.install, shop.release.values(shop.tag, **faulty))
     try:

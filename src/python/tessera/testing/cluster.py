@@ -97,16 +97,21 @@ class Shop:
         record("kubernetes", {"test": name, **figures})
 
 
+def session_runs_the_mesh() -> bool:
+    """The session runs in Istio's mesh, as `localcluster:up` does; TESSERA_CLUSTER_MESH=off runs it as
+    `up --no-mesh`. Tests marked `mesh` or `no_mesh` are collected only in their mode (tests/kubernetes/conftest)."""
+    return os.environ.get("TESSERA_CLUSTER_MESH", "on") != "off"
+
+
 @pytest.fixture(scope="session")
 def shop() -> Iterator[Shop]:
     if os.geteuid() != 0:
         pytest.skip("the local cluster runs a kubelet and containerd and changes iptables: run the tests as root")
     state = Path(tempfile.mkdtemp(prefix="tessera-k8s-"))
-    # The load tests send one caller's requests far past a customer's rate limit: counted, never reached. The
-    # session runs in Istio's mesh, as `localcluster:up` does; TESSERA_CLUSTER_MESH=off runs it as `up --no-mesh`
-    # (the mesh's tests skip, those of a cluster without a mesh run).
-    mesh = os.environ.get("TESSERA_CLUSTER_MESH", "on") != "off"
-    platform = ClusterPlatform(state, chart=CHART, values={"auth": {"rateLimit": "100000/second"}}, mesh=mesh)
+    # The load tests send one caller's requests far past a customer's rate limit: counted, never reached.
+    platform = ClusterPlatform(
+        state, chart=CHART, values={"auth": {"rateLimit": "100000/second"}}, mesh=session_runs_the_mesh()
+    )
     # The cluster removes at start what a killed earlier cluster left; the baseline is the host without it.
     for change in host.remove_stale_chains():
         print(f"removed what an earlier cluster left: {change}")
