@@ -59,24 +59,23 @@ def _containers(release: Release, namespaces: tuple[str, ...]) -> list[Container
     return found
 
 
-def _cgroup(controller: str, container: Container) -> Path:
-    """The container's cgroup directory, found by its id below the controller's kubepods tree (its QoS class and
-    pod directories vary: kubepods[/<qos>]/pod<uid>/<container id>)."""
-    for mount in (controller, *controller.split(",")):
-        root = CGROUPS / mount / "kubepods"
-        for depth in ("*", "*/*", "*/*/*"):
-            for path in root.glob(f"{depth}/{container.container_id}"):
-                return path
-    raise FileNotFoundError(f"no {controller} cgroup for {container} below {CGROUPS}")
+def _cgroup_file(name: str, container: Container) -> Path:
+    """A file of the container's cgroup (cpuacct.usage, memory.stat), found by its id below the kubepods tree of
+    whichever hierarchy holds it: the controllers are mounted apart here (cpu, cpuacct), joined elsewhere
+    (cpu,cpuacct), and the QoS class and pod directories vary (kubepods[/<qos>]/pod<uid>/<container id>)."""
+    for depth in ("*", "*/*", "*/*/*"):
+        for path in CGROUPS.glob(f"*/kubepods/{depth}/{container.container_id}/{name}"):
+            return path
+    raise FileNotFoundError(f"no {name} for {container} below {CGROUPS}/*/kubepods")
 
 
 def cpu_seconds(containers: list[Container]) -> float:
     """The CPU time the containers have used so far (cpuacct.usage, nanoseconds)."""
-    return sum(int((_cgroup("cpu,cpuacct", c) / "cpuacct.usage").read_text()) for c in containers) / 1e9
+    return sum(int(_cgroup_file("cpuacct.usage", c).read_text()) for c in containers) / 1e9
 
 
 def rss_mib(container: Container) -> float:
-    stat = dict(line.split() for line in (_cgroup("memory", container) / "memory.stat").read_text().splitlines())
+    stat = dict(line.split() for line in _cgroup_file("memory.stat", container).read_text().splitlines())
     return int(stat["total_rss"]) / 2**20
 
 
