@@ -4,8 +4,8 @@ Starts the local cluster with the mesh (as `localcluster:up --no-build`: the ima
 runs the same order load through the gateway with the chart's `istio.enabled` on (a sidecar in every pod, the
 requests entering through the ingress gateway) and off (no sidecars, the gateway's Service), alternating
 on, off, on, off so that the machine's drift falls on both. For each phase it prints:
-- CPU-ms per order: the CPU of every pod of the release and of Istio's own (istiod, the ingress gateway), from
-  their cgroups, over the load, divided by the orders confirmed; and the same pods' CPU at idle before the load;
+- CPU-ms per order: the CPU of every pod of the release, and in the mesh of Istio's own (istiod, the ingress
+  gateway), from their cgroups, over the load, divided by the orders confirmed; and their CPU at idle before it;
 - placement p50/p99 (POST /v1/orders -> 202) and placement -> confirmed p99;
 - the memory (RSS) of each sidecar, and of every pod.
 It removes the cluster when done. Figures go to stdout, and as JSON with --json.
@@ -89,8 +89,11 @@ class Phase:
     kafka: str
 
     async def measure(self, rate: float, seconds: float, idle_seconds: float) -> dict[str, Any]:
-        containers = _containers(self.release, (self.release.namespace, mesh.NAMESPACE))
-        sidecars = [c for c in containers if c.name == "istio-proxy"]
+        # The release's pods; in the mesh, Istio's too (istiod, the ingress gateway), whose work is the mesh's cost.
+        # Without it the ingress gateway idles, carrying nothing, and is left out.
+        released = _containers(self.release, (self.release.namespace,))
+        containers = released + (_containers(self.release, (mesh.NAMESPACE,)) if self.mesh else [])
+        sidecars = [c for c in released if c.name == "istio-proxy"]
         assert bool(sidecars) == self.mesh, f"sidecars in the release's pods: {len(sidecars)}, mesh: {self.mesh}"
         before = cpu_seconds(containers)
         await asyncio.sleep(idle_seconds)
