@@ -52,8 +52,10 @@ def _containers(release: Release, namespaces: tuple[str, ...]) -> list[Container
         for pod in pods:
             if pod["metadata"].get("deletionTimestamp"):
                 continue  # a pod of the previous phase, leaving
-            for status in pod["status"].get("containerStatuses", []):
-                if status.get("containerID"):
+            # Istio's sidecar is a native sidecar here: an init container that keeps running beside the others.
+            statuses = pod["status"].get("initContainerStatuses", []) + pod["status"].get("containerStatuses", [])
+            for status in statuses:
+                if status.get("containerID") and "running" in status.get("state", {}):
                     found.append(Container(pod["metadata"]["name"], status["name"], pod["metadata"]["uid"],
                                            status["containerID"].split("://", 1)[1]))  # fmt: skip
     return found
