@@ -19,10 +19,13 @@ def _write(path: Path, default: str, targeting: dict[str, object] | None = None)
     if targeting:
         flag["targeting"] = targeting
     previous = path.stat().st_mtime if path.exists() else 0.0
-    path.write_text(json.dumps({"flags": {"demo.enabled": flag}}))
+    # Replaced whole, as Kubernetes swaps a mounted ConfigMap: the provider's poll never reads a half-written file.
+    written = path.with_name(path.name + ".new")
+    written.write_text(json.dumps({"flags": {"demo.enabled": flag}}))
     # The provider reloads on a newer mtime: two writes within one timestamp tick would look like one.
-    newer = max(path.stat().st_mtime, previous + 1.0)
-    os.utime(path, (newer, newer))
+    newer = max(written.stat().st_mtime, previous + 1.0)
+    os.utime(written, (newer, newer))
+    os.replace(written, path)
 
 
 @pytest.fixture(autouse=True)
