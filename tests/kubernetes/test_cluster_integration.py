@@ -15,6 +15,7 @@ import json
 import time
 import uuid
 from collections import Counter
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -365,7 +366,10 @@ async def test_keda_scales_inventory_on_its_request_rate_from_prometheus(shop: S
     began = time.monotonic()
     callers = [asyncio.create_task(caller()) for _ in range(3)]
     try:
-        await eventually(lambda: _at_least(replicas, 2), 240, "inventory scaled out on its request rate")
+        try:
+            await eventually(lambda: _at_least(replicas, 2), 240, "inventory scaled out on its request rate")
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}; {await _why_not_scaled(shop, rate_query, hpa)}") from exc
         scaled_out = time.monotonic() - began
         (rate,) = await shop.query_prometheus(rate_query)
         calls_per_second = float(rate["value"][1])
@@ -382,6 +386,24 @@ async def test_keda_scales_inventory_on_its_request_rate_from_prometheus(shop: S
          "target per replica": 10, "peak replicas": peak,
          "calls end -> back to 1 (s)": round(time.monotonic() - began, 1)},
     )  # fmt: skip
+
+
+async def _why_not_scaled(shop: Shop, rate_query: str, hpa: Callable[[], dict[str, Any]]) -> str:
+    """What each link of the chain saw: the rate in Prometheus (scraped through the sidecar's merged metrics in the
+    mesh), the value KEDA's external-metrics API serves the HPA, the HPA's conditions and the ScaledObject's."""
+    rate = await shop.query_prometheus(rate_query)
+    status = (await asyncio.to_thread(hpa)).get("status", {})
+    conditions = [(c["type"], c["status"], c.get("reason"), c.get("message")) for c in status.get("conditions", [])]
+    scaled_object = await asyncio.to_thread(shop.kubectl, "get", "scaledobject", "tessera-inventory", "-o", "json")
+    external = await asyncio.to_thread(
+        shop.release.cluster.kubectl, "get", "--raw",
+        f"/apis/external.metrics.k8s.io/v1beta1/namespaces/{shop.release.namespace}/", check=False,
+    )  # fmt: skip
+    return (
+        f"Prometheus: {rate}; HPA current metrics: {status.get('currentMetrics')}; HPA conditions: {conditions}; "
+        f"ScaledObject conditions: {json.loads(scaled_object).get('status', {}).get('conditions')}; "
+        f"external metrics API: {external[:600]}"
+    )
 
 
 async def _at_least(count: Any, n: int) -> bool:
