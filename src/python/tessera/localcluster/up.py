@@ -11,13 +11,15 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import json
 import signal
 import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -51,6 +53,7 @@ class ClusterPlatform:
     values: dict[str, Any] = field(default_factory=dict)  # the chart values every install of the release gets
     # Istio's sidecars in every pod of the release, and its ingress gateway as the edge (mesh.py).
     mesh: bool = False
+    tag: str = ""  # the service images' tag in the cluster, once loaded
 
     @property
     def endpoints_file(self) -> Path:
@@ -71,27 +74,23 @@ class ClusterPlatform:
         self.cluster.start()
         cluster_up = time.monotonic()
         log(f"cluster ready in {self.cluster.timings['cluster ready']:.1f} s")
-        log("starting Jaeger, Prometheus, Flagger and KEDA in the cluster")
-        observability.apply(self.cluster)
-        canary.apply(self.cluster)
-        autoscaling.apply(self.cluster)
-        addons_ready = time.monotonic()
         if self.mesh:
-            log("installing Istio (istiod, its sidecar injector, an ingress gateway)")
-            mesh.apply(self.cluster, log)
             self.values = merge_values(mesh.release_values(), self.values)
-        mesh_ready = time.monotonic()
-        self.infra = LocalInfra(self.state_dir / "infra", host=NODE_IP, client_network=CLUSTER_CIDR)
-        self.infra.start()
-        self.infra_pids.write_text(json.dumps(self.infra.pids()))
-        if build:
-            build_images(build_root or Path.cwd())
-        issuer = DevIssuer(self.state_dir / "issuer")  # tools:token -- --cluster signs with it
-        self.release = Release(self.cluster, self.infra.endpoints, self.chart, issuer, overrides=self.values)
-        tag = self.release.load_images()
+        # The add-ons, Istio, and the data stores with the service images are independent of one another, and each
+        # mostly waits (on its pods' probes, Kafka's start, image imports): side by side, not one after another.
+        log("starting Jaeger, Prometheus, Flagger, KEDA" + (", Istio" if self.mesh else "")
+            + " and the data stores (PostgreSQL, Redis, Kafka), loading the images")  # fmt: skip
+        steps: dict[str, Callable[[], object]] = {"Jaeger, Prometheus, Flagger, KEDA ready": self._start_addons}
+        if self.mesh:
+            steps["Istio ready"] = functools.partial(mesh.apply, self.cluster, log)
+        steps["data stores started, images loaded"] = functools.partial(self._start_stores, build, build_root)
+        with ThreadPoolExecutor(max_workers=len(steps)) as pool:
+            running = {what: pool.submit(_timed, step) for what, step in steps.items()}
+            side_by_side = {what: future.result() for what, future in running.items()}
+        assert self.release is not None and self.infra is not None
         installed = time.monotonic()
-        log(f"helm install (images tagged {tag})")
-        self.release.install(self.release.values(tag))
+        log(f"helm install (images tagged {self.tag})")
+        self.release.install(self.release.values(self.tag))
         available = time.monotonic()
         endpoints = {
             "gateway": mesh.edge_url(self.cluster) if self.mesh else self.release.service_url("gateway"),
@@ -102,7 +101,7 @@ class ClusterPlatform:
             "kubeconfig": str(self.cluster.kubeconfig.resolve()),
             "namespace": self.release.namespace,
             "release": self.release.name,
-            "image_tag": tag,
+            "image_tag": self.tag,
             "postgres": self.infra.endpoints.postgres_dsn,
             "redis": self.infra.endpoints.redis_url,
             "kafka": self.infra.endpoints.kafka_bootstrap,
@@ -111,13 +110,31 @@ class ClusterPlatform:
         timings = {
             "binaries (cached after the first run)": prepared - began,
             **{f"cluster: {k}": v for k, v in self.cluster.timings.items()},
-            "Jaeger, Prometheus, Flagger, KEDA ready": addons_ready - cluster_up,
-            **({"Istio ready": mesh_ready - addons_ready} if self.mesh else {}),
+            **side_by_side,
+            "cluster up -> all of those": installed - cluster_up,
             "helm install -> all Available": available - installed,
             "total": time.monotonic() - began,
         }
         (self.state_dir / "timings.json").write_text(json.dumps(timings, indent=2))
         return endpoints
+
+    def _start_addons(self) -> None:
+        assert self.cluster is not None
+        observability.apply(self.cluster)
+        canary.apply(self.cluster)
+        autoscaling.apply(self.cluster)
+
+    def _start_stores(self, build: bool, build_root: Path | None) -> None:
+        """The data stores on the node's address, and the release with its images loaded into the cluster."""
+        assert self.cluster is not None
+        self.infra = LocalInfra(self.state_dir / "infra", host=NODE_IP, client_network=CLUSTER_CIDR)
+        self.infra.start()
+        self.infra_pids.write_text(json.dumps(self.infra.pids()))
+        if build:
+            build_images(build_root or Path.cwd())
+        issuer = DevIssuer(self.state_dir / "issuer")  # tools:token -- --cluster signs with it
+        self.release = Release(self.cluster, self.infra.endpoints, self.chart, issuer, overrides=self.values)
+        self.tag = self.release.load_images()
 
     def stop(self) -> None:
         """Stops everything this state directory holds, even if another process started it."""
@@ -146,6 +163,12 @@ def build_images(build_root: Path) -> None:
     )
     if built.returncode != 0:
         raise InfraError(f"pants package failed:\n{built.stdout[-2000:]}\n{built.stderr[-4000:]}")
+
+
+def _timed(step: Callable[[], object]) -> float:
+    started = time.monotonic()
+    step()
+    return time.monotonic() - started
 
 
 @contextlib.contextmanager
