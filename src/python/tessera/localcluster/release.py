@@ -43,6 +43,30 @@ def node_replicas() -> int:
     return max(1, len(os.sched_getaffinity(0)))  # the cores this process may use, not the machine's
 
 
+def load_service_images(cluster: LocalCluster, tag: str | None = None) -> str:
+    """Loads every service's built image into the cluster under one tag (by default, one derived from the images'
+    ids, so a rebuild gives a new tag); returns the tag. It needs the cluster only, not the release's stores."""
+    containers = Containers.prepare()
+    ids = {}
+    for spec in registry().services:
+        shown = containers.buildah("inspect", "--type", "image", "--format", "{{.FromImageID}}", built_image(spec.name))
+        if shown.returncode != 0:
+            raise InfraError(
+                f"no image {built_image(spec.name)}: build the images first with `./pants package "
+                f"src/python/tessera/{spec.name}:image` (BASE_IMAGE=$(./pants run "
+                "src/python/tessera/localinfra:base-image) where no registry is reachable)"
+            )
+        ids[spec.name] = shown.stdout.strip()
+    tag = tag or "local-" + hashlib.sha256(json.dumps(ids, sort_keys=True).encode()).hexdigest()[:10]
+    loader = ImageLoader(cluster.binaries, cluster.containerd_socket, cluster.state_dir / "images")
+    present = loader.present()
+    for spec in registry().services:
+        name = f"{SERVICE_REGISTRY}/{spec.name}:{tag}"
+        if name not in present:
+            loader.load_from_storage(containers, built_image(spec.name), name)
+    return tag
+
+
 @dataclass
 class Release:
     cluster: LocalCluster
@@ -65,29 +89,8 @@ class Release:
 
     # --- images --------------------------------------------------------------------------------------------
     def load_images(self, tag: str | None = None) -> str:
-        """Loads every service's built image into the cluster under one tag (by default, one derived from the
-        images' ids, so a rebuild gives a new tag); returns the tag."""
-        containers = Containers.prepare()
-        ids = {}
-        for spec in registry().services:
-            shown = containers.buildah(
-                "inspect", "--type", "image", "--format", "{{.FromImageID}}", built_image(spec.name)
-            )
-            if shown.returncode != 0:
-                raise InfraError(
-                    f"no image {built_image(spec.name)}: build the images first with `./pants package "
-                    f"src/python/tessera/{spec.name}:image` (BASE_IMAGE=$(./pants run "
-                    "src/python/tessera/localinfra:base-image) where no registry is reachable)"
-                )
-            ids[spec.name] = shown.stdout.strip()
-        tag = tag or "local-" + hashlib.sha256(json.dumps(ids, sort_keys=True).encode()).hexdigest()[:10]
-        loader = ImageLoader(self.cluster.binaries, self.cluster.containerd_socket, self.cluster.state_dir / "images")
-        present = loader.present()
-        for spec in registry().services:
-            name = f"{SERVICE_REGISTRY}/{spec.name}:{tag}"
-            if name not in present:
-                loader.load_from_storage(containers, built_image(spec.name), name)
-        return tag
+        """Loads every service's built image into the cluster under one tag; returns the tag."""
+        return load_service_images(self.cluster, tag)
 
     # --- values and secrets --------------------------------------------------------------------------------
     def values(self, tag: str, **overrides: Any) -> dict[str, Any]:

@@ -27,7 +27,7 @@ from typing import Any
 from tessera.localcluster import autoscaling, canary, host, mesh, observability
 from tessera.localcluster import binaries as cluster_binaries
 from tessera.localcluster.cluster import CLUSTER_CIDR, NODE_IP, LocalCluster, stop_process_group
-from tessera.localcluster.release import Release, merge_values
+from tessera.localcluster.release import Release, load_service_images, merge_values
 from tessera.localinfra import LocalInfra
 from tessera.localinfra.issuer import DevIssuer
 from tessera.localinfra.process import InfraError
@@ -79,15 +79,18 @@ class ClusterPlatform:
         # The add-ons, Istio, and the data stores with the service images are independent of one another, and each
         # mostly waits (on its pods' probes, Kafka's start, image imports): side by side, not one after another.
         log("starting Jaeger, Prometheus, Flagger, KEDA" + (", Istio" if self.mesh else "")
-            + " and the data stores (PostgreSQL, Redis, Kafka), loading the images")  # fmt: skip
+            + ", the data stores (PostgreSQL, Redis, Kafka), and loading the images")  # fmt: skip
         steps: dict[str, Callable[[], object]] = {"Jaeger, Prometheus, Flagger, KEDA ready": self._start_addons}
         if self.mesh:
             steps["Istio ready"] = functools.partial(mesh.apply, self.cluster, log)
-        steps["data stores started, images loaded"] = functools.partial(self._start_stores, build, build_root)
+        steps["data stores started"] = self._start_stores
+        steps["service images loaded"] = functools.partial(self._load_images, build, build_root)
         with ThreadPoolExecutor(max_workers=len(steps)) as pool:
             running = {what: pool.submit(_timed, step) for what, step in steps.items()}
             side_by_side = {what: future.result() for what, future in running.items()}
-        assert self.release is not None and self.infra is not None
+        assert self.infra is not None
+        issuer = DevIssuer(self.state_dir / "issuer")  # tools:token -- --cluster signs with it
+        self.release = Release(self.cluster, self.infra.endpoints, self.chart, issuer, overrides=self.values)
         installed = time.monotonic()
         log(f"helm install (images tagged {self.tag})")
         self.release.install(self.release.values(self.tag))
@@ -124,17 +127,17 @@ class ClusterPlatform:
         canary.apply(self.cluster)
         autoscaling.apply(self.cluster)
 
-    def _start_stores(self, build: bool, build_root: Path | None) -> None:
-        """The data stores on the node's address, and the release with its images loaded into the cluster."""
-        assert self.cluster is not None
+    def _start_stores(self) -> None:
+        """The data stores on the node's address (the chart's external endpoints)."""
         self.infra = LocalInfra(self.state_dir / "infra", host=NODE_IP, client_network=CLUSTER_CIDR)
         self.infra.start()
         self.infra_pids.write_text(json.dumps(self.infra.pids()))
+
+    def _load_images(self, build: bool, build_root: Path | None) -> None:
+        assert self.cluster is not None
         if build:
             build_images(build_root or Path.cwd())
-        issuer = DevIssuer(self.state_dir / "issuer")  # tools:token -- --cluster signs with it
-        self.release = Release(self.cluster, self.infra.endpoints, self.chart, issuer, overrides=self.values)
-        self.tag = self.release.load_images()
+        self.tag = load_service_images(self.cluster)
 
     def stop(self) -> None:
         """Stops everything this state directory holds, even if another process started it."""
