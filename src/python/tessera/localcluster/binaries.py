@@ -92,10 +92,10 @@ _PILOT_AGENT = GoProgram(
     stamps=istio.STAMPS,
 )
 # KEDA and Istio stand on the same Kubernetes (0.36) and gRPC lines: built in one module, the libraries they share
-# (client-go, apimachinery, gRPC, OpenTelemetry ...) resolve to one version each and compile once: built after
-# KEDA, pilot-agent and istiod took 489 CPU-seconds, where in a module of their own they took 902. Tried and left
-# apart: Flagger 1.36 (it imports genproto's monitoring/v3, which the newer genproto lacks) and Prometheus 3.14
-# (OpenTelemetry collector's confmap no longer compiles against the newer libraries: "undefined: glob.Glob").
+# (client-go, apimachinery, gRPC, OpenTelemetry ...) resolve to one version each and compile once. Apart, each at
+# its own versions, they cost a new machine NNNN CPU-seconds; together, MMMM. Tried and left apart: Flagger 1.36
+# (it imports genproto's monitoring/v3, which the newer genproto lacks) and Prometheus 3.14 (OpenTelemetry
+# collector's confmap no longer compiles against the newer libraries: "undefined: glob.Glob").
 KEDA_OPERATOR, KEDA_METRICS_SERVER, ISTIOD, PILOT_AGENT = built_together(
     _KEDA_OPERATOR, _KEDA_METRICS_SERVER, _ISTIOD, _PILOT_AGENT
 )
