@@ -22,8 +22,9 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 
+from tessera.localcluster.binaries import ISTIOD, PILOT_AGENT
 from tessera.localcluster.images import SERVICE_REGISTRY, ImageLoader
-from tessera.localcluster.istio import ISTIO_MODULE, ISTIO_TAG, ISTIO_VERSION, ISTIOD, PILOT_AGENT
+from tessera.localcluster.istio import ISTIO_MODULE, ISTIO_TAG, ISTIO_VERSION
 from tessera.localinfra.goprograms import module_dir
 from tessera.localinfra.images import Containers
 from tessera.localinfra.install import _file_lock, cache_dir

@@ -21,7 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from tessera.localcluster import binaries, mesh
-from tessera.localcluster.istio import ISTIOD, PILOT_AGENT
+from tessera.localcluster.binaries import ISTIOD, PILOT_AGENT
 from tessera.localinfra.goprograms import GoProgram
 from tessera.localinfra.jaeger import JAEGER
 from tessera.localinfra.mongo import FERRETDB
