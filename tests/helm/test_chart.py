@@ -232,7 +232,8 @@ def test_a_canary_is_a_values_change_with_weights_and_header_routing() -> None:
     assert [(r["destination"]["subset"], r["weight"]) for r in weighted["route"]] == [("stable", 80), ("canary", 20)]
     assert weighted["retries"]["attempts"] == 2 and weighted["timeout"] == "5s"
     rules = {m["metadata"]["name"]: m for m in of_kind(manifests, "DestinationRule")}
-    assert rules["tessera-orders"]["spec"]["trafficPolicy"]["outlierDetection"]["consecutive5xxErrors"] == 5
+    outliers = rules["tessera-orders"]["spec"]["trafficPolicy"]["outlierDetection"]
+    assert outliers["consecutive5xxErrors"] == 5 and outliers["minHealthPercent"] == 50
 
 
 def test_flagger_is_one_switch_and_owns_the_traffic_split_of_its_services() -> None:
