@@ -13,7 +13,7 @@ from tessera.localcluster.images import COREDNS_IMAGE, METRICS_SERVER_IMAGE
 from tessera.localinfra.process import wait_until
 
 if TYPE_CHECKING:
-    from tessera.localcluster.cluster import LocalCluster
+    from tessera.localcluster.access import ClusterAccess
 
 _COREDNS = """
 apiVersion: v1
@@ -212,7 +212,7 @@ spec:
 """
 
 
-def apply(cluster: LocalCluster, *, dns_ip: str) -> None:
+def apply(cluster: ClusterAccess, *, dns_ip: str) -> None:
     """Applies both add-ons and waits until DNS resolves and the metrics API answers."""
     # A bare object right after the namespace's creation is refused until its default ServiceAccount exists.
     wait_until(

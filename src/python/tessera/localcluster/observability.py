@@ -15,7 +15,7 @@ from tessera.localcluster.images import JAEGER_IMAGE, PROMETHEUS_IMAGE, RESTRICT
 from tessera.localinfra.jaeger import JaegerPorts, jaeger_config
 
 if TYPE_CHECKING:
-    from tessera.localcluster.cluster import LocalCluster
+    from tessera.localcluster.access import ClusterAccess
 
 JAEGER_NAMESPACE = "observability"
 PROMETHEUS_NAMESPACE = "monitoring"
@@ -187,7 +187,7 @@ def manifests() -> str:
     ).replace("RESTRICTED", RESTRICTED_CONTAINER)
 
 
-def apply(cluster: LocalCluster) -> None:
+def apply(cluster: ClusterAccess) -> None:
     """Applies Jaeger and Prometheus and waits until both are ready."""
     cluster.apply(manifests())
     for namespace, name in ((JAEGER_NAMESPACE, "jaeger"), (PROMETHEUS_NAMESPACE, "prometheus")):

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
-from tessera.localinfra.install import _file_lock, cache_dir
+from tessera.localinfra.install import file_lock, cache_dir
 from tessera.localinfra.process import InfraError
 
 
@@ -103,7 +103,7 @@ class GoProgram:
         target = self.target()
         if target.exists():
             return target
-        with _file_lock(f"go-program-{self.name}"):
+        with file_lock(f"go-program-{self.name}"):
             if not target.exists():
                 try:
                     self._build(target, log)

