@@ -117,9 +117,9 @@ def test_compose_runs_every_registered_service_hardened_with_its_stores_callees_
         env = block["environment"]
         assert block["read_only"] is True and block["user"] == "10001:10001", service.name
         assert env["TESSERA_SERVICE_NAME"] == service.name
-        assert {key for key in env if key.endswith("_TARGET")} == {f"TESSERA_{key}" for key in service.calls}
-        assert {env[f"TESSERA_{key}"] for key in service.calls} == {f"{c}:50051" for c in service.calls.values()}
-        assert set(block["depends_on"]) == {*service.stores, *service.calls.values()}, service.name
+        targets = json.loads(env.get("TESSERA_TARGETS", "{}"))
+        assert targets == registry().targets(service.name, lambda callee: f"{callee}:50051"), service.name
+        assert set(block["depends_on"]) == {*service.stores, *service.calls}, service.name
         assert ("TESSERA_HTTP_PORT" in env) == service.http
     assert services["kong"]["depends_on"] == [s.name for s in registry().services if s.http]
     scraped = yaml.safe_load((compose_stack / "prometheus.yml").read_text())["scrape_configs"][0]["static_configs"]

@@ -407,7 +407,7 @@ def test_callers_are_derived_from_calls_so_a_new_call_admits_its_caller(tmp_path
     chart = tmp_path / "tessera"
     shutil.copytree(CHART, chart)
     document = yaml.safe_load((chart / "services.yaml").read_text())
-    document["services"]["orders"]["calls"]["PAYMENTS_TARGET"] = "payments"
+    document["services"]["orders"]["calls"].append("payments")
     (chart / "services.yaml").write_text(yaml.safe_dump(document))
     rendered = _helm_template("--values", str(AUTH_VALUES), chart=chart)
     assert rendered.returncode == 0, rendered.stderr
@@ -417,7 +417,7 @@ def test_callers_are_derived_from_calls_so_a_new_call_admits_its_caller(tmp_path
     ingress_from = network["tessera-payments"]["spec"]["ingress"][0]["from"]
     assert "orders" in [peer["podSelector"]["matchLabels"]["app.kubernetes.io/name"] for peer in ingress_from]
     config = {m["metadata"]["name"]: m["data"] for m in of_kind(manifests, "ConfigMap")}
-    assert config["tessera-orders"]["TESSERA_PAYMENTS_TARGET"] == "tessera-payments:50051"
+    assert json.loads(config["tessera-orders"]["TESSERA_TARGETS"])["payments"] == "tessera-payments:50051"
 
 
 def test_the_chart_deploys_the_registrys_services_with_their_calls_stores_and_callers() -> None:
@@ -431,14 +431,13 @@ def test_the_chart_deploys_the_registrys_services_with_their_calls_stores_and_ca
             e["name"]
             for e in deployments[f"tessera-{service.name}"]["spec"]["template"]["spec"]["containers"][0]["env"]
         ]
-        targets = {key.removeprefix("TESSERA_") for key in settings if key.endswith("_TARGET")}
-        assert targets == set(service.calls), service.name
+        targets = json.loads(settings.get("TESSERA_TARGETS", "{}"))
+        assert list(targets) == sorted(registry().reached_by(service.name)), service.name
         assert ("TESSERA_POSTGRES_DSN" in env) == service.uses("postgres"), service.name
         assert ("TESSERA_MONGO_URL" in env) == service.uses("mongo"), service.name  # from its Secret
         assert ("TESSERA_REDIS_URL" in settings) == service.uses("redis"), service.name
         assert ("TESSERA_KAFKA_BOOTSTRAP" in settings) == service.uses("kafka"), service.name
         assert ("TESSERA_HTTP_PORT" in settings) == service.http, service.name
-        assert ("TESSERA_PLATFORM_TARGETS" in settings) == service.platform_view, service.name
         callers = [f"tessera-{name}" for name in registry().callers(service.name)]
         edge = ["kong-gateway"] if service.http else []  # an HTTP service is called from the edge, too
         assert _admitted(manifests, service.name) == sorted(callers + edge), service.name
@@ -447,7 +446,7 @@ def test_the_chart_deploys_the_registrys_services_with_their_calls_stores_and_ca
 def test_values_may_tune_a_service_but_not_name_one_the_registry_lacks_or_change_its_topology() -> None:
     unknown = _helm_template("--values", str(AUTH_VALUES), "--set", "services.nosuchservice.replicas=3")
     assert unknown.returncode != 0 and "services.nosuchservice: no such service in services.yaml" in unknown.stderr
-    topology = _helm_template("--values", str(AUTH_VALUES), "--set", "services.orders.calls.X_TARGET=payments")
+    topology = _helm_template("--values", str(AUTH_VALUES), "--set", "services.orders.calls={payments}")
     assert topology.returncode != 0 and "services.orders.calls: the topology is declared in services.yaml" in (
         topology.stderr
     )
@@ -455,7 +454,7 @@ def test_values_may_tune_a_service_but_not_name_one_the_registry_lacks_or_change
 
 def test_the_registry_refuses_a_call_to_an_undeclared_service() -> None:
     with pytest.raises(ValueError, match="orders calls \\['shipping'\\]"):
-        parse("services:\n  orders:\n    calls: {SHIPPING_TARGET: shipping}\n")
+        parse("services:\n  orders:\n    calls: [shipping]\n")
 
 
 def test_without_an_issuer_the_chart_refuses_to_render() -> None:
@@ -465,14 +464,13 @@ def test_without_an_issuer_the_chart_refuses_to_render() -> None:
 
 def test_without_a_mesh_services_balance_over_the_headless_services_dns() -> None:
     config = {m["metadata"]["name"]: m for m in of_kind(render("external-no-mesh"), "ConfigMap")}
-    assert config["tessera-orders"]["data"]["TESSERA_CATALOG_TARGET"] == (
-        "dns:///tessera-catalog-headless.shop.svc.cluster.local:50051"
-    )
+    assert json.loads(config["tessera-orders"]["data"]["TESSERA_TARGETS"]) == {
+        "catalog": "dns:///tessera-catalog-headless.shop.svc.cluster.local:50051"
+    }
     assert config["tessera-catalog"]["data"]["TESSERA_REDIS_URL"] == "rediss://cache.example.internal:6380/0"
-    platform = json.loads(config["tessera-gateway"]["data"]["TESSERA_PLATFORM_TARGETS"])
-    gateway = registry()["gateway"]
-    # The services the gateway does not call itself (the saga), which its platform health view asks too.
-    assert set(platform) == set(SERVICES) - {"gateway", *gateway.calls.values()} and "saga" in platform
+    platform = json.loads(config["tessera-gateway"]["data"]["TESSERA_TARGETS"])
+    # The services the gateway calls, and the one it does not call (the saga), which its platform view asks too.
+    assert set(platform) == set(SERVICES) - {"gateway"} and "saga" not in registry()["gateway"].calls
 
 
 def test_dashboards_and_alert_rules_ship_with_the_chart() -> None:
@@ -518,37 +516,6 @@ def test_the_mesh_retries_only_what_never_reached_a_service() -> None:
         for route in service["spec"]["http"]:
             retry_on = set(route["retries"]["retryOn"].split(","))
             assert retry_on <= {"connect-failure", "refused-stream"}, (service["metadata"]["name"], retry_on)
-
-
-def test_default_targets_name_each_service_s_default_port() -> None:
-    from tessera.catalog.config import CatalogSettings
-    from tessera.gateway.config import GatewaySettings
-    from tessera.inventory.config import InventorySettings
-    from tessera.orders.config import OrdersSettings
-    from tessera.payments.config import PaymentsSettings
-    from tessera.projections.config import ProjectionsSettings
-    from tessera.saga.config import SagaSettings
-
-    def port(settings: type[Any]) -> int:
-        return int(settings.model_fields["grpc_port"].default)
-
-    gateway, saga = GatewaySettings.model_fields, SagaSettings.model_fields
-    targets = {
-        gateway["catalog_target"].default: port(CatalogSettings),
-        OrdersSettings.model_fields["catalog_target"].default: port(CatalogSettings),
-        gateway["orders_target"].default: port(OrdersSettings),
-        saga["orders_target"].default: port(OrdersSettings),
-        gateway["readmodels_target"].default: port(ProjectionsSettings),
-        gateway["inventory_target"].default: port(InventorySettings),
-        gateway["payments_target"].default: port(PaymentsSettings),
-        saga["inventory_target"].default: port(InventorySettings),
-        saga["payments_target"].default: port(PaymentsSettings),
-        **{t: port(SagaSettings) for n, t in gateway["platform_targets"].default.items() if n == "saga"},
-    }
-    for target, expected in targets.items():
-        assert int(target.rsplit(":", 1)[1]) == expected, target
-    assert set(gateway["platform_targets"].default) == {"saga"}
-    assert SagaSettings.model_fields["service_name"].default == "saga"
 
 
 def test_helm_lint_passes() -> None:

@@ -102,9 +102,9 @@ async def test_gateway_shows_the_whole_platform_and_each_service_its_dependencie
     kinds = {
         name: {d["name"]: d["kind"] for d in service["dependencies"]} for name, service in report["services"].items()
     }
-    # Each service reports what the registry says it uses and calls (a call's check is named by its setting).
+    # Each service reports what the registry says it uses and calls, each by its registry name.
     for service in registry().services:
-        calls = {key.removesuffix("_TARGET").lower(): "grpc" for key in service.calls}
+        calls = {callee: "grpc" for callee in service.calls}
         assert kinds[service.name] == {store: store for store in service.stores} | calls, service.name
     saga_payments = next(d for d in report["services"]["saga"]["dependencies"] if d["name"] == "payments")
     assert saga_payments["breaker"] == "closed" and saga_payments["healthy"] is True

@@ -32,7 +32,7 @@
 {{- $_ := set $uses $store true -}}
 {{- end -}}
 {{- $_ := set $config "uses" $uses -}}
-{{- $_ := set $config "calls" ($entry.calls | default dict) -}}
+{{- $_ := set $config "calls" ($entry.calls | default list) -}}
 {{- $_ := set $config "platformView" ($entry.platformView | default false) -}}
 {{- if $entry.http -}}
 {{- $_ := set $config "http" (dict "port" $root.Values.serviceDefaults.httpPort) -}}
@@ -41,7 +41,7 @@
 {{- /* Its callers: the services whose `calls` name it. Who calls whom is written once, as `calls`. */ -}}
 {{- $callers := list -}}
 {{- range $other, $svc := $registry -}}
-{{- if has $name (values ($svc.calls | default dict)) -}}
+{{- if has $name ($svc.calls | default list) -}}
 {{- $callers = append $callers $other -}}
 {{- end -}}
 {{- end -}}
@@ -161,17 +161,16 @@ TESSERA_KAFKA_PARTITIONS: {{ $root.Values.infrastructure.kafka.partitions | quot
 TESSERA_KAFKA_REPLICATION: {{ $root.Values.infrastructure.kafka.replication | quote }}
 TESSERA_KAFKA_TOPIC_PREFIX: {{ $root.Values.infrastructure.kafka.topicPrefix | quote }}
 {{- end }}
-{{- range $key, $callee := $svc.calls }}
-TESSERA_{{ $key }}: {{ include "tessera.target" (list $root $callee) | quote }}
-{{- end }}
-{{- if $svc.platformView }}
-{{- $others := dict }}
+{{- /* The addresses of the services it reaches (topology.Registry.targets): those it calls, and with the
+     platform view every other one too. */}}
+{{- $targets := dict }}
 {{- range $other := include "tessera.services" $root | fromJsonArray }}
-{{- if and (ne $other $name) (not (has $other (values $svc.calls))) }}
-{{- $_ := set $others $other (include "tessera.target" (list $root $other)) }}
+{{- if or (has $other $svc.calls) (and $svc.platformView (ne $other $name)) }}
+{{- $_ := set $targets $other (include "tessera.target" (list $root $other)) }}
 {{- end }}
 {{- end }}
-TESSERA_PLATFORM_TARGETS: {{ toJson $others | quote }}
+{{- if $targets }}
+TESSERA_TARGETS: {{ toJson $targets | quote }}
 {{- end }}
 {{- end -}}
 

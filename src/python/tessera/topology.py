@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import functools
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, Literal
 
@@ -26,7 +26,7 @@ class Service(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
     name: str = Field(pattern=SERVICE_NAME)
-    calls: dict[str, str] = Field(default_factory=dict)  # setting (e.g. CATALOG_TARGET) -> callee
+    calls: tuple[str, ...] = ()  # the services it calls
     stores: tuple[Store, ...] = ()
     grpc_api: str = Field(default="", alias="grpcApi")
     http: bool = False
@@ -46,7 +46,7 @@ class Registry(BaseModel):
     def _calls_name_services(self) -> Registry:
         names = {s.name for s in self.services}
         for service in self.services:
-            unknown = set(service.calls.values()) - names
+            unknown = set(service.calls) - names
             if unknown:
                 raise ValueError(f"{service.name} calls {sorted(unknown)}, which {REGISTRY_FILE} does not declare")
         return self
@@ -62,7 +62,20 @@ class Registry(BaseModel):
         raise KeyError(name)
 
     def callers(self, name: str) -> list[str]:
-        return sorted(s.name for s in self.services if name in s.calls.values())
+        return sorted(s.name for s in self.services if name in s.calls)
+
+    def reached_by(self, name: str) -> list[str]:
+        """The services `name` has addresses of: those it calls, then, with the platform view, every other one
+        (asked only for its dependencies' health)."""
+        service = self[name]
+        if not service.platform_view:
+            return list(service.calls)
+        return [*service.calls, *(s.name for s in self.services if s.name not in (name, *service.calls))]
+
+    def targets(self, name: str, address: Callable[[str], str]) -> dict[str, str]:
+        """TESSERA_TARGETS of `name` (JSON in its environment): each service it reaches -> `address(service)`.
+        The kit connects only to these, so a call the registry does not declare fails at start."""
+        return {other: address(other) for other in self.reached_by(name)}
 
 
 def parse(text: str) -> Registry:

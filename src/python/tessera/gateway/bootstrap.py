@@ -17,35 +17,24 @@ from tessera.gateway.app import create_app
 from tessera.gateway.config import GatewaySettings
 from tessera.kit.cache import CacheAside
 from tessera.kit.faults import FaultInjector
-from tessera.kit.grpc_client import create_channel
 from tessera.kit.service import ServiceContext, ServiceSpec
 
 
 async def wire(ctx: ServiceContext[GatewaySettings]) -> Sequence[object]:
     settings = ctx.settings
-    catalog = ctx.channel("catalog", settings.catalog_target, catalog_pb2_grpc.CatalogServiceStub)
-    orders = ctx.channel("orders", settings.orders_target, orders_pb2_grpc.OrdersServiceStub)
-    readmodels = ctx.channel("readmodels", settings.readmodels_target, readmodels_pb2_grpc.ReadModelServiceStub)
-    inventory = ctx.channel("inventory", settings.inventory_target, inventory_pb2_grpc.InventoryServiceStub)
-    payments = ctx.channel("payments", settings.payments_target, payments_pb2_grpc.PaymentsServiceStub)
-    # Channels only for the platform health view: no breaker, the report says what is down.
-    others = {name: create_channel(target, breaker=None) for name, target in settings.platform_targets.items()}
-    for channel in others.values():
-        ctx.stack.push_async_callback(channel.close)
+    catalog = ctx.channel("catalog", catalog_pb2_grpc.CatalogServiceStub)
+    orders = ctx.channel("orders", orders_pb2_grpc.OrdersServiceStub)
+    readmodels = ctx.channel("projections", readmodels_pb2_grpc.ReadModelServiceStub)
+    inventory = ctx.channel("inventory", inventory_pb2_grpc.InventoryServiceStub)
+    payments = ctx.channel("payments", payments_pb2_grpc.PaymentsServiceStub)
     cache = CacheAside(ctx.redis, "gateway-catalog", settings.catalog_fallback_ttl_seconds)
-    platform = {
-        "catalog": catalog,
-        "orders": orders,
-        "projections": readmodels,
-        "inventory": inventory,
-        "payments": payments,
-        **others,
-    }
     tokens = TokenVerifier(
         settings.auth_issuer, settings.auth_audience, jwks_url=settings.auth_jwks_url, jwks=settings.auth_jwks
     )
     await tokens.refresh()  # the issuer's keys, before the first request; a JWKS that cannot be had stops start-up
-    backends = Backends(catalog, orders, readmodels, inventory, payments, cache, ctx.checks, platform)
+    backends = Backends(
+        catalog, orders, readmodels, inventory, payments, cache, ctx.checks, ctx.platform_channels()
+    )
     app = create_app(
         backends,
         tokens,

@@ -9,11 +9,6 @@ from tessera.kit.config import ClientSettings, HttpSettings, RedisSettings, Serv
 
 class GatewaySettings(ServiceSettings, ClientSettings, RedisSettings, HttpSettings):
     service_name: str = "gateway"
-    catalog_target: str = "127.0.0.1:50051"
-    orders_target: str = "127.0.0.1:50054"
-    readmodels_target: str = "127.0.0.1:50056"
-    inventory_target: str = "127.0.0.1:50052"  # stock, set by admins
-    payments_target: str = "127.0.0.1:50053"  # card tokens exchanged for payment methods
     # How long the last good catalog answers are kept (in Redis) to serve while the catalog is down.
     catalog_fallback_ttl_seconds: int = Field(default=86_400, gt=0)
     # Bearer tokens: the issuer and audience they must name, and the issuer's public keys: a JWKS URL (fetched
@@ -25,5 +20,3 @@ class GatewaySettings(ServiceSettings, ClientSettings, RedisSettings, HttpSettin
     # Requests per caller (the token's subject), counted in Redis across replicas, in limits' notation
     # ("20/second;600/minute": each must hold). Empty: no limit.
     rate_limit: str = "20/second;600/minute"
-    # The services without a route here, asked only for the platform health view (JSON in the environment).
-    platform_targets: dict[str, str] = {"saga": "127.0.0.1:50055"}

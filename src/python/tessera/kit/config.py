@@ -103,6 +103,9 @@ class ClientSettings(BaseSettings):
     breaker_failure_threshold: int = Field(default=5, ge=1)  # consecutive failures that open a breaker
     breaker_reset_seconds: float = Field(default=5.0, gt=0)  # open this long before calls probe again
     kit_middleware: bool = True  # the same TESSERA_KIT_MIDDLEWARE as ServiceSettings: off drops breakers and tracing
+    # The gRPC address of each service it reaches (JSON), written from the registry's `calls` by
+    # topology.Registry.targets for every environment. No defaults: an undeclared call fails at start.
+    targets: dict[str, str] = Field(default_factory=dict)
 
 
 def load_settings(settings_type: type[SettingsT], environ: Mapping[str, str] | None = None) -> SettingsT:

@@ -16,7 +16,7 @@ import asyncio
 import sys
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from contextlib import AsyncExitStack
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import ModuleType
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
@@ -67,6 +67,7 @@ class ServiceContext(Generic[SettingsT]):
     _redis: redis.Redis | None = None
     _documents: AsyncDatabase[Document] | None = None
     serves_http: bool = False
+    _channels: dict[str, grpc.aio.Channel] = field(default_factory=dict)
 
     @property
     def pool(self) -> asyncpg.Pool:
@@ -100,14 +101,15 @@ class ServiceContext(Generic[SettingsT]):
         """A topic's name as this deployment spells it (with its prefix)."""
         return _require(self.settings, KafkaSettings, "Kafka").topic(name)
 
-    def channel(self, dependency: str, target: str, stub: type) -> grpc.aio.Channel:
-        """A channel to another service (`stub`: its generated `<Name>Stub` class): the settings' deadline, retries
-        of its idempotent methods, this service's breaker named `dependency`, a check in the dependency report."""
+    def channel(self, callee: str, stub: type) -> grpc.aio.Channel:
+        """A channel to the service `callee` (`stub`: its generated `<Name>Stub` class), at its address in the
+        settings' targets: the settings' deadline, retries of its idempotent methods, this service's breaker named
+        `callee`, a check in the dependency report. A callee the registry does not list stops the start."""
         settings = _require(self.settings, ClientSettings, "calls to other services")
         service = service_descriptor(stub)
         channel = create_channel(
-            target,
-            dependency=dependency,
+            _target(self.settings.service_name, settings, callee),
+            dependency=callee,
             services=[service],
             default_timeout_seconds=settings.call_timeout_seconds,
             retry=RetryPolicy(max_attempts=settings.retry_max_attempts),
@@ -116,8 +118,20 @@ class ServiceContext(Generic[SettingsT]):
             instrumented=settings.kit_middleware,
         )
         self.stack.push_async_callback(channel.close)
-        self.checks.add_grpc(dependency, channel, service.full_name)
+        self.checks.add_grpc(callee, channel, service.full_name)
+        self._channels[callee] = channel
         return channel
+
+    def platform_channels(self) -> dict[str, grpc.aio.Channel]:
+        """A channel to every service in the targets, for the platform health view (the registry's
+        `platformView`): the ones `channel` opened, and to the services not called, plain ones (no breaker: the
+        view reports what is down)."""
+        settings = _require(self.settings, ClientSettings, "the platform view")
+        for name in settings.targets.keys() - self._channels.keys():
+            channel = create_channel(_target(self.settings.service_name, settings, name), breaker=None)
+            self.stack.push_async_callback(channel.close)
+            self._channels[name] = channel
+        return dict(self._channels)
 
     def background(self, work: Coroutine[Any, Any, None], name: str) -> None:
         """Runs `work` until the service stops (then cancels it)."""
@@ -237,3 +251,17 @@ def _require(settings: ServiceSettings, kind: type[T], what: str) -> T:
     if not isinstance(settings, kind):
         raise TypeError(f"{type(settings).__name__} must include {kind.__name__} for {what}")
     return settings
+
+
+class UndeclaredCall(RuntimeError):
+    """A service connects to one its registry entry does not list under `calls`."""
+
+
+def _target(caller: str, settings: ClientSettings, callee: str) -> str:
+    try:
+        return settings.targets[callee]
+    except KeyError:
+        raise UndeclaredCall(
+            f"{caller} calls {callee!r}, but the registry (helm/tessera/services.yaml) does not list it in"
+            f" services.{caller}.calls: add it there (TESSERA_TARGETS holds {sorted(settings.targets) or 'none'})"
+        ) from None

@@ -121,7 +121,7 @@ class Platform:
             "TESSERA_SERVICE_NAME": spec.name,
             "TESSERA_GRPC_PORT": str(self.ports[f"{spec.name}_grpc"]),
             "TESSERA_METRICS_PORT": str(self.ports[f"{spec.name}_metrics"]),
-            **{f"TESSERA_{key}": self.grpc_target(callee) for key, callee in spec.calls.items()},
+            "TESSERA_TARGETS": json.dumps(registry().targets(spec.name, self.grpc_target)),
             **self.extra_env,
         }
         if spec.uses("postgres"):
@@ -144,12 +144,6 @@ class Platform:
             if self._jwks is None:
                 self._jwks = JwksServer(self.issuer).start()
             env = {**self.issuer.gateway_env(self._jwks.jwks_url), **env}  # extra_env may override
-        if spec.platform_view:
-            called = set(spec.calls.values()) | {spec.name}
-            others = {
-                other.name: self.grpc_target(other.name) for other in registry().services if other.name not in called
-            }
-            env["TESSERA_PLATFORM_TARGETS"] = json.dumps(others)
         return env
 
     async def start(self, name: str) -> None:

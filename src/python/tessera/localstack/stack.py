@@ -73,7 +73,7 @@ class LocalStack:
         if unknown:
             raise ValueError(f"no service {sorted(unknown)} in the registry; it has {registry().names}")
         self.real = [s.name for s in registry().services if not self.only or s.name in self.only]
-        called = {callee for name in self.real for callee in registry()[name].calls.values()}
+        called = {callee for name in self.real for callee in registry()[name].calls}
         self.mocks = {name: self._mock(name) for name in sorted(called - set(self.real)) if self.mock_others}
         self.state_dir.mkdir(parents=True, exist_ok=True)
         ports = _load_ports(self.state_dir)

@@ -23,7 +23,7 @@ async def wire(ctx: ServiceContext[OrdersSettings]) -> Sequence[object]:
     if (await migrate_stored_events(ctx.pool)).get("event_store"):
         await plan_kafka_purge(ctx.pool, settings.kafka_bootstrap, topic)
     ctx.background(purge_kafka_copies(ctx.pool, settings.kafka_bootstrap), "kafka-purge")
-    catalog = ctx.channel("catalog", settings.catalog_target, catalog_pb2_grpc.CatalogServiceStub)
+    catalog = ctx.channel("catalog", catalog_pb2_grpc.CatalogServiceStub)
     service = OrdersService(
         lambda: PostgresOrdersUnitOfWork(
             ctx.pool, topic=topic, producer=settings.service_name, to_message=event_to_proto

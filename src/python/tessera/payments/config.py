@@ -11,8 +11,6 @@ PAYMENT_TOPIC = "payments.payment.v1"
 
 class PaymentsSettings(ServiceSettings, PostgresSettings, KafkaSettings):
     service_name: str = "payments"
-    # Its own default port, the one its callers' default targets name (the chart sets every port itself).
-    grpc_port: int = Field(default=50053, ge=0, le=65535)
     # How long a card token exchanged at placement is kept for its payment; unused by then, it is dropped.
     payment_method_ttl_seconds: int = Field(default=3600, gt=0)
     drop_expired_tokens_every_seconds: float = Field(default=60.0, gt=0)

@@ -24,9 +24,9 @@ from tessera.saga.service_layer import SagaDriver
 async def wire(ctx: ServiceContext[SagaSettings]) -> Sequence[object]:
     settings = ctx.settings
     channels = [
-        ctx.channel("inventory", settings.inventory_target, inventory_pb2_grpc.InventoryServiceStub),
-        ctx.channel("payments", settings.payments_target, payments_pb2_grpc.PaymentsServiceStub),
-        ctx.channel("orders", settings.orders_target, orders_pb2_grpc.OrdersServiceStub),
+        ctx.channel("inventory", inventory_pb2_grpc.InventoryServiceStub),
+        ctx.channel("payments", payments_pb2_grpc.PaymentsServiceStub),
+        ctx.channel("orders", orders_pb2_grpc.OrdersServiceStub),
     ]
     repository = PostgresSagaRepository(ctx.pool)
     driver = SagaDriver(

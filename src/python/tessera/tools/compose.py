@@ -48,13 +48,10 @@ def service_block(service: Service, services: Registry, hardening: dict[str, Any
     if service.uses("kafka"):
         env["TESSERA_KAFKA_BOOTSTRAP"] = "kafka:9092"
         depends["kafka"] = {"condition": "service_healthy"}
-    for key, callee in service.calls.items():
-        env[f"TESSERA_{key}"] = f"{callee}:{GRPC_PORT}"
+    if targets := services.targets(service.name, lambda other: f"{other}:{GRPC_PORT}"):
+        env["TESSERA_TARGETS"] = json.dumps(targets)
+    for callee in service.calls:
         depends[callee] = {"condition": "service_started"}
-    if service.platform_view:
-        called = {*service.calls.values(), service.name}
-        others = {s.name: f"{s.name}:{GRPC_PORT}" for s in services.services if s.name not in called}
-        env["TESSERA_PLATFORM_TARGETS"] = json.dumps(others)
     if service.http:
         env |= {
             "TESSERA_HTTP_HOST": "0.0.0.0",

@@ -21,7 +21,7 @@ from events.v1 import envelope_pb2
 from tessera.kit.events import unpack
 from tessera.kit.flags import configure_flags, shutdown_flags
 from tessera.kit.kafka import delete_consumed_records, end_offsets, partitions_of
-from tessera.kit.service import start
+from tessera.kit.service import UndeclaredCall, start
 from tessera.localinfra.process import free_port
 from tessera.orders import bootstrap as orders
 from tessera.orders.adapters.upcasting import migrate_stored_events, plan_kafka_purge, purge_kafka_copies
@@ -56,7 +56,7 @@ async def world(postgres_dsn: str, kafka_bootstrap: str, topic_prefix: str) -> A
             kafka_bootstrap=kafka_bootstrap,
             kafka_topic_prefix=topic_prefix,
             grpc_port=0,
-            catalog_target=catalog_target,
+            targets={"catalog": catalog_target},
             shutdown_grace_seconds=0.2,
         )
         orders_server = (await start(orders.SPEC, settings, stack)).grpc
@@ -199,13 +199,26 @@ async def test_bad_orders_are_refused_and_write_nothing(world: World) -> None:
     assert raised.value.code() == grpc.StatusCode.NOT_FOUND
 
 
+async def test_a_call_the_registry_does_not_declare_stops_the_start(
+    postgres_dsn: str, kafka_bootstrap: str, topic_prefix: str
+) -> None:
+    """Orders' environment without catalog's address (as if the registry lacked `calls: [catalog]`): the start
+    fails at once, naming the missing line, instead of calling a default address at the first order."""
+    settings = OrdersSettings(
+        postgres_dsn=postgres_dsn, kafka_bootstrap=kafka_bootstrap, kafka_topic_prefix=topic_prefix, grpc_port=0
+    )
+    async with AsyncExitStack() as stack:
+        with pytest.raises(UndeclaredCall, match=r"orders calls 'catalog'.* services\.orders\.calls: add it there"):
+            await start(orders.SPEC, settings, stack)
+
+
 async def test_catalog_down_is_unavailable(postgres_dsn: str, kafka_bootstrap: str, topic_prefix: str) -> None:
     settings = OrdersSettings(
         postgres_dsn=postgres_dsn,
         kafka_bootstrap=kafka_bootstrap,
         kafka_topic_prefix=topic_prefix,
         grpc_port=0,
-        catalog_target=f"127.0.0.1:{free_port()}",  # nothing listens there
+        targets={"catalog": f"127.0.0.1:{free_port()}"},  # nothing listens there
         call_timeout_seconds=0.5,
     )
     async with AsyncExitStack() as stack:

@@ -48,7 +48,7 @@ def test_a_service_is_two_new_folders_and_one_registry_entry(root: Path) -> None
     after = (root / topology.REGISTRY_FILE).read_text()
     assert after.startswith(before) and after[len(before) :] == new_service.registry_entry("shipping")
     entry = topology.parse(after)["shipping"]
-    assert (entry.grpc_api, entry.stores, entry.calls) == ("shipping.v1.ShippingService", ("postgres", "kafka"), {})
+    assert (entry.grpc_api, entry.stores, entry.calls) == ("shipping.v1.ShippingService", ("postgres", "kafka"), ())
     folders = {path.parts[:3] if path.parts[1] == "protos" else path.parts[:4] for path in written[:-1]}
     assert folders == {("src", "protos", "shipping"), ("src", "python", "tessera", "shipping")}
     assert (root / "src/python/tessera/shipping/BUILD").read_text().strip().endswith("tessera_service()")
