@@ -25,6 +25,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from jwt.algorithms import RSAAlgorithm
 
+from tessera.environments import Endpoints, environment
 from tessera.localcluster.binaries import KEDA_TRIGGERS
 from tessera.localinfra import install
 from tessera.testing.figures import record
@@ -471,6 +472,71 @@ def test_without_a_mesh_services_balance_over_the_headless_services_dns() -> Non
     platform = json.loads(config["tessera-gateway"]["data"]["TESSERA_TARGETS"])
     # The services the gateway calls, and the one it does not call (the saga), which its platform view asks too.
     assert set(platform) == set(SERVICES) - {"gateway"} and "saga" not in registry()["gateway"].calls
+
+
+# The chart's own settings, not the registry's: each deployment chooses them (environments.py leaves them out).
+_DEPLOYMENT_SETTINGS = {"TESSERA_SERVICE_VERSION", "TESSERA_ENVIRONMENT", "TESSERA_LOG_LEVEL", "TESSERA_GRPC_HOST",
+                        "TESSERA_GRPC_PORT", "TESSERA_METRICS_PORT", "TESSERA_FLAGS_FILE", "TESSERA_OTLP_ENDPOINT",
+                        "TESSERA_TRACE_SAMPLE_RATIO", "TESSERA_FAULT_PERCENT"}  # fmt: skip
+
+
+def _merged(*files: Path) -> dict[str, Any]:
+    def merge(into: dict[str, Any], other: dict[str, Any]) -> dict[str, Any]:
+        for key, value in other.items():
+            both = isinstance(value, dict) and isinstance(into.get(key), dict)
+            into[key] = merge(dict(into[key]), value) if both else value
+        return into
+
+    values: dict[str, Any] = {}
+    for path in files:
+        values = merge(values, yaml.safe_load(path.read_text()))
+    return values
+
+
+def _chart_endpoints(values: dict[str, Any]) -> Endpoints:
+    """Where the chart puts things, read from its values as its templates read them; a Secret's key as
+    `secret <name>/<key>`."""
+    defaults, stores, auth = values["serviceDefaults"], values["infrastructure"], values["auth"]
+    kafka = stores["kafka"]
+
+    def grpc_address(name: str) -> str:
+        if values["istio"]["enabled"]:
+            return f"tessera-{name}:{defaults['grpcPort']}"
+        return f"dns:///tessera-{name}-headless.shop.svc.cluster.local:{defaults['grpcPort']}"
+
+    keys = {"TESSERA_AUTH_JWKS": json.dumps(auth["jwks"], sort_keys=True, separators=(",", ":"))}
+    return Endpoints(
+        grpc_address=grpc_address,
+        http_port=lambda _: defaults["httpPort"],
+        postgres_dsn=lambda name: f"secret {stores['postgres']['existingSecret']}/{name}-dsn",
+        redis_url=stores["redis"]["url"],
+        kafka={"TESSERA_KAFKA_BOOTSTRAP": kafka["bootstrap"], "TESSERA_KAFKA_PARTITIONS": str(kafka["partitions"]),
+               "TESSERA_KAFKA_REPLICATION": str(kafka["replication"]),
+               "TESSERA_KAFKA_TOPIC_PREFIX": kafka["topicPrefix"]},  # fmt: skip
+        mongo_url=f"secret {stores['mongo']['existingSecret']}/url",
+        mongo_database=lambda name: f"{stores['mongo']['databasePrefix']}{name}",
+        http={"TESSERA_HTTP_HOST": "0.0.0.0", "TESSERA_AUTH_ISSUER": auth["issuer"],
+              "TESSERA_AUTH_AUDIENCE": auth["audience"], **keys, "TESSERA_RATE_LIMIT": auth["rateLimit"]},
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize("value_set", ["defaults", "external-no-mesh"])
+def test_the_chart_gives_each_service_the_environment_the_local_stack_and_compose_compute(value_set: str) -> None:
+    """Golden: the chart's Go templates and environments.environment (which the local stack and compose call)
+    write the same settings for every service, key for key, beside the chart's own."""
+    extra = [Path(arg) for arg in VALUE_SETS[value_set] if arg.endswith(".yaml")]
+    endpoints = _chart_endpoints(_merged(CHART / "values.yaml", AUTH_VALUES, *extra))
+    manifests = render(value_set)
+    config = {m["metadata"]["name"]: m["data"] for m in of_kind(manifests, "ConfigMap")}
+    deployments = {m["metadata"]["name"]: m for m in of_kind(manifests, "Deployment")}
+    for service in registry().services:
+        fullname = f"tessera-{service.name}"
+        env = dict(config[fullname])
+        for variable in deployments[fullname]["spec"]["template"]["spec"]["containers"][0]["env"]:
+            secret = variable.get("valueFrom", {}).get("secretKeyRef")
+            env[variable["name"]] = f"secret {secret['name']}/{secret['key']}" if secret else variable["value"]
+        from_registry = {key: value for key, value in env.items() if key not in _DEPLOYMENT_SETTINGS}
+        assert from_registry == environment(registry(), service.name, endpoints), service.name
 
 
 def test_dashboards_and_alert_rules_ship_with_the_chart() -> None:

@@ -27,6 +27,7 @@ from tessera.kit.grpc_client import check_health
 from tessera.localinfra import InfraEndpoints
 from tessera.localinfra.issuer import DevIssuer, JwksServer
 from tessera.localinfra.process import free_port
+from tessera.environments import Endpoints, environment
 from tessera.topology import Service, registry
 
 
@@ -115,36 +116,28 @@ class Platform:
         return self.ports[f"{name}_http"] if registry()[name].http else self.ports[f"{name}_grpc"]
 
     async def _env(self, spec: Service) -> dict[str, str]:
-        env = {
+        database = f"{self.database_prefix}{spec.name}"
+        dsn = await ensure_database(self.infra.postgres_dsn, database) if spec.uses("postgres") else ""
+        if spec.http and self._jwks is None:
+            self._jwks = JwksServer(self.issuer).start()
+        endpoints = Endpoints(
+            grpc_address=self.grpc_target,
+            http_port=lambda name: self.ports[f"{name}_http"],
+            postgres_dsn=lambda _: dsn,
+            redis_url=self.infra.redis_url,
+            kafka={"TESSERA_KAFKA_BOOTSTRAP": self.infra.kafka_bootstrap, "TESSERA_KAFKA_TOPIC_PREFIX": self.topic_prefix},
+            mongo_url=self.infra.mongo_url,
+            mongo_database=lambda name: f"{self.database_prefix}{name}",
+            http=self.issuer.gateway_env(self._jwks.jwks_url) if self._jwks else {},
+        )
+        return {
             **os.environ,
             "PYTHONPATH": os.pathsep.join(sys.path),
-            "TESSERA_SERVICE_NAME": spec.name,
             "TESSERA_GRPC_PORT": str(self.ports[f"{spec.name}_grpc"]),
             "TESSERA_METRICS_PORT": str(self.ports[f"{spec.name}_metrics"]),
-            "TESSERA_TARGETS": json.dumps(registry().targets(spec.name, self.grpc_target)),
+            **environment(registry(), spec.name, endpoints),
             **self.extra_env,
         }
-        if spec.uses("postgres"):
-            database = f"{self.database_prefix}{spec.name}"
-            env["TESSERA_POSTGRES_DSN"] = await ensure_database(self.infra.postgres_dsn, database)
-        if spec.uses("kafka"):
-            env |= {
-                "TESSERA_KAFKA_BOOTSTRAP": self.infra.kafka_bootstrap,
-                "TESSERA_KAFKA_TOPIC_PREFIX": self.topic_prefix,
-            }
-        if spec.uses("redis"):
-            env["TESSERA_REDIS_URL"] = self.infra.redis_url
-        if spec.uses("mongo"):
-            env |= {
-                "TESSERA_MONGO_URL": self.infra.mongo_url,
-                "TESSERA_MONGO_DATABASE": f"{self.database_prefix}{spec.name}",
-            }
-        if spec.http:
-            env["TESSERA_HTTP_PORT"] = str(self.ports[f"{spec.name}_http"])
-            if self._jwks is None:
-                self._jwks = JwksServer(self.issuer).start()
-            env = {**self.issuer.gateway_env(self._jwks.jwks_url), **env}  # extra_env may override
-        return env
 
     async def start(self, name: str) -> None:
         if self.one_process:

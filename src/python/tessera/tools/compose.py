@@ -23,6 +23,7 @@ import yaml
 from tessera.localinfra.mongo import DATABASE as FERRETDB_DATABASE
 from tessera.localinfra.mongo import FILTER_INDEX_SQL
 from tessera.tools.dashboards import dashboard, overview_panels, service_dashboard
+from tessera.environments import Endpoints, environment
 from tessera.topology import Registry, Service, registry
 
 INFRASTRUCTURE = Path("deploy/compose/infrastructure.yaml")
@@ -30,36 +31,32 @@ OUT_DIR = Path(".tessera/compose")
 GRPC_PORT, METRICS_PORT, HTTP_PORT = 50051, 9100, 8080
 
 
+# Where compose puts things: each service by its name on the stack's network, the stores likewise. The API's token
+# issuer comes from the user's environment.
+ENDPOINTS = Endpoints(
+    grpc_address=lambda name: f"{name}:{GRPC_PORT}",
+    http_port=lambda _: HTTP_PORT,
+    postgres_dsn=lambda name: f"postgresql://postgres:tessera@postgres:5432/{name}",
+    redis_url="redis://redis:6379/0",
+    kafka={"TESSERA_KAFKA_BOOTSTRAP": "kafka:9092"},
+    mongo_url="${TESSERA_MONGO_URL:-mongodb://mongo:27017/}",
+    mongo_database=lambda name: name,
+    http={
+        "TESSERA_HTTP_HOST": "0.0.0.0",
+        "TESSERA_AUTH_ISSUER": "${TESSERA_AUTH_ISSUER:?set the issuer of the API's tokens}",
+        "TESSERA_AUTH_JWKS": "${TESSERA_AUTH_JWKS:?set the issuer's JWKS (JSON)}",
+    },
+)
+# How a service waits for each store before it starts.
+_STORE_READY = {"postgres": "service_healthy", "mongo": "service_started", "redis": "service_healthy",
+                "kafka": "service_healthy"}  # fmt: skip
+
+
 def service_block(service: Service, services: Registry, hardening: dict[str, Any]) -> dict[str, Any]:
     block = copy.deepcopy(hardening)
-    env: dict[str, str] = block["environment"]
-    env["TESSERA_SERVICE_NAME"] = service.name
-    depends: dict[str, dict[str, str]] = {}
-    if service.uses("postgres"):
-        env["TESSERA_POSTGRES_DSN"] = f"postgresql://postgres:tessera@postgres:5432/{service.name}"
-        depends["postgres"] = {"condition": "service_healthy"}
-    if service.uses("mongo"):
-        env["TESSERA_MONGO_URL"] = "${TESSERA_MONGO_URL:-mongodb://mongo:27017/}"
-        env["TESSERA_MONGO_DATABASE"] = service.name
-        depends["mongo"] = {"condition": "service_started"}
-    if service.uses("redis"):
-        env["TESSERA_REDIS_URL"] = "redis://redis:6379/0"
-        depends["redis"] = {"condition": "service_healthy"}
-    if service.uses("kafka"):
-        env["TESSERA_KAFKA_BOOTSTRAP"] = "kafka:9092"
-        depends["kafka"] = {"condition": "service_healthy"}
-    if targets := services.targets(service.name, lambda other: f"{other}:{GRPC_PORT}"):
-        env["TESSERA_TARGETS"] = json.dumps(targets)
-    for callee in service.calls:
-        depends[callee] = {"condition": "service_started"}
-    if service.http:
-        env |= {
-            "TESSERA_HTTP_HOST": "0.0.0.0",
-            "TESSERA_HTTP_PORT": str(HTTP_PORT),
-            # The API's token issuer: its name and public keys (a JWKS document, or TESSERA_AUTH_JWKS_URL).
-            "TESSERA_AUTH_ISSUER": "${TESSERA_AUTH_ISSUER:?set the issuer of the API's tokens}",
-            "TESSERA_AUTH_JWKS": "${TESSERA_AUTH_JWKS:?set the issuer's JWKS (JSON)}",
-        }
+    block["environment"] |= environment(services, service.name, ENDPOINTS)
+    depends = {store: {"condition": _STORE_READY[store]} for store in service.stores}
+    depends |= {callee: {"condition": "service_started"} for callee in service.calls}
     return {"image": f"tessera/{service.name}:latest", **block, "depends_on": depends}
 
 

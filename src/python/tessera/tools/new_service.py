@@ -24,7 +24,7 @@ from tessera import topology
 
 TEMPLATES = resources.files("tessera.tools") / "templates" / "service"
 # Folders of src/python/tessera that are not services: a service may not take their names.
-RESERVED = {"kit", "tools", "testing", "localinfra", "localstack", "localcluster", "topology"}
+RESERVED = {"kit", "tools", "testing", "localinfra", "localstack", "localcluster", "topology", "environments"}
 
 
 class Refused(Exception):
