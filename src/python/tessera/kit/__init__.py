@@ -8,7 +8,9 @@ service      a service, declared (ServiceSpec): run(spec) opens its stores, rela
              servicers; its ServiceContext holds what it owns (checks, breakers, stores), never a global
 grpc_server  grpc.aio server bootstrap: health, reflection, interceptors (tracing, metrics, logs, errors to
              statuses), graceful shutdown; GrpcService.of(servicer) finds a servicer's descriptor
-errors       the domain's errors and their statuses; infrastructure errors registered by the kit module owning them
+errors       the domain's errors: plain exceptions, so a domain module imports no I/O library
+grpc_errors  the gRPC status of each domain error, and of infrastructure errors (registered by the kit module
+             owning them)
 grpc_client  channels: deadlines, retries of idempotent methods, round robin, breakers, fast reconnects
 resilience   retry policy from the protos' idempotency levels, circuit breakers (purgatory) and their metrics
 dependencies the dependency-health report every service serves (ops.v1)

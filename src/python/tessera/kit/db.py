@@ -22,7 +22,7 @@ import grpc
 from asyncpg.pool import PoolConnectionProxy
 from tenacity import AsyncRetrying, retry_if_exception, stop_after_delay, wait_exponential_jitter
 
-from tessera.kit import errors
+from tessera.kit import grpc_errors
 from tessera.kit.logs import get_logger
 
 log = get_logger(__name__)
@@ -48,10 +48,10 @@ INPUT_ERRORS = (asyncpg.DataError,)
 
 # The database away (restarting, failing over) is a retryable UNAVAILABLE, not an internal error; a value it cannot
 # hold (a NUL character in text, an out-of-range number) is the caller's input.
-errors.register_infrastructure(
+grpc_errors.register_infrastructure(
     OUTAGE_ERRORS, grpc.StatusCode.UNAVAILABLE, "a backing store is unavailable", "database unavailable during RPC"
 )
-errors.register_infrastructure(
+grpc_errors.register_infrastructure(
     INPUT_ERRORS,
     grpc.StatusCode.INVALID_ARGUMENT,
     "the request holds a value that cannot be stored (e.g. a NUL character)",

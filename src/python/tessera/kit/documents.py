@@ -15,7 +15,7 @@ import grpc
 from pymongo import AsyncMongoClient, monitoring
 from pymongo.errors import BulkWriteError, ConnectionFailure, OperationFailure
 
-from tessera.kit import errors
+from tessera.kit import grpc_errors
 from tessera.kit.metrics import LATENCY_BUCKETS, Counter, Histogram
 
 Document = dict[str, Any]
@@ -39,7 +39,7 @@ def is_outage(error: BaseException) -> bool:
     )
 
 
-errors.register_infrastructure(
+grpc_errors.register_infrastructure(
     UNREACHABLE,
     grpc.StatusCode.UNAVAILABLE,
     "a backing store is unavailable",

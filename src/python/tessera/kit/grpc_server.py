@@ -15,7 +15,7 @@ from google.protobuf.descriptor import ServiceDescriptor
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from tessera.kit import errors, metrics, tracing
+from tessera.kit import errors, grpc_errors, metrics, tracing
 from tessera.kit.faults import FaultInjector, FaultInterceptor
 from tessera.kit.generated import service_descriptor
 from tessera.kit.logs import bind_request_context, clear_request_context, get_logger
@@ -55,9 +55,9 @@ def _unary(
 async def abort_with_status(exc: Exception, context: grpc.aio.ServicerContext[Any, Any]) -> grpc.StatusCode:
     """Answers the call with the status `exc` stands for (raises AbortError, as `context.abort` does)."""
     if isinstance(exc, errors.DomainError):
-        code = errors.domain_status(exc)
+        code = grpc_errors.domain_status(exc)
         await context.abort(code, str(exc))
-    if (known := errors.infrastructure_error(exc)) is not None:
+    if (known := grpc_errors.infrastructure_error(exc)) is not None:
         log.warning(known.log_event, error=str(exc), error_type=type(exc).__name__)
         await context.abort(known.code, known.message)
     # The details go to clients (and through the gateway to anyone): the exception's class and message stay in
