@@ -13,6 +13,7 @@ refuse an undo, the saga stalls at that step: retried after a pause, counted and
 from __future__ import annotations
 
 import enum
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 
@@ -30,6 +31,39 @@ class State(enum.StrEnum):
 TERMINAL = frozenset({State.COMPLETED, State.REJECTED})
 
 
+class Step(enum.StrEnum):
+    RESERVE_STOCK = "reserve_stock"
+    AUTHORIZE_PAYMENT = "authorize_payment"
+    CONFIRM_ORDER = "confirm_order"
+    CAPTURE_PAYMENT = "capture_payment"
+    COMMIT_STOCK = "commit_stock"
+
+
+class Failure(enum.StrEnum):
+    """How a step before the pivot failed. Compensation differs: an authorization that timed out may have gone
+    through unseen (so it is looked up to be voided), a refused one did not."""
+
+    REFUSED = "refused"
+    TIMED_OUT = "timed_out"
+
+
+@dataclass(frozen=True)
+class Transition:
+    step: Step  # the step taken from the state
+    succeeded: State  # the state once it succeeded
+    compensates: bool  # before the pivot: a failure compensates; after it, the step is retried until it succeeds
+
+
+# The forward path, one row per state. Confirming the order is the pivot.
+FORWARD: Mapping[State, Transition] = {
+    State.STARTED: Transition(Step.RESERVE_STOCK, State.STOCK_RESERVED, compensates=True),
+    State.STOCK_RESERVED: Transition(Step.AUTHORIZE_PAYMENT, State.PAYMENT_AUTHORIZED, compensates=True),
+    State.PAYMENT_AUTHORIZED: Transition(Step.CONFIRM_ORDER, State.ORDER_CONFIRMED, compensates=True),
+    State.ORDER_CONFIRMED: Transition(Step.CAPTURE_PAYMENT, State.PAYMENT_CAPTURED, compensates=False),
+    State.PAYMENT_CAPTURED: Transition(Step.COMMIT_STOCK, State.COMPLETED, compensates=False),
+}
+
+
 @dataclass(frozen=True)
 class Line:
     product_id: str
@@ -45,8 +79,14 @@ class Saga:
     currency: str
     payment_method_id: str
     payment_id: str = ""
-    reason: str = ""  # why it was rejected
-    failed_step: str = ""  # the step that failed, which tells compensation what may need undoing
+    reason: str = ""  # why it was rejected, for people (the order's rejection carries it)
+    failed_step: Step | None = None  # the step that failed, which tells compensation what may need undoing
+    failure: Failure | None = None  # how it failed
+
+    @property
+    def payment_may_be_unseen(self) -> bool:
+        """The authorization timed out: it may have gone through without the saga learning its id."""
+        return not self.payment_id and (self.failed_step, self.failure) == (Step.AUTHORIZE_PAYMENT, Failure.TIMED_OUT)
 
     @property
     def payment_key(self) -> str:

@@ -18,7 +18,7 @@ from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_delay, w
 
 from tessera.kit.logs import get_logger
 from tessera.saga import metrics
-from tessera.saga.domain import Saga, State, StepFailed, TransientError
+from tessera.saga.domain import FORWARD, Failure, Saga, State, Step, StepFailed, TransientError, Transition
 
 log = get_logger(__name__)
 T = TypeVar("T")
@@ -101,30 +101,37 @@ class SagaDriver:
         return saga.state
 
     async def _advance(self, saga: Saga) -> Saga:
+        if saga.state is State.COMPENSATING:
+            return await self._compensate(saga)
+        transition = FORWARD.get(saga.state)
+        if transition is None:
+            return saga
+        if not transition.compensates:
+            return await self._forward(saga, transition)
+        step = transition.step
         try:
-            match saga.state:
-                case State.STARTED:
-                    await self._step("reserve_stock", lambda: self._p.reserve_stock(saga))
-                    return replace(saga, state=State.STOCK_RESERVED)
-                case State.STOCK_RESERVED:
-                    payment_id = await self._step("authorize_payment", lambda: self._p.authorize_payment(saga))
-                    return replace(saga, state=State.PAYMENT_AUTHORIZED, payment_id=payment_id)
-                case State.PAYMENT_AUTHORIZED:
-                    await self._step("confirm_order", lambda: self._p.confirm_order(saga))
-                    return replace(saga, state=State.ORDER_CONFIRMED)
-                case State.ORDER_CONFIRMED:
-                    return await self._forward(saga, "capture_payment", State.PAYMENT_CAPTURED, self._p.capture_payment)
-                case State.PAYMENT_CAPTURED:
-                    return await self._forward(saga, "commit_stock", State.COMPLETED, self._p.commit_stock)
-                case State.COMPENSATING:
-                    return await self._compensate(saga)
-                case _:
-                    return saga
+            payment_id = await self._step(step, lambda: self._take(step, saga))
         except StepFailed as refusal:
-            return replace(saga, state=State.COMPENSATING, reason=str(refusal), failed_step=_step_of(saga.state))
+            return replace(saga, state=State.COMPENSATING, reason=str(refusal), failed_step=step, failure=Failure.REFUSED)
         except TimeoutError:
-            step = _step_of(saga.state)
-            return replace(saga, state=State.COMPENSATING, reason=f"{step} timed out", failed_step=step)
+            failed = {"failed_step": step, "failure": Failure.TIMED_OUT}
+            return replace(saga, state=State.COMPENSATING, reason=f"{step} timed out", **failed)
+        return replace(saga, state=transition.succeeded, payment_id=payment_id or saga.payment_id)
+
+    async def _take(self, step: Step, saga: Saga) -> str | None:
+        """Takes a forward step; the payment's id for the authorization."""
+        match step:
+            case Step.RESERVE_STOCK:
+                await self._p.reserve_stock(saga)
+            case Step.AUTHORIZE_PAYMENT:
+                return await self._p.authorize_payment(saga)
+            case Step.CONFIRM_ORDER:
+                await self._p.confirm_order(saga)
+            case Step.CAPTURE_PAYMENT:
+                await self._p.capture_payment(saga)
+            case Step.COMMIT_STOCK:
+                await self._p.commit_stock(saga)
+        return None
 
     async def _step(self, name: str, call: Callable[[], Awaitable[T]]) -> T:
         """Retries transient failures until the step timeout, then gives up with TimeoutError."""
@@ -144,17 +151,18 @@ class SagaDriver:
             metrics.SAGA_STEP_SECONDS.labels(name).observe(time.perf_counter() - started)
         raise AssertionError("unreachable")
 
-    async def _forward(self, saga: Saga, name: str, next_state: State, call: Callable[[Saga], Awaitable[None]]) -> Saga:
+    async def _forward(self, saga: Saga, transition: Transition) -> Saga:
         """A step after the pivot: it must eventually succeed. On a long outage, keep the state (the caller
         saves it, which renews the lease) and try again."""
+        step = transition.step
         try:
-            await self._step(name, lambda: call(saga))
+            await self._step(step, lambda: self._take(step, saga))
         except TimeoutError:
-            log.warning("saga step still failing; retrying", order_id=saga.order_id, step=name)
+            log.warning("saga step still failing; retrying", order_id=saga.order_id, step=step)
             return saga
         except StepFailed as refusal:
-            return await self._stalled(saga, name, refusal)
-        return replace(saga, state=next_state)
+            return await self._stalled(saga, step, refusal)
+        return replace(saga, state=transition.succeeded)
 
     async def _compensate(self, saga: Saga) -> Saga:
         """Rejects the order first, then undoes the stock and payment; every undo is idempotent.
@@ -174,8 +182,7 @@ class SagaDriver:
         try:
             await self._step(undo, lambda: self._p.release_stock(saga))
             payment_id = saga.payment_id
-            if not payment_id and saga.failed_step == "authorize_payment" and "timed out" in saga.reason:
-                # The authorization may have gone through unseen: find it (by the same key) to void it.
+            if saga.payment_may_be_unseen:  # find it (by the same key) to void it
                 undo = "find_payment"
                 payment_id = await self._step(undo, lambda: self._p.payment_of(saga))
             if payment_id:
@@ -203,10 +210,3 @@ class SagaDriver:
         await self._pause(min(self._step_timeout, self._lease / 2))
         return saga
 
-
-def _step_of(state: State) -> str:
-    return {
-        State.STARTED: "reserve_stock",
-        State.STOCK_RESERVED: "authorize_payment",
-        State.PAYMENT_AUTHORIZED: "confirm_order",
-    }.get(state, state.value)

@@ -8,11 +8,13 @@ from datetime import timedelta
 import asyncpg
 
 from tessera.kit import outbox
-from tessera.saga.domain import TERMINAL, Line, Saga, State
+from tessera.saga.domain import TERMINAL, Failure, Line, Saga, State, Step
 from tessera.saga.service_layer import Orphan
 
 CONSUMER = "order-saga"
-_COLUMNS = "order_id, state, lines, total_cents, currency, payment_method_id, payment_id, reason, failed_step"
+_COLUMNS = (
+    "order_id, state, lines, total_cents, currency, payment_method_id, payment_id, reason, failed_step, failure"
+)
 _UNFINISHED = "state NOT IN ({})".format(", ".join(f"'{s.value}'" for s in TERMINAL))
 
 
@@ -20,7 +22,17 @@ def _saga(row: asyncpg.Record) -> Saga:
     values = dict(row)
     values["state"] = State(values["state"])
     values["lines"] = tuple(Line(pid, qty) for pid, qty in json.loads(values["lines"]))
+    values["failed_step"] = Step(values["failed_step"]) if values["failed_step"] else None
+    values["failure"] = Failure(values["failure"]) if values["failure"] else _failure_written_before_it_was_typed(row)
     return Saga(**values)
+
+
+def _failure_written_before_it_was_typed(row: asyncpg.Record) -> Failure | None:
+    """A saga failed by a pod of the previous version during a rolling update (which writes no `failure`): its
+    kind from the reason that version wrote. Drop with the release after the one adding the column."""
+    if not row["failed_step"]:
+        return None
+    return Failure.TIMED_OUT if row["reason"].endswith(" timed out") else Failure.REFUSED
 
 
 class PostgresSagaRepository:
@@ -32,7 +44,8 @@ class PostgresSagaRepository:
             if not await outbox.processed_event(conn, CONSUMER, event_id):
                 return False  # a redelivered event
             status = await conn.execute(
-                f"""INSERT INTO sagas ({_COLUMNS}, traceparent) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+                f"""INSERT INTO sagas ({_COLUMNS}, traceparent)
+                    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
                     ON CONFLICT (order_id) DO NOTHING""",
                 saga.order_id,
                 saga.state.value,
@@ -42,7 +55,8 @@ class PostgresSagaRepository:
                 saga.payment_method_id,
                 saga.payment_id,
                 saga.reason,
-                saga.failed_step,
+                saga.failed_step or "",
+                saga.failure or "",
                 traceparent,
             )
             return bool(status == "INSERT 0 1")
@@ -62,17 +76,19 @@ class PostgresSagaRepository:
     async def save(self, saga: Saga, owner: str, lease_seconds: float) -> bool:
         finished = saga.state in TERMINAL
         status = await self._pool.execute(
-            """UPDATE sagas SET state = $3, payment_id = $4, reason = $5, failed_step = $6, updated_at = now(),
-                   lease_until = CASE WHEN $7 THEN NULL ELSE now() + $8::interval END,
-                   lease_owner = CASE WHEN $7 THEN NULL ELSE lease_owner END,
-                   finished_at = CASE WHEN $7 THEN now() ELSE NULL END
+            """UPDATE sagas SET state = $3, payment_id = $4, reason = $5, failed_step = $6, failure = $7,
+                   updated_at = now(),
+                   lease_until = CASE WHEN $8 THEN NULL ELSE now() + $9::interval END,
+                   lease_owner = CASE WHEN $8 THEN NULL ELSE lease_owner END,
+                   finished_at = CASE WHEN $8 THEN now() ELSE NULL END
                WHERE order_id = $1 AND lease_owner = $2""",
             saga.order_id,
             owner,
             saga.state.value,
             saga.payment_id,
             saga.reason,
-            saga.failed_step,
+            saga.failed_step or "",
+            saga.failure or "",
             finished,
             timedelta(seconds=lease_seconds),
         )
