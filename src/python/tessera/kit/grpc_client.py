@@ -76,6 +76,7 @@ def create_channel(
     breaker: resilience.BreakerPolicy | None = resilience.DEFAULT_BREAKER,
     breakers: resilience.CircuitBreakers | None = None,
     instrumented: bool = True,
+    outer: Sequence[grpc.aio.ClientInterceptor] = (),
 ) -> grpc.aio.Channel:
     """A channel to `target` (host:port, or dns:///name:port for all of a service's addresses).
 
@@ -83,11 +84,13 @@ def create_channel(
     `dependency` names the breaker (and the metric label); without it, or with `breaker=None`, no breaker.
     `breakers`: the service's breakers, shared by its channels to one dependency (default: the channel's own).
     `instrumented=False` leaves only the deadline (no tracing, no breaker): for measuring the kit's cost.
+    `outer`: the caller's own interceptors, outermost: they see each call's outcome after the kit's (e.g. put a
+    status in the caller's terms).
     """
     deadline = DefaultDeadlineInterceptor(default_timeout_seconds, _current_request_id)
     if not instrumented:
-        return grpc.aio.insecure_channel(target, options=_KEEPALIVE_OPTIONS, interceptors=[deadline])
-    interceptors: list[grpc.aio.ClientInterceptor] = [deadline, *tracing.client_interceptors()]
+        return grpc.aio.insecure_channel(target, options=_KEEPALIVE_OPTIONS, interceptors=[*outer, deadline])
+    interceptors: list[grpc.aio.ClientInterceptor] = [*outer, deadline, *tracing.client_interceptors()]
     if dependency and breaker is not None:
         own = breakers if breakers is not None else resilience.CircuitBreakers()
         interceptors.append(resilience.CircuitBreakerInterceptor(dependency, own, breaker))

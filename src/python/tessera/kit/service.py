@@ -101,10 +101,13 @@ class ServiceContext(Generic[SettingsT]):
         """A topic's name as this deployment spells it (with its prefix)."""
         return _require(self.settings, KafkaSettings, "Kafka").topic(name)
 
-    def channel(self, callee: str, stub: type) -> grpc.aio.Channel:
+    def channel(
+        self, callee: str, stub: type, *, interceptors: Sequence[grpc.aio.ClientInterceptor] = ()
+    ) -> grpc.aio.Channel:
         """A channel to the service `callee` (`stub`: its generated `<Name>Stub` class), at its address in the
         settings' targets: the settings' deadline, retries of its idempotent methods, this service's breaker named
-        `callee`, a check in the dependency report. A callee the registry does not list stops the start."""
+        `callee`, a check in the dependency report, then the caller's own `interceptors`. A callee the registry
+        does not list stops the start."""
         settings = _require(self.settings, ClientSettings, "calls to other services")
         service = service_descriptor(stub)
         channel = create_channel(
@@ -116,6 +119,7 @@ class ServiceContext(Generic[SettingsT]):
             breaker=BreakerPolicy(settings.breaker_failure_threshold, settings.breaker_reset_seconds),
             breakers=self.breakers,
             instrumented=settings.kit_middleware,
+            outer=interceptors,
         )
         self.stack.push_async_callback(channel.close)
         self.checks.add_grpc(callee, channel, service.full_name)

@@ -11,10 +11,11 @@ from inventory.v1 import inventory_pb2_grpc
 from orders.v1 import orders_pb2_grpc
 from payments.v1 import payments_pb2_grpc
 
+from tessera.kit.generated import service_descriptor
 from tessera.kit.service import ServiceContext, ServiceSpec
 from tessera.orders.config import ORDER_TOPIC
 from tessera.saga import migrations
-from tessera.saga.adapters.participants import GrpcParticipants
+from tessera.saga.adapters.participants import GrpcParticipants, ParticipantErrors
 from tessera.saga.adapters.postgres import PostgresSagaRepository
 from tessera.saga.config import SagaSettings
 from tessera.saga.entrypoints.stream import SagaRunner, build_saga_app
@@ -23,10 +24,14 @@ from tessera.saga.service_layer import SagaDriver
 
 async def wire(ctx: ServiceContext[SagaSettings]) -> Sequence[object]:
     settings = ctx.settings
+    participants = {
+        "inventory": inventory_pb2_grpc.InventoryServiceStub,
+        "payments": payments_pb2_grpc.PaymentsServiceStub,
+        "orders": orders_pb2_grpc.OrdersServiceStub,
+    }
     channels = [
-        ctx.channel("inventory", inventory_pb2_grpc.InventoryServiceStub),
-        ctx.channel("payments", payments_pb2_grpc.PaymentsServiceStub),
-        ctx.channel("orders", orders_pb2_grpc.OrdersServiceStub),
+        ctx.channel(name, stub, interceptors=[ParticipantErrors(service_descriptor(stub))])
+        for name, stub in participants.items()
     ]
     repository = PostgresSagaRepository(ctx.pool)
     driver = SagaDriver(

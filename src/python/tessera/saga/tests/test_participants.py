@@ -18,7 +18,7 @@ from orders.v1 import orders_pb2, orders_pb2_grpc
 from payments.v1 import payments_pb2, payments_pb2_grpc
 
 from tessera.kit.grpc_client import create_channel
-from tessera.saga.adapters.participants import GrpcParticipants
+from tessera.saga.adapters.participants import GrpcParticipants, ParticipantErrors
 from tessera.saga.domain import Line, Saga, State
 from tessera.saga.service_layer import SagaDriver
 from tessera.saga.tests.fakes import FakeRepository
@@ -42,7 +42,8 @@ class Peers:
             for name, mock in (("inventory", self.inventory), ("payments", self.payments), ("orders", self.orders)):
                 target = await stack.enter_async_context(mock.serving())
                 # The kit's channel, as the saga's own: a deadline on every call, retries, a breaker.
-                channel = create_channel(target, dependency=name, services=[mock.service], default_timeout_seconds=0.5)
+                channel = create_channel(target, dependency=name, services=[mock.service], default_timeout_seconds=0.5,
+                                         outer=[ParticipantErrors(mock.service)])  # fmt: skip
                 channels.append(await stack.enter_async_context(channel))
             driver = SagaDriver(repository, GrpcParticipants(*channels), owner="w-1", step_timeout_seconds=1)
             return await driver.drive(saga.order_id), repository
