@@ -34,8 +34,14 @@ ENTRYPOINT ["/app/pex"]
 def tessera_service(migrations=True, tests=True, fakes=True):
     """Its sources, PEX (`:<name>`), image (`:image`), SQL migrations and test batches, from the folder's name."""
     name = build_file_dir().name
-    # The .sql files are read with importlib.resources, which inference cannot see.
-    sql = {"migrations/__init__.py": {"dependencies": [":sql"]}} if migrations else {}
+    # The .sql files are read with importlib.resources, and the kit finds the migrations package by its name
+    # (kit.service: beside the bootstrap): inference sees neither.
+    migrations_package = f"{build_file_dir()}/migrations/__init__.py:lib"
+    sql = (
+        {"migrations/__init__.py": {"dependencies": [":sql"]}, "bootstrap.py": {"dependencies": [migrations_package]}}
+        if migrations
+        else {}
+    )
     python_sources(
         name="lib",
         sources=["**/*.py", "!main.py", "!tests/**"],

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from tessera.catalog import migrations
 from tessera.catalog.adapters.cache import RedisProductCache
 from tessera.catalog.adapters.messages import event_to_proto
 from tessera.catalog.adapters.postgres import PostgresCatalogUnitOfWork
@@ -26,4 +25,4 @@ async def wire(ctx: ServiceContext[CatalogSettings]) -> Sequence[object]:
     return [CatalogGrpcApi(service)]
 
 
-SPEC = ServiceSpec(CatalogSettings, wire, migrations=migrations, publishes=[PRODUCT_TOPIC])
+SPEC = ServiceSpec(CatalogSettings, wire, publishes=[PRODUCT_TOPIC])

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from tessera.inventory import migrations
 from tessera.inventory.adapters.messages import event_to_proto
 from tessera.inventory.adapters.postgres import PostgresInventoryUnitOfWork
 from tessera.inventory.config import STOCK_TOPIC, InventorySettings
@@ -21,4 +20,4 @@ async def wire(ctx: ServiceContext[InventorySettings]) -> Sequence[object]:
     return [InventoryGrpcApi(service)]
 
 
-SPEC = ServiceSpec(InventorySettings, wire, migrations=migrations, publishes=[STOCK_TOPIC])
+SPEC = ServiceSpec(InventorySettings, wire, publishes=[STOCK_TOPIC])

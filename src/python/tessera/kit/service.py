@@ -1,13 +1,21 @@
 """A service, declared: what it is made of, so the kit runs every service the same way.
 
-A service's bootstrap declares a `ServiceSpec`: its settings class, its migrations, the topics it publishes (its
-outbox) and consumes, and `wire`, which puts its adapters, use cases and servicers together. Its main is
-`run(SPEC)`. The kit opens the database (migrated) and the other stores the service asks for, each with its
-health check; relays the outbox; serves the servicers with health, reflection and the dependency report; and on
-SIGTERM stops it all in reverse order.
+A service's bootstrap declares a `ServiceSpec`: its settings class, the topics it publishes (its outbox) and
+consumes, its data migrations, and `wire`, which puts its adapters, use cases and servicers together. Its main is
+`run(SPEC)`. What it stores follows from its settings (the registry's `stores`, through its environment). Every
+service starts in the same order:
 
-Everything a service owns at run time (its checks, its breakers, its stores) lives in its `ServiceContext`, never
-in a module global, so two services can run in one process without sharing them.
+  1. its database, if its settings include PostgresSettings, migrated with the SQL files of its package's
+     `migrations` (by convention: tessera.<name>.migrations);
+  2. its topics;
+  3. its data migrations (rewriting what it stored, before anything reads it);
+  4. `wire`;
+  5. the relay of its outbox;
+  6. its gRPC server: the servicers, health, reflection and the dependency report.
+
+On SIGTERM it all stops in reverse order. Everything a service owns at run time (its checks, its breakers, its
+stores) lives in its `ServiceContext`, never in a module global, so two services can run in one process without
+sharing them.
 """
 
 from __future__ import annotations
@@ -17,7 +25,6 @@ import sys
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
-from types import ModuleType
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 import asyncpg
@@ -66,15 +73,26 @@ class ServiceContext(Generic[SettingsT]):
     _pool: asyncpg.Pool | None = None
     _redis: redis.Redis | None = None
     _documents: AsyncDatabase[Document] | None = None
-    serves_http: bool = False
     _channels: dict[str, grpc.aio.Channel] = field(default_factory=dict)
 
     @property
     def pool(self) -> asyncpg.Pool:
-        """The service's database pool, migrated (the spec's `migrations`)."""
+        """The service's database pool, migrated."""
         if self._pool is None:
-            raise RuntimeError(f"{self.settings.service_name} has no database: its spec declares no migrations")
+            raise RuntimeError(f"{self.settings.service_name} has no database: its settings lack PostgresSettings")
         return self._pool
+
+    async def open_database(self, migrations: str) -> None:
+        """Opens the service's database pool (with its health check) and applies the kit's migrations and the
+        SQL files of the package `migrations`."""
+        postgres = _require(self.settings, PostgresSettings, "a database")
+        pool = await db.create_pool(
+            postgres.postgres_dsn, min_size=postgres.postgres_pool_min, max_size=postgres.postgres_pool_max
+        )
+        self.stack.push_async_callback(pool.close)
+        await db.apply_migrations(pool, outbox.KIT_MIGRATIONS, migrations)
+        self.checks.add_postgres(pool)
+        self._pool = pool
 
     @property
     def documents(self) -> AsyncDatabase[Document]:
@@ -147,7 +165,6 @@ class ServiceContext(Generic[SettingsT]):
         from tessera.kit.http import serve_http  # uvicorn loads only in the services that serve HTTP
 
         await serve_http(app, _require(self.settings, HttpSettings, "HTTP"), self.stack)
-        self.serves_http = True
 
     async def stream(self, app: faust.App) -> None:
         """Runs a stream processor (kit.streams) for the service's lifetime, exporting its consumer lag."""
@@ -165,13 +182,22 @@ class ServiceContext(Generic[SettingsT]):
 Wire = Callable[[ServiceContext[SettingsT]], Awaitable[Sequence[object]]]
 
 
+# A data migration: rewrites what the service stored (e.g. upcasts stored events), after its schema's.
+DataMigration = Callable[[ServiceContext[SettingsT]], Awaitable[None]]
+
+
 @dataclass(frozen=True)
 class ServiceSpec(Generic[SettingsT]):
     settings: type[SettingsT]
     wire: Wire[SettingsT]
-    migrations: ModuleType | None = None  # the package of its NNNN_*.sql files: it gets a database
     publishes: Sequence[str] = ()  # topics its outbox relays to (unprefixed names)
     consumes: Sequence[str] = ()  # topics its stream processors read, declared at start
+    data_migrations: Sequence[DataMigration[SettingsT]] = ()
+
+    @property
+    def migrations(self) -> str:
+        """The package of its NNNN_*.sql files: `migrations` beside its bootstrap (where `wire` is)."""
+        return f"{self.wire.__module__.rpartition('.')[0]}.migrations"
 
 
 @dataclass(frozen=True)
@@ -190,15 +216,8 @@ async def start(spec: ServiceSpec[SettingsT], settings: SettingsT, stack: AsyncE
     """Starts every part of the service on `stack` (closed in reverse order) and returns them."""
     breakers = CircuitBreakers()
     context = ServiceContext(settings, stack, DependencyChecks(settings.service_name, breakers), breakers)
-    if spec.migrations is not None:
-        postgres = _require(settings, PostgresSettings, "a database (migrations)")
-        pool = await db.create_pool(
-            postgres.postgres_dsn, min_size=postgres.postgres_pool_min, max_size=postgres.postgres_pool_max
-        )
-        stack.push_async_callback(pool.close)
-        await db.apply_migrations(pool, outbox.KIT_MIGRATIONS, spec.migrations.__name__)
-        context.checks.add_postgres(pool)
-        context._pool = pool
+    if isinstance(settings, PostgresSettings):
+        await context.open_database(spec.migrations)
     topics = [context.topic(name) for name in (*spec.publishes, *spec.consumes)]
     if topics:
         kafka = _require(settings, KafkaSettings, "topics")
@@ -206,16 +225,17 @@ async def start(spec: ServiceSpec[SettingsT], settings: SettingsT, stack: AsyncE
             kafka.kafka_bootstrap, topics, partitions=kafka.kafka_partitions, replication=kafka.kafka_replication
         )
         context.checks.add_kafka(kafka.kafka_bootstrap)
+    for migrate in spec.data_migrations:
+        await migrate(context)
     servicers = await spec.wire(context)
     if spec.publishes:
-        # After `wire`: a service may first fix what its outbox holds (orders upcasts stored events).
         kafka = _require(settings, KafkaSettings, "an outbox")
         relay = outbox.OutboxRelay(
             context.pool, lambda: create_producer(kafka.kafka_bootstrap, client_id=settings.service_name)
         )
         relay.start()
         stack.push_async_callback(relay.stop)
-    if not servicers and context.serves_http:
+    if not servicers and isinstance(settings, HttpSettings):
         return Started(context, None)  # its probes and dependency report are HTTP; a gRPC server would only idle
     report = DependencyHealthServicer(context.checks)
     server = GrpcServer(

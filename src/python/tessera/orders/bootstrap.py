@@ -7,7 +7,6 @@ from collections.abc import Sequence
 from catalog.v1 import catalog_pb2_grpc
 from tessera.kit.flags import OpenFeatureFlags
 from tessera.kit.service import ServiceContext, ServiceSpec
-from tessera.orders import migrations
 from tessera.orders.adapters.catalog_client import CatalogPricer
 from tessera.orders.adapters.messages import event_to_proto
 from tessera.orders.adapters.postgres import PostgresOrdersUnitOfWork
@@ -17,11 +16,15 @@ from tessera.orders.entrypoints.grpc_api import OrdersGrpcApi
 from tessera.orders.service_layer import OrdersService
 
 
+async def upcast_stored_events(ctx: ServiceContext[OrdersSettings]) -> None:
+    """Stored events of old versions, rewritten as the current version (before the relay publishes any again);
+    their copies on Kafka are then purged once every consumer has read past them."""
+    if (await migrate_stored_events(ctx.pool)).get("event_store"):
+        await plan_kafka_purge(ctx.pool, ctx.settings.kafka_bootstrap, ctx.topic(ORDER_TOPIC))
+
+
 async def wire(ctx: ServiceContext[OrdersSettings]) -> Sequence[object]:
     settings, topic = ctx.settings, ctx.topic(ORDER_TOPIC)
-    # The kit starts the outbox relay after this: stored events are upcast before any is published again.
-    if (await migrate_stored_events(ctx.pool)).get("event_store"):
-        await plan_kafka_purge(ctx.pool, settings.kafka_bootstrap, topic)
     ctx.background(purge_kafka_copies(ctx.pool, settings.kafka_bootstrap), "kafka-purge")
     catalog = ctx.channel("catalog", catalog_pb2_grpc.CatalogServiceStub)
     service = OrdersService(
@@ -34,4 +37,4 @@ async def wire(ctx: ServiceContext[OrdersSettings]) -> Sequence[object]:
     return [OrdersGrpcApi(service)]
 
 
-SPEC = ServiceSpec(OrdersSettings, wire, migrations=migrations, publishes=[ORDER_TOPIC])
+SPEC = ServiceSpec(OrdersSettings, wire, publishes=[ORDER_TOPIC], data_migrations=[upcast_stored_events])

@@ -6,7 +6,6 @@ from collections.abc import Sequence
 from datetime import timedelta
 
 from tessera.kit.service import ServiceContext, ServiceSpec
-from tessera.payments import migrations
 from tessera.payments.adapters.messages import event_to_proto
 from tessera.payments.adapters.postgres import PostgresPaymentsUnitOfWork
 from tessera.payments.config import PAYMENT_TOPIC, PaymentsSettings
@@ -27,4 +26,4 @@ async def wire(ctx: ServiceContext[PaymentsSettings]) -> Sequence[object]:
     return [PaymentsGrpcApi(service)]
 
 
-SPEC = ServiceSpec(PaymentsSettings, wire, migrations=migrations, publishes=[PAYMENT_TOPIC])
+SPEC = ServiceSpec(PaymentsSettings, wire, publishes=[PAYMENT_TOPIC])

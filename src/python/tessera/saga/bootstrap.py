@@ -14,7 +14,6 @@ from payments.v1 import payments_pb2_grpc
 from tessera.kit.generated import service_descriptor
 from tessera.kit.service import ServiceContext, ServiceSpec
 from tessera.orders.config import ORDER_TOPIC
-from tessera.saga import migrations
 from tessera.saga.adapters.participants import GrpcParticipants, ParticipantErrors
 from tessera.saga.adapters.postgres import PostgresSagaRepository
 from tessera.saga.config import SagaSettings
@@ -47,4 +46,4 @@ async def wire(ctx: ServiceContext[SagaSettings]) -> Sequence[object]:
     return []  # no API of its own: the kit's server carries health and the dependency report
 
 
-SPEC = ServiceSpec(SagaSettings, wire, migrations=migrations, consumes=[ORDER_TOPIC])
+SPEC = ServiceSpec(SagaSettings, wire, consumes=[ORDER_TOPIC])
