@@ -18,7 +18,7 @@ async def wire(ctx: ServiceContext[CatalogSettings]) -> Sequence[object]:
     settings, topic = ctx.settings, ctx.topic(PRODUCT_TOPIC)
     service = CatalogService(
         uow_factory=lambda: PostgresCatalogUnitOfWork(
-            ctx.pool, topic=topic, producer=settings.service_name, to_message=event_to_proto
+            ctx.pool, topic=topic, service=settings.service_name, to_message=event_to_proto
         ),
         cache=RedisProductCache(CacheAside(ctx.redis, "catalog:product", settings.cache_ttl_seconds)),
     )

@@ -82,15 +82,15 @@ class EventSourcedRepository(Generic[AggregateT, EventT]):
         store: EventStore,
         aggregate_type: str,
         *,
-        producer: str,
+        service: str,
         to_message: Callable[[EventT], Message],
-        publish: Callable[[envelope_pb2.EventEnvelope], None],
+        record_envelope: Callable[[envelope_pb2.EventEnvelope], None],
         start: Callable[[str], AggregateT],
         evolve: Callable[[AggregateT, EventT, datetime], AggregateT],
         decode: Callable[[envelope_pb2.EventEnvelope], tuple[EventT, datetime]],
     ) -> None:
         self._store, self.aggregate_type = store, aggregate_type
-        self._producer, self._to_message, self._publish = producer, to_message, publish
+        self._service, self._to_message, self._record_envelope = service, to_message, record_envelope
         self._start, self._evolve, self._decode = start, evolve, decode
 
     @classmethod
@@ -107,9 +107,9 @@ class EventSourcedRepository(Generic[AggregateT, EventT]):
         return cls(
             PostgresEventStore(uow.conn),
             aggregate_type,
-            producer=uow.producer,
+            service=uow.service,
             to_message=uow.to_message,
-            publish=uow.publish,
+            record_envelope=uow.record_envelope,
             start=start,
             evolve=evolve,
             decode=decode,
@@ -134,7 +134,7 @@ class EventSourcedRepository(Generic[AggregateT, EventT]):
         envelopes = [self._envelope(stream_id, version + offset, event) for offset, event in enumerate(events, 1)]
         await self._store.append(stream_id, version, envelopes)
         for envelope, event in zip(envelopes, events, strict=True):
-            self._publish(envelope)
+            self._record_envelope(envelope)
             state = self._evolve(state, event, envelope.occurred_at.ToDatetime(tzinfo=UTC))
         return state
 
@@ -144,6 +144,6 @@ class EventSourcedRepository(Generic[AggregateT, EventT]):
             aggregate_type=self.aggregate_type,
             aggregate_id=stream_id,
             aggregate_version=version,
-            producer=self._producer,
+            producer=self._service,
             correlation_id=stream_id,
         )

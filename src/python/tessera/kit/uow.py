@@ -62,10 +62,10 @@ class PostgresUnitOfWork:
     event to the protobuf message it is published as.
     """
 
-    def __init__(self, pool: asyncpg.Pool, *, topic: str, producer: str, to_message: Callable[[Any], Message]) -> None:
+    def __init__(self, pool: asyncpg.Pool, *, topic: str, service: str, to_message: Callable[[Any], Message]) -> None:
         self._pool = pool
         self.topic = topic
-        self.producer = producer
+        self.service = service  # the service whose events these are (the envelopes' `producer`)
         self.to_message = to_message
         self._envelopes: list[envelope_pb2.EventEnvelope] = []
         self._committed = False
@@ -80,15 +80,15 @@ class PostgresUnitOfWork:
             aggregate_type=event.aggregate_type,
             aggregate_id=event.aggregate_id,
             aggregate_version=event.aggregate_version if version is None else version,
-            producer=self.producer,
+            producer=self.service,
             correlation_id=getattr(event, "correlation_id", ""),
         )
 
     def record(self, event: Any) -> None:
         self._envelopes.append(self.envelope(event))
 
-    def publish(self, envelope: envelope_pb2.EventEnvelope) -> None:
-        """An envelope built already (an event store's), to the outbox on commit."""
+    def record_envelope(self, envelope: envelope_pb2.EventEnvelope) -> None:
+        """Like `record`, for an envelope built already (an event store's): to the outbox on commit."""
         self._envelopes.append(envelope)
 
     async def commit(self) -> None:

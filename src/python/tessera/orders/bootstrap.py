@@ -29,7 +29,7 @@ async def wire(ctx: ServiceContext[OrdersSettings]) -> Sequence[object]:
     catalog = ctx.channel("catalog", catalog_pb2_grpc.CatalogServiceStub)
     service = OrdersService(
         lambda: PostgresOrdersUnitOfWork(
-            ctx.pool, topic=topic, producer=settings.service_name, to_message=event_to_proto
+            ctx.pool, topic=topic, service=settings.service_name, to_message=event_to_proto
         ),
         CatalogPricer(catalog),
         OpenFeatureFlags(),

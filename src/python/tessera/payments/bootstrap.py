@@ -18,7 +18,7 @@ async def wire(ctx: ServiceContext[PaymentsSettings]) -> Sequence[object]:
     settings, topic = ctx.settings, ctx.topic(PAYMENT_TOPIC)
     service = PaymentsService(
         lambda: PostgresPaymentsUnitOfWork(
-            ctx.pool, topic=topic, producer=settings.service_name, to_message=event_to_proto
+            ctx.pool, topic=topic, service=settings.service_name, to_message=event_to_proto
         ),
         method_lifetime=timedelta(seconds=settings.payment_method_ttl_seconds),
     )

@@ -57,7 +57,7 @@ async def postgres_port(
             return [(e.aggregate_type, e.aggregate_id, e.aggregate_version) for e in envelopes]
 
         yield Port(
-            "postgres", lambda: uow_type(pool, topic=TOPIC, producer="contract", to_message=to_message), published
+            "postgres", lambda: uow_type(pool, topic=TOPIC, service="contract", to_message=to_message), published
         )
     finally:
         await pool.close()

@@ -79,7 +79,7 @@ async def _outbox(pool: asyncpg.Pool, topic: str) -> list[envelope_pb2.EventEnve
 
 
 async def test_nothing_is_written_or_published_without_commit(pool: asyncpg.Pool) -> None:
-    async with PostgresUnitOfWork(pool, topic="t.no-commit", producer="test", to_message=to_message) as uow:
+    async with PostgresUnitOfWork(pool, topic="t.no-commit", service="test", to_message=to_message) as uow:
         await uow.conn.execute("CREATE TABLE IF NOT EXISTS uow_notes (name text PRIMARY KEY)")
         await uow.conn.execute("INSERT INTO uow_notes VALUES ('left')")
         uow.record(Renamed("left", 1))
@@ -88,7 +88,7 @@ async def test_nothing_is_written_or_published_without_commit(pool: asyncpg.Pool
 
 
 async def test_commit_writes_the_change_and_its_events_built_from_the_events_aggregate(pool: asyncpg.Pool) -> None:
-    async with PostgresUnitOfWork(pool, topic="t.commit", producer="test", to_message=to_message) as uow:
+    async with PostgresUnitOfWork(pool, topic="t.commit", service="test", to_message=to_message) as uow:
         await uow.conn.execute("CREATE TABLE uow_kept (name text PRIMARY KEY)")
         await uow.conn.execute("INSERT INTO uow_kept VALUES ('kept')")
         uow.record(Renamed("kept", 7))
@@ -101,7 +101,7 @@ async def test_commit_writes_the_change_and_its_events_built_from_the_events_agg
 
 async def test_an_event_sourced_stream_appends_folds_and_refuses_a_stale_version(pool: asyncpg.Pool) -> None:
     def uow() -> CountersUnitOfWork:
-        return CountersUnitOfWork(pool, topic="t.counters", producer="test", to_message=lambda event: event)
+        return CountersUnitOfWork(pool, topic="t.counters", service="test", to_message=lambda event: event)
 
     async with uow() as first:
         assert await first.counters.load("c-1") is None

@@ -5,7 +5,7 @@ from __future__ import annotations
 from tessera.kit.event_store import EventSourcedRepository
 from tessera.orders import domain
 from tessera.orders.adapters.messages import ORDER_AGGREGATE, event_to_proto
-from tessera.orders.adapters.postgres import OrderStreams, fold_orders
+from tessera.orders.adapters.streams import OrderStreams, fold_orders
 from tessera.testing.fakes import InMemoryEventStore
 
 
@@ -16,7 +16,7 @@ class FakeOrderRepository(OrderStreams):
         self.store = InMemoryEventStore()  # its `appended` is what Postgres would have put in the outbox
         self.keys: dict[tuple[str, str], tuple[str, str]] = {}
         streams = EventSourcedRepository[domain.Order, domain.Event](
-            self.store, ORDER_AGGREGATE, producer="orders", to_message=event_to_proto, publish=lambda e: None,
+            self.store, ORDER_AGGREGATE, service="orders", to_message=event_to_proto, record_envelope=lambda e: None,
             **fold_orders(),
         )  # fmt: skip
         super().__init__(streams)
