@@ -88,13 +88,13 @@ class DependencyChecks:
 
     async def _run(self, dependency: Dependency, timeout_seconds: float) -> dependencies_pb2.DependencyStatus:
         started = time.perf_counter()
-        detail = ""
+        detail, unreachable = "", False
         try:
             await asyncio.wait_for(dependency.check(), timeout_seconds)
         except TimeoutError:
             detail = f"no answer within {timeout_seconds:g}s"
         except grpc.aio.AioRpcError as exc:
-            detail = f"{exc.code().name}: {exc.details()}"
+            detail, unreachable = f"{exc.code().name}: {exc.details()}", exc.code() == grpc.StatusCode.UNAVAILABLE
         except Exception as exc:  # - whatever a check raises is the reason it is unhealthy
             detail = f"{type(exc).__name__}: {exc}"
         return dependencies_pb2.DependencyStatus(
@@ -103,6 +103,7 @@ class DependencyChecks:
             healthy=not detail,
             latency_ms=round((time.perf_counter() - started) * 1000, 2),
             detail=detail,
+            unreachable=unreachable,
             breaker=self.breakers.state(dependency.name) if dependency.has_breaker and self.breakers else "",
         )
 

@@ -165,7 +165,7 @@ class Backends:
         """Each backend's gRPC health: SERVING, NOT_SERVING, or UNREACHABLE (what readiness needs)."""
         report = await self.checks.report(timeout_seconds=1.0)
         return {
-            d.name: "SERVING" if d.healthy else ("UNREACHABLE" if "UNAVAILABLE" in d.detail else "NOT_SERVING")
+            d.name: "SERVING" if d.healthy else ("UNREACHABLE" if d.unreachable else "NOT_SERVING")
             for d in report.dependencies
             if d.kind == "grpc"
         }
