@@ -15,7 +15,8 @@ from fastapi.responses import JSONResponse
 from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 from prometheus_client import make_asgi_app
 
-from tessera.gateway.adapters.backends import HTTP_STATUS, Backends, http_status_of
+from tessera.gateway.adapters.backends import Backends
+from tessera.gateway.entrypoints.http_status import HTTP_STATUS, http_status_of
 from tessera.gateway.adapters.ratelimit import RateLimiter
 from tessera.gateway.adapters.tokens import TokenVerifier
 from tessera.gateway.entrypoints.graphql import graphql_router
@@ -205,14 +206,14 @@ def create_app(
         Not tied to the backends' health on purpose: taking every gateway out of the load balancer because the
         catalog is down would turn one failing service into a total outage.
         """
-        dependencies = await backends.health()
+        dependencies = await backends.health.readiness()
         ready = all(state == "SERVING" for state in dependencies.values())
         return {"status": "ready" if ready else "degraded", "dependencies": dependencies}
 
     @app.get("/v1/platform/health", tags=["health"])
     async def platform_health() -> JSONResponse:
         """Every service's view of its own dependencies (Postgres, Redis, Kafka, other services, breakers)."""
-        report = await backends.platform_health()
+        report = await backends.health.report()
         return JSONResponse(report, status_code=200 if report["healthy"] else 503)
 
     # Outermost: the REST span is the root of the request's trace, continuing the caller's traceparent if any.

@@ -10,7 +10,8 @@ from inventory.v1 import inventory_pb2
 from orders.v1 import orders_pb2
 from readmodels.v1 import readmodels_pb2
 
-from tessera.gateway.adapters.backends import CATALOG_FROM_CACHE, DEGRADED_HEADER, Backends
+from tessera.gateway.adapters.backends import Backends
+from tessera.gateway.entrypoints.http_status import CATALOG_FROM_CACHE, DEGRADED_HEADER
 from tessera.gateway.entrypoints.security import Caller, authenticated, customer_of, orders_visible_to, require_admin
 from tessera.gateway.views import (
     HistoryEvent,

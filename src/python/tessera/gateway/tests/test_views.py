@@ -7,7 +7,7 @@ import grpc
 import pytest
 from orders.v1 import events_pb2, orders_pb2
 
-from tessera.gateway.adapters.backends import HTTP_STATUS
+from tessera.gateway.entrypoints.http_status import HTTP_STATUS
 from tessera.gateway.views import HistoryEvent, Order, PlaceOrder
 from tessera.kit.events import make_envelope
 
