@@ -19,7 +19,7 @@ from tessera.kit.dependencies import DependencyChecks
 @dataclass
 class PlatformHealth:
     checks: DependencyChecks  # the gateway's own (kit.service context): what readiness and the report show
-    platform: Mapping[str, grpc.aio.Channel]  # every other service, by name
+    platform: Mapping[str, grpc.aio.Channel]  # every service it reaches, by name (those it calls included)
 
     async def readiness(self) -> dict[str, str]:
         """Each backend's gRPC health: SERVING, NOT_SERVING, or UNREACHABLE (what readiness needs)."""
