@@ -16,10 +16,10 @@ from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 from prometheus_client import make_asgi_app
 
 from tessera.gateway.adapters.backends import Backends
-from tessera.gateway.entrypoints.http_status import HTTP_STATUS, http_status_of
 from tessera.gateway.adapters.ratelimit import RateLimiter
 from tessera.gateway.adapters.tokens import TokenVerifier
 from tessera.gateway.entrypoints.graphql import graphql_router
+from tessera.gateway.entrypoints.http_status import HTTP_STATUS, http_status_of
 from tessera.gateway.entrypoints.rest import router
 from tessera.gateway.entrypoints.security import Forbidden, RateLimited, Unauthorized
 from tessera.kit import resilience

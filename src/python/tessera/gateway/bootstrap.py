@@ -32,9 +32,7 @@ async def wire(ctx: ServiceContext[GatewaySettings]) -> Sequence[object]:
         settings.auth_issuer, settings.auth_audience, jwks_url=settings.auth_jwks_url, jwks=settings.auth_jwks
     )
     await tokens.refresh()  # the issuer's keys, before the first request; a JWKS that cannot be had stops start-up
-    backends = Backends(
-        catalog, orders, readmodels, inventory, payments, cache, ctx.checks, ctx.platform_channels()
-    )
+    backends = Backends(catalog, orders, readmodels, inventory, payments, cache, ctx.checks, ctx.platform_channels())
     app = create_app(
         backends,
         tokens,

@@ -32,7 +32,7 @@ from tessera.localcluster import istio
 from tessera.localcluster.kedatrim import KedaScalers
 from tessera.localinfra.goprograms import GoProgram, built_together, module_dir
 from tessera.localinfra.goprograms import go as _go
-from tessera.localinfra.install import apt_install, file_lock, cache_dir
+from tessera.localinfra.install import apt_install, cache_dir, file_lock
 from tessera.localinfra.jaeger import JAEGER
 from tessera.localinfra.process import InfraError
 

@@ -18,7 +18,7 @@ from pathlib import Path
 from tessera.localcluster import binaries as cluster_binaries
 from tessera.localcluster.binaries import Binaries
 from tessera.localinfra.images import Containers
-from tessera.localinfra.install import apt_install, file_lock, cache_dir
+from tessera.localinfra.install import apt_install, cache_dir, file_lock
 from tessera.localinfra.process import InfraError
 
 COREDNS_IMAGE = f"registry.k8s.io/coredns/coredns:v{cluster_binaries.COREDNS_VERSION}"

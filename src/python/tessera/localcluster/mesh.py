@@ -27,7 +27,7 @@ from tessera.localcluster.images import SERVICE_REGISTRY, ImageLoader
 from tessera.localcluster.istio import ISTIO_MODULE, ISTIO_TAG, ISTIO_VERSION
 from tessera.localinfra.goprograms import module_dir
 from tessera.localinfra.images import Containers
-from tessera.localinfra.install import file_lock, cache_dir
+from tessera.localinfra.install import cache_dir, file_lock
 from tessera.localinfra.process import InfraError
 
 if TYPE_CHECKING:

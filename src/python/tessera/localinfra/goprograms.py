@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
-from tessera.localinfra.install import file_lock, cache_dir
+from tessera.localinfra.install import cache_dir, file_lock
 from tessera.localinfra.process import InfraError
 
 

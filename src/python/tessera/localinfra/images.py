@@ -15,7 +15,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from tessera.localinfra.install import apt_install, file_lock, cache_dir
+from tessera.localinfra.install import apt_install, cache_dir, file_lock
 from tessera.localinfra.process import InfraError
 
 BASE_IMAGE = "localhost/tessera-base:bookworm"

@@ -22,12 +22,12 @@ from typing import IO, Any
 import grpc
 import httpx
 
+from tessera.environments import Endpoints, environment
 from tessera.kit.db import ensure_database
 from tessera.kit.grpc_client import check_health
 from tessera.localinfra import InfraEndpoints
 from tessera.localinfra.issuer import DevIssuer, JwksServer
 from tessera.localinfra.process import free_port
-from tessera.environments import Endpoints, environment
 from tessera.topology import Service, registry
 
 
@@ -125,7 +125,10 @@ class Platform:
             http_port=lambda name: self.ports[f"{name}_http"],
             postgres_dsn=lambda _: dsn,
             redis_url=self.infra.redis_url,
-            kafka={"TESSERA_KAFKA_BOOTSTRAP": self.infra.kafka_bootstrap, "TESSERA_KAFKA_TOPIC_PREFIX": self.topic_prefix},
+            kafka={
+                "TESSERA_KAFKA_BOOTSTRAP": self.infra.kafka_bootstrap,
+                "TESSERA_KAFKA_TOPIC_PREFIX": self.topic_prefix,
+            },
             mongo_url=self.infra.mongo_url,
             mongo_database=lambda name: f"{self.database_prefix}{name}",
             http=self.issuer.gateway_env(self._jwks.jwks_url) if self._jwks else {},

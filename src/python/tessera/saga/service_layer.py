@@ -112,7 +112,9 @@ class SagaDriver:
         try:
             payment_id = await self._step(step, lambda: self._take(step, saga))
         except StepFailed as refusal:
-            return replace(saga, state=State.COMPENSATING, reason=str(refusal), failed_step=step, failure=Failure.REFUSED)
+            return replace(
+                saga, state=State.COMPENSATING, reason=str(refusal), failed_step=step, failure=Failure.REFUSED
+            )
         except TimeoutError:
             failed = {"failed_step": step, "failure": Failure.TIMED_OUT}
             return replace(saga, state=State.COMPENSATING, reason=f"{step} timed out", **failed)
@@ -209,4 +211,3 @@ class SagaDriver:
         )
         await self._pause(min(self._step_timeout, self._lease / 2))
         return saga
-

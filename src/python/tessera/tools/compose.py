@@ -20,10 +20,10 @@ from typing import Any
 
 import yaml
 
+from tessera.environments import Endpoints, environment
 from tessera.localinfra.mongo import DATABASE as FERRETDB_DATABASE
 from tessera.localinfra.mongo import FILTER_INDEX_SQL
 from tessera.tools.dashboards import dashboard, overview_panels, service_dashboard
-from tessera.environments import Endpoints, environment
 from tessera.topology import Registry, Service, registry
 
 INFRASTRUCTURE = Path("deploy/compose/infrastructure.yaml")

@@ -26,8 +26,9 @@ class OrderCommand(Protocol):
     @property
     def card_token(self) -> str: ...
 
-    def to_proto(self, customer_id: str, idempotency_key: str, payment_method_id: str) -> orders_pb2.PlaceOrderRequest:
-        ...
+    def to_proto(
+        self, customer_id: str, idempotency_key: str, payment_method_id: str
+    ) -> orders_pb2.PlaceOrderRequest: ...
 
 
 @dataclass

@@ -16,8 +16,8 @@ from strawberry.types import Info
 
 from tessera.gateway import views
 from tessera.gateway.adapters.backends import Backends
-from tessera.gateway.entrypoints.http_status import CATALOG_FROM_CACHE, DEGRADED_HEADER, http_status_of
 from tessera.gateway.adapters.tokens import Principal
+from tessera.gateway.entrypoints.http_status import CATALOG_FROM_CACHE, DEGRADED_HEADER, http_status_of
 from tessera.gateway.entrypoints.security import Caller, Forbidden, customer_of, orders_visible_to
 
 

@@ -2,15 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
-
 from asyncpg.pool import PoolConnectionProxy
 
-from events.v1 import envelope_pb2
 from tessera.kit.event_store import EventSourcedRepository
 from tessera.kit.uow import PostgresUnitOfWork
-from tessera.orders import domain
 from tessera.orders.adapters.messages import ORDER_AGGREGATE
 from tessera.orders.adapters.streams import OrderStreams, fold_orders
 

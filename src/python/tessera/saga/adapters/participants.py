@@ -99,7 +99,9 @@ class GrpcParticipants:
         await self._payments.CancelPayment(payments_pb2.CancelPaymentRequest(payment_id=payment_id, reason=reason))
 
     async def confirm_order(self, saga: Saga) -> None:
-        await self._orders.ConfirmOrder(orders_pb2.ConfirmOrderRequest(order_id=saga.order_id, payment_id=saga.payment_id))
+        await self._orders.ConfirmOrder(
+            orders_pb2.ConfirmOrderRequest(order_id=saga.order_id, payment_id=saga.payment_id)
+        )
 
     async def reject_order(self, saga: Saga) -> None:
         await self._orders.RejectOrder(orders_pb2.RejectOrderRequest(order_id=saga.order_id, reason=saga.reason))

@@ -12,9 +12,7 @@ from tessera.saga.domain import TERMINAL, Failure, Line, Saga, State, Step
 from tessera.saga.service_layer import Orphan
 
 CONSUMER = "order-saga"
-_COLUMNS = (
-    "order_id, state, lines, total_cents, currency, payment_method_id, payment_id, reason, failed_step, failure"
-)
+_COLUMNS = "order_id, state, lines, total_cents, currency, payment_method_id, payment_id, reason, failed_step, failure"
 _UNFINISHED = "state NOT IN ({})".format(", ".join(f"'{s.value}'" for s in TERMINAL))
 
 

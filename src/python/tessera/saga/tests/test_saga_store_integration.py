@@ -36,10 +36,8 @@ async def test_a_failure_is_kept_typed_and_one_the_previous_version_wrote_is_rea
         assert await repository.save(failed, "worker", 5)
         assert await repository.claim("o-typed", "worker", 5) == failed
 
-        await pool.execute(
-            """UPDATE sagas SET state = 'compensating', failed_step = 'authorize_payment',
-                   reason = 'authorize_payment timed out' WHERE order_id = 'o-previous'"""
-        )
+        await pool.execute("""UPDATE sagas SET state = 'compensating', failed_step = 'authorize_payment',
+                   reason = 'authorize_payment timed out' WHERE order_id = 'o-previous'""")
         previous = await repository.claim("o-previous", "worker", 5)
         assert previous is not None and previous.failure is Failure.TIMED_OUT and previous.payment_may_be_unseen
     finally:
