@@ -112,12 +112,9 @@ class SagaDriver:
         try:
             payment_id = await self._step(step, lambda: self._take(step, saga))
         except StepFailed as refusal:
-            return replace(
-                saga, state=State.COMPENSATING, reason=str(refusal), failed_step=step, failure=Failure.REFUSED
-            )
+            return _compensating(saga, step, Failure.REFUSED, str(refusal))
         except TimeoutError:
-            failed = {"failed_step": step, "failure": Failure.TIMED_OUT}
-            return replace(saga, state=State.COMPENSATING, reason=f"{step} timed out", **failed)
+            return _compensating(saga, step, Failure.TIMED_OUT, f"{step} timed out")
         return replace(saga, state=transition.succeeded, payment_id=payment_id or saga.payment_id)
 
     async def _take(self, step: Step, saga: Saga) -> str | None:
@@ -211,3 +208,7 @@ class SagaDriver:
         )
         await self._pause(min(self._step_timeout, self._lease / 2))
         return saga
+
+
+def _compensating(saga: Saga, step: Step, failure: Failure, reason: str) -> Saga:
+    return replace(saga, state=State.COMPENSATING, reason=reason, failed_step=step, failure=failure)
