@@ -36,7 +36,7 @@ def tessera_service(migrations=True, tests=True, fakes=True):
     name = build_file_dir().name
     # The .sql files are read with importlib.resources, and the kit finds the migrations package by its name
     # (kit.service: beside the bootstrap): inference sees neither.
-    migrations_package = f"{build_file_dir()}/migrations/__init__.py:lib"
+    migrations_package = f"{build_file_dir()}/migrations/__init__.py:../lib"
     sql = (
         {"migrations/__init__.py": {"dependencies": [":sql"]}, "bootstrap.py": {"dependencies": [migrations_package]}}
         if migrations

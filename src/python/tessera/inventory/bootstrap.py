@@ -13,9 +13,9 @@ from tessera.kit.service import ServiceContext, ServiceSpec
 
 
 async def wire(ctx: ServiceContext[InventorySettings]) -> Sequence[object]:
-    topic, service = ctx.topic(STOCK_TOPIC), ctx.settings.service_name
+    topic, name = ctx.topic(STOCK_TOPIC), ctx.settings.service_name
     service = InventoryService(
-        lambda: PostgresInventoryUnitOfWork(ctx.pool, topic=topic, service=service, to_message=event_to_proto)
+        lambda: PostgresInventoryUnitOfWork(ctx.pool, topic=topic, service=name, to_message=event_to_proto)
     )
     return [InventoryGrpcApi(service)]
 

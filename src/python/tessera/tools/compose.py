@@ -55,7 +55,7 @@ _STORE_READY = {"postgres": "service_healthy", "mongo": "service_started", "redi
 def service_block(service: Service, services: Registry, hardening: dict[str, Any]) -> dict[str, Any]:
     block = copy.deepcopy(hardening)
     block["environment"] |= environment(services, service.name, ENDPOINTS)
-    depends = {store: {"condition": _STORE_READY[store]} for store in service.stores}
+    depends: dict[str, dict[str, str]] = {store: {"condition": _STORE_READY[store]} for store in service.stores}
     depends |= {callee: {"condition": "service_started"} for callee in service.calls}
     return {"image": f"tessera/{service.name}:latest", **block, "depends_on": depends}
 
