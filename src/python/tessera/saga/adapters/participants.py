@@ -38,12 +38,12 @@ class ParticipantErrors(grpc.aio.UnaryUnaryClientInterceptor):
         client_call_details: ClientCallDetails,
         request: Any,
     ) -> Any:
-        call = await continuation(client_call_details, request)
         method = client_call_details.method
         if not (method.decode() if isinstance(method, bytes) else method).startswith(self._prefix):
-            return call
+            return await continuation(client_call_details, request)
         try:
-            return await call
+            # The kit's inner interceptors (the breaker) await the call themselves: its error can come from either.
+            return await (await continuation(client_call_details, request))
         except grpc.aio.AioRpcError as exc:
             if exc.code() in _TRANSIENT:
                 raise TransientError(f"{exc.code().name}: {exc.details()}") from exc
