@@ -8,6 +8,7 @@ objects are checked for the fields Kong's controller requires, and `helm lint` p
 
 from __future__ import annotations
 
+import functools
 import json
 import shutil
 import subprocess
@@ -27,6 +28,7 @@ from jwt.algorithms import RSAAlgorithm
 
 from tessera.environments import Endpoints, environment
 from tessera.localcluster.binaries import KEDA_TRIGGERS
+from tessera.localcluster.release import merge_values
 from tessera.localinfra import install
 from tessera.testing.figures import record
 from tessera.tools.dashboards import alert_rules, service_dashboard
@@ -481,16 +483,8 @@ _DEPLOYMENT_SETTINGS = {"TESSERA_SERVICE_VERSION", "TESSERA_ENVIRONMENT", "TESSE
 
 
 def _merged(*files: Path) -> dict[str, Any]:
-    def merge(into: dict[str, Any], other: dict[str, Any]) -> dict[str, Any]:
-        for key, value in other.items():
-            both = isinstance(value, dict) and isinstance(into.get(key), dict)
-            into[key] = merge(dict(into[key]), value) if both else value
-        return into
-
-    values: dict[str, Any] = {}
-    for path in files:
-        values = merge(values, yaml.safe_load(path.read_text()))
-    return values
+    """The values files laid over one another, as helm merges them."""
+    return functools.reduce(merge_values, (yaml.safe_load(path.read_text()) for path in files), {})
 
 
 def _chart_endpoints(values: dict[str, Any]) -> Endpoints:
