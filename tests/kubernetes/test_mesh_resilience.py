@@ -9,7 +9,7 @@ import contextlib
 import json
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
 import httpx
@@ -82,51 +82,59 @@ def _faulty_replica(shop: Shop, service: str) -> Iterator[dict[str, Any]]:
 
 
 async def test_outlier_detection_ejects_a_failing_replica_and_traffic_moves_to_the_healthy_one(shop: Shop) -> None:
-    """A bad replica of inventory joins its Service: Ready (its health checks pass) but failing every call. The
-    gateway's sidecar ejects it after the chart's consecutive5xxErrors and sends it nothing more, while readiness
-    still lists it: the stock reads are answered by the healthy replica."""
+    """A bad replica of inventory joins its Service: Ready (its health checks pass) but failing every call. Each
+    gateway replica's sidecar ejects it after the chart's consecutive5xxErrors and sends it nothing more, while
+    readiness still lists it: the stock reads are answered by the healthy replicas. Each sidecar keeps its own
+    outlier detection, so the reads are counted from the moment every gateway's sidecar has ejected it."""
     product = await shop.product()
-    gateway = _pod_of(shop, "gateway")
+    gateways = [p["metadata"]["name"] for p in shop.pods("gateway")]
     inventory = f"{shop.release.name}-inventory"
+
+    def in_all(check: Callable[[str], bool]) -> Callable[[], Awaitable[bool]]:
+        return lambda: asyncio.to_thread(lambda: all(check(gateway) for gateway in gateways))
+
+    def sent_to(ip: str) -> int:
+        return sum(_sent_to(shop, gateway, inventory, ip) for gateway in gateways)
+
     with _faulty_replica(shop, "inventory") as faulty:
         faulty_ip = faulty["status"]["podIP"]
         healthy_ip, *_ = (p["status"]["podIP"] for p in shop.pods("inventory") if p["status"]["podIP"] != faulty_ip)
         await eventually(
-            lambda: asyncio.to_thread(lambda: faulty_ip in upstream_hosts(shop, gateway, inventory)),
+            in_all(lambda gateway: faulty_ip in upstream_hosts(shop, gateway, inventory)),
             60,
-            "the bad replica among the gateway's endpoints of inventory",
+            "the bad replica among every gateway's endpoints of inventory",
         )
-        before = await asyncio.to_thread(_ejections, shop, gateway, inventory)
+        before = await asyncio.to_thread(lambda: {g: _ejections(shop, g, inventory) for g in gateways})
         reads = Reads(shop, f"/v1/products/{product}/stock", fresh_connections=False, pause=0.05)
         readers = [asyncio.create_task(reads.run()) for _ in range(3)]
         try:
             began = time.monotonic()
             await eventually(
-                lambda: asyncio.to_thread(lambda: _ejections(shop, gateway, inventory) > before),
+                in_all(lambda gateway: _ejections(shop, gateway, inventory) > before[gateway]),
                 60,
-                "the bad replica ejected",
+                "the bad replica ejected by every gateway's sidecar",
             )
             ejected_after = time.monotonic() - began
-            flags = (await asyncio.to_thread(upstream_hosts, shop, gateway, inventory))[faulty_ip]
+            flags = [(await asyncio.to_thread(upstream_hosts, shop, g, inventory))[faulty_ip] for g in gateways]
             counted, ips = time.monotonic(), (faulty_ip, healthy_ip)
-            counts = {ip: await asyncio.to_thread(_sent_to, shop, gateway, inventory, ip) for ip in ips}
+            counts = {ip: await asyncio.to_thread(sent_to, ip) for ip in ips}
             await asyncio.sleep(5)
-            sent = {ip: await asyncio.to_thread(_sent_to, shop, gateway, inventory, ip) - counts[ip] for ip in ips}
+            sent = {ip: await asyncio.to_thread(sent_to, ip) - counts[ip] for ip in ips}
             shown = json.loads(shop.kubectl("get", "pod", faulty["metadata"]["name"], "-o", "json"))
             ready = {c["type"]: c["status"] for c in shown["status"]["conditions"]}
         finally:
             reads.stop.set()
             await asyncio.gather(*readers)
     figures = {
-        "bad replica's first reads -> ejected (s)": round(ejected_after, 1),
+        "bad replica's first reads -> ejected by every gateway (s)": round(ejected_after, 1),
         "reads from then on": dict(Counter(a.status for a in reads.answers)),
         "the bad replica's Ready condition meanwhile": ready.get("Ready"),
-        "its health flags in the gateway's sidecar": flags.get("health_flags"),
-        "calls the gateway's sidecar sent in the next 5 s (bad, healthy)": [sent[faulty_ip], sent[healthy_ip]],
+        "its health flags in each gateway's sidecar": [f.get("health_flags") for f in flags],
+        "calls the gateways' sidecars sent in the next 5 s (bad, healthy)": [sent[faulty_ip], sent[healthy_ip]],
     }
-    shop.record("mesh: outlier detection (inventory, a bad replica beside a healthy one)", figures)
+    shop.record("mesh: outlier detection (inventory, a bad replica beside healthy ones)", figures)
     assert ready.get("Ready") == "True", figures  # the ejection, not readiness, moved the traffic
-    assert "failed_outlier_check" in flags.get("health_flags", ""), figures
+    assert all("failed_outlier_check" in f.get("health_flags", "") for f in flags), figures
     assert sent[faulty_ip] == 0 and sent[healthy_ip] > 0, figures
     after = reads.since(counted)
     assert after and all(a.status == 200 for a in after), figures
