@@ -1,9 +1,10 @@
-"""The services behind the gateway, by name: their stubs, the calls that take more than one of them, the
-catalog's fallback reads and the platform's health."""
+"""The services behind the gateway, as the API's handlers (REST and GraphQL alike) use them: an operation each,
+taking plain values and returning the services' messages, so the handlers build no requests of their own. Beside
+them, the catalog's fallback reads and the platform's health."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -11,9 +12,10 @@ import grpc
 from inventory.v1 import inventory_pb2, inventory_pb2_grpc
 from orders.v1 import orders_pb2, orders_pb2_grpc
 from payments.v1 import payments_pb2, payments_pb2_grpc
-from readmodels.v1 import readmodels_pb2_grpc
+from readmodels.v1 import readmodels_pb2, readmodels_pb2_grpc
 
-from catalog.v1 import catalog_pb2_grpc
+from catalog.v1 import catalog_pb2, catalog_pb2_grpc
+from events.v1 import envelope_pb2
 from tessera.gateway.adapters.fallback import FallbackCatalog
 from tessera.gateway.adapters.platform_health import PlatformHealth
 from tessera.kit.cache import CacheAside
@@ -51,6 +53,41 @@ class Backends:
         self.readmodels = readmodels_pb2_grpc.ReadModelServiceStub(self.readmodels_channel)
         self.inventory = inventory_pb2_grpc.InventoryServiceStub(self.inventory_channel)
         self.payments = payments_pb2_grpc.PaymentsServiceStub(self.payments_channel)
+
+    async def create_product(self, request: catalog_pb2.CreateProductRequest) -> catalog_pb2.Product:
+        product: catalog_pb2.Product = await self.catalog.CreateProduct(request)
+        return product
+
+    async def update_product(self, request: catalog_pb2.UpdateProductRequest) -> catalog_pb2.Product:
+        product: catalog_pb2.Product = await self.catalog.UpdateProduct(request)
+        return product
+
+    async def set_stock(self, product_id: str, on_hand: int) -> inventory_pb2.StockLevel:
+        asked = inventory_pb2.SetStockRequest(product_id=product_id, on_hand=on_hand)
+        level: inventory_pb2.StockLevel = await self.inventory.SetStock(asked)
+        return level
+
+    async def order(self, order_id: str, visible_to: str) -> orders_pb2.Order:
+        """`visible_to`: the customer whose order it must be ("" for an admin: anyone's)."""
+        asked = orders_pb2.GetOrderRequest(order_id=order_id, customer_id=visible_to)
+        order: orders_pb2.Order = await self.orders.GetOrder(asked)
+        return order
+
+    async def order_history(self, order_id: str, visible_to: str) -> Sequence[envelope_pb2.EventEnvelope]:
+        asked = orders_pb2.GetOrderHistoryRequest(order_id=order_id, customer_id=visible_to)
+        reply: orders_pb2.GetOrderHistoryResponse = await self.orders.GetOrderHistory(asked)
+        return list(reply.events)
+
+    async def cancel_order(self, order_id: str, reason: str, visible_to: str) -> orders_pb2.Order:
+        asked = orders_pb2.CancelOrderRequest(order_id=order_id, reason=reason, customer_id=visible_to)
+        order: orders_pb2.Order = await self.orders.CancelOrder(asked)
+        return order
+
+    async def customer_orders(self, customer_id: str, page_size: int) -> Sequence[readmodels_pb2.OrderSummary]:
+        """From the read model: a moment behind the orders themselves, newest first."""
+        asked = readmodels_pb2.ListCustomerOrdersRequest(customer_id=customer_id, page_size=page_size)
+        reply: readmodels_pb2.ListCustomerOrdersResponse = await self.readmodels.ListCustomerOrders(asked)
+        return list(reply.orders)
 
     async def stock(self, product_id: str) -> inventory_pb2.StockLevel:
         """Inventory's level; a catalog product inventory never heard of has nothing on hand (not an error)."""

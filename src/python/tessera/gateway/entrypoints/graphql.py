@@ -8,8 +8,6 @@ from typing import Any
 import grpc
 import strawberry
 from graphql import GraphQLError
-from orders.v1 import orders_pb2
-from readmodels.v1 import readmodels_pb2
 from strawberry.experimental.pydantic import type as pydantic_type
 from strawberry.fastapi import GraphQLRouter
 from strawberry.types import Info
@@ -111,26 +109,20 @@ class Query:
 
     @strawberry.field
     async def order(self, info: Info[Any, Any], order_id: str) -> Order:
-        asked = orders_pb2.GetOrderRequest(order_id=order_id, customer_id=_acting_for(info))
-        reply = await _call(_backends(info).orders.GetOrder(asked))
+        reply = await _call(_backends(info).order(order_id, _acting_for(info)))
         return Order.from_pydantic(views.Order.of(reply))
 
     @strawberry.field
     async def order_history(self, info: Info[Any, Any], order_id: str) -> list[HistoryEvent]:
-        asked = orders_pb2.GetOrderHistoryRequest(order_id=order_id, customer_id=_acting_for(info))
-        reply = await _call(_backends(info).orders.GetOrderHistory(asked))
-        return [HistoryEvent.from_pydantic(views.HistoryEvent.of(e)) for e in reply.events]
+        events = await _call(_backends(info).order_history(order_id, _acting_for(info)))
+        return [HistoryEvent.from_pydantic(views.HistoryEvent.of(e)) for e in events]
 
     @strawberry.field
     async def customer_orders(self, info: Info[Any, Any], customer_id: str) -> list[OrderSummary]:
         if not _caller(info).may_read(customer_id):
             raise GraphQLError(f"customer {customer_id} not found", extensions={"code": "NOT_FOUND", "status": 404})
-        reply = await _call(
-            _backends(info).readmodels.ListCustomerOrders(
-                readmodels_pb2.ListCustomerOrdersRequest(customer_id=customer_id, page_size=100)
-            )
-        )
-        return [OrderSummary.from_pydantic(views.OrderSummary.of(s)) for s in reply.orders]
+        summaries = await _call(_backends(info).customer_orders(customer_id, page_size=100))
+        return [OrderSummary.from_pydantic(views.OrderSummary.of(s)) for s in summaries]
 
 
 @strawberry.type
@@ -164,8 +156,7 @@ class Mutation:
 
     @strawberry.mutation
     async def cancel_order(self, info: Info[Any, Any], order_id: str, reason: str = "") -> Order:
-        asked = orders_pb2.CancelOrderRequest(order_id=order_id, reason=reason, customer_id=_acting_for(info))
-        reply = await _call(_backends(info).orders.CancelOrder(asked))
+        reply = await _call(_backends(info).cancel_order(order_id, reason, _acting_for(info)))
         return Order.from_pydantic(views.Order.of(reply))
 
 

@@ -6,9 +6,6 @@ import uuid
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Header, HTTPException, Path, Query, Request, Response
-from inventory.v1 import inventory_pb2
-from orders.v1 import orders_pb2
-from readmodels.v1 import readmodels_pb2
 
 from tessera.gateway.adapters.backends import Backends
 from tessera.gateway.entrypoints.http_status import CATALOG_FROM_CACHE, DEGRADED_HEADER
@@ -79,7 +76,7 @@ async def get_product(request: Request, response: Response, product_id: ProductI
 async def create_product(request: Request, response: Response, caller: Caller, body: NewProduct) -> Product:
     """Admin scope. A SKU already in the catalog is 409."""
     require_admin(caller)
-    product = await _backends(request).catalog.CreateProduct(body.to_proto())
+    product = await _backends(request).create_product(body.to_proto())
     response.headers["Location"] = f"/v1/products/{product.product_id}"
     return Product.of(product)
 
@@ -88,7 +85,7 @@ async def create_product(request: Request, response: Response, caller: Caller, b
 async def update_product(request: Request, caller: Caller, product_id: ProductId, body: ProductChange) -> Product:
     """Admin scope. The fields given change; with expected_version, a product changed meanwhile is 409."""
     require_admin(caller)
-    return Product.of(await _backends(request).catalog.UpdateProduct(body.to_proto(str(product_id))))
+    return Product.of(await _backends(request).update_product(body.to_proto(str(product_id))))
 
 
 @router.get("/products/{product_id}/stock", response_model=StockLevel, tags=["catalog"])
@@ -101,8 +98,7 @@ async def get_stock(request: Request, product_id: ProductId) -> StockLevel:
 async def set_stock(request: Request, caller: Caller, product_id: ProductId, body: SetStock) -> StockLevel:
     """Admin scope. Sets what is on hand; less than is reserved for pending orders is 400."""
     require_admin(caller)
-    asked = inventory_pb2.SetStockRequest(product_id=str(product_id), on_hand=body.on_hand)
-    return StockLevel.of(await _backends(request).inventory.SetStock(asked))
+    return StockLevel.of(await _backends(request).set_stock(str(product_id), body.on_hand))
 
 
 @router.post(
@@ -131,8 +127,7 @@ async def place_order(
 @router.get("/orders/{order_id}", response_model=Order, tags=["orders"], operation_id="getOrder")
 async def get_order(request: Request, caller: Caller, order_id: str) -> Order:
     """Another customer's order is 404, as an order that does not exist."""
-    asked = orders_pb2.GetOrderRequest(order_id=order_id, customer_id=orders_visible_to(caller))
-    return Order.of(await _backends(request).orders.GetOrder(asked))
+    return Order.of(await _backends(request).order(order_id, orders_visible_to(caller)))
 
 
 @router.get(
@@ -142,17 +137,15 @@ async def get_order(request: Request, caller: Caller, order_id: str) -> Order:
     operation_id="getOrderHistory",
 )
 async def order_history(request: Request, caller: Caller, order_id: str) -> list[HistoryEvent]:
-    asked = orders_pb2.GetOrderHistoryRequest(order_id=order_id, customer_id=orders_visible_to(caller))
-    reply = await _backends(request).orders.GetOrderHistory(asked)
-    return [HistoryEvent.of(e) for e in reply.events]
+    events = await _backends(request).order_history(order_id, orders_visible_to(caller))
+    return [HistoryEvent.of(e) for e in events]
 
 
 @router.post("/orders/{order_id}/cancel", response_model=Order, tags=["orders"], operation_id="cancelOrder")
 async def cancel_order(
     request: Request, caller: Caller, order_id: str, reason: Annotated[str, Query(max_length=500)] = ""
 ) -> Order:
-    asked = orders_pb2.CancelOrderRequest(order_id=order_id, reason=reason, customer_id=orders_visible_to(caller))
-    return Order.of(await _backends(request).orders.CancelOrder(asked))
+    return Order.of(await _backends(request).cancel_order(order_id, reason, orders_visible_to(caller)))
 
 
 @router.get("/customers/{customer_id}/orders", response_model=list[OrderSummary], tags=["orders"])
@@ -164,7 +157,4 @@ async def customer_orders(
     A customer's token reads its own list only (another customer's is 404); an admin's reads any."""
     if not caller.may_read(customer_id):
         raise HTTPException(404, f"customer {customer_id} not found")
-    reply = await _backends(request).readmodels.ListCustomerOrders(
-        readmodels_pb2.ListCustomerOrdersRequest(customer_id=customer_id, page_size=page_size)
-    )
-    return [OrderSummary.of(s) for s in reply.orders]
+    return [OrderSummary.of(s) for s in await _backends(request).customer_orders(customer_id, page_size)]
