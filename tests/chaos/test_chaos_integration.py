@@ -58,13 +58,13 @@ class Chaos:
         return f"{self.platform.infra.postgres_dsn.rpartition('/')[0]}/{self.platform.database_prefix}{service}"
 
     async def product(self) -> str:
-        async with grpc.aio.insecure_channel(self.platform.grpc_target("catalog")) as channel:
+        async with grpc.aio.insecure_channel(self.platform.grpc_address("catalog")) as channel:
             created = await catalog_pb2_grpc.CatalogServiceStub(channel).CreateProduct(
                 catalog_pb2.CreateProductRequest(
                     sku=f"CHAOS-{uuid.uuid4().hex[:8]}", name="Chaos", price_cents=500, currency="EUR"
                 )
             )
-        async with grpc.aio.insecure_channel(self.platform.grpc_target("inventory")) as channel:
+        async with grpc.aio.insecure_channel(self.platform.grpc_address("inventory")) as channel:
             await inventory_pb2_grpc.InventoryServiceStub(channel).SetStock(
                 inventory_pb2.SetStockRequest(product_id=created.product_id, on_hand=INITIAL_STOCK)
             )
@@ -72,7 +72,7 @@ class Chaos:
 
     async def payment_method(self, key: str) -> tuple[str, str]:
         """(key, payment method id): a card exchanged at payments ahead of time, as a saved payment method."""
-        async with grpc.aio.insecure_channel(self.platform.grpc_target("payments")) as channel:
+        async with grpc.aio.insecure_channel(self.platform.grpc_address("payments")) as channel:
             method = await payments_pb2_grpc.PaymentsServiceStub(channel).RegisterPaymentMethod(
                 payments_pb2.RegisterPaymentMethodRequest(idempotency_key=key, customer_id="chaos", card_token="tok_ok")
             )
@@ -80,7 +80,7 @@ class Chaos:
 
     async def place_directly(self, product_id: str, key: str, method_id: str) -> orders_pb2.Order:
         """An order placed with the orders service itself, paying with a method exchanged before."""
-        async with grpc.aio.insecure_channel(self.platform.grpc_target("orders")) as channel:
+        async with grpc.aio.insecure_channel(self.platform.grpc_address("orders")) as channel:
             return await orders_pb2_grpc.OrdersServiceStub(channel).PlaceOrder(
                 orders_pb2.PlaceOrderRequest(
                     idempotency_key=key,

@@ -172,7 +172,7 @@ async def platform_clients(
         await platform.start_all()
 
         def channel(name: str) -> grpc.aio.Channel:
-            channels.append(grpc.aio.insecure_channel(platform.grpc_target(name)))
+            channels.append(grpc.aio.insecure_channel(platform.grpc_address(name)))
             return channels[-1]
 
         yield Clients(

@@ -24,9 +24,8 @@ from tessera.localinfra.jaeger import JAEGER
 from tessera.localinfra.process import port_open
 from tessera.localstack.demo import DEMO_PRODUCTS
 from tessera.localstack.stack import LocalStack, run
-from tessera.orders.config import ORDER_TOPIC
 from tessera.tools import tokens as token_tool
-from tessera.topology import registry
+from tessera.topology import registry, topic_of
 
 pytestmark = pytest.mark.integration
 
@@ -213,7 +212,7 @@ async def test_one_service_runs_for_real_against_mocks_of_the_services_it_calls(
         producer = AIOKafkaProducer(bootstrap_servers=stack.infra.endpoints.kafka_bootstrap)
         await producer.start()
         try:
-            await producer.send_and_wait(ORDER_TOPIC, envelope.SerializeToString(), key=placed.order_id.encode())
+            await producer.send_and_wait(topic_of("orders"), envelope.SerializeToString(), key=placed.order_id.encode())
         finally:
             await producer.stop()
         commits = stack.mocks["inventory"].on("Commit").requests

@@ -48,7 +48,7 @@ def _pods(shop: Shop) -> list[dict[str, Any]]:
 
 
 def _call_from(shop: Shop, caller: str, callee: str) -> str:
-    target = shop.grpc_target(callee)
+    target = shop.grpc_address(callee)
     pod, *_ = (p["metadata"]["name"] for p in _pods(shop) if _service_of(p) == caller)
     answer = shop.kubectl("exec", pod, "-c", caller, "--",
                           "/app/bin/python", "-c", _CALL_FROM_POD, target)  # fmt: skip
@@ -64,7 +64,7 @@ async def test_every_pod_has_a_sidecar_and_plaintext_from_outside_the_mesh_is_re
     refused = {}
     for spec in registry().services:
         # The host is outside the mesh: its plaintext HTTP/2 reaches the pod's sidecar, which takes mTLS only.
-        async with grpc.aio.insecure_channel(shop.grpc_target(spec.name)) as channel:
+        async with grpc.aio.insecure_channel(shop.grpc_address(spec.name)) as channel:
             check: grpc.aio.UnaryUnaryMultiCallable[bytes, bytes] = channel.unary_unary("/grpc.health.v1.Health/Check")
             try:
                 await check(b"", timeout=5)

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from tessera.kit.config import KafkaSettings, PostgresSettings, RedisSettings, ServiceSettings
 
-PRODUCT_TOPIC = "catalog.product.v1"
-
 
 class CatalogSettings(ServiceSettings, PostgresSettings, RedisSettings, KafkaSettings):
     service_name: str = "catalog"

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from tessera.kit.config import KafkaSettings, PostgresSettings, ServiceSettings
 
-STOCK_TOPIC = "inventory.stock.v1"
-
 
 class InventorySettings(ServiceSettings, PostgresSettings, KafkaSettings):
     service_name: str = "inventory"

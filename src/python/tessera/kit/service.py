@@ -1,17 +1,19 @@
-"""A service, declared: what it is made of, so the kit runs every service the same way.
+"""A service, declared: its registry entry says what it is, its bootstrap how its parts are put together.
 
-A service's bootstrap declares a `ServiceSpec`: its settings class, the topics it publishes (its outbox) and
-consumes, its data migrations, and `wire`, which puts its adapters, use cases and servicers together. Its main is
-`run(SPEC)`. What it stores follows from its settings (the registry's `stores`, through its environment). Every
-service starts in the same order:
+The registry (helm/tessera/services.yaml, tessera.topology) says what a service stores, the topic it publishes,
+the services whose topics it reads and calls, and whether it serves HTTP. Its bootstrap declares a `ServiceSpec`:
+its settings class (which includes the settings of the same stores: checked at start), its data migrations, and
+`wire`, which puts its adapters, use cases and servicers together. Its main is `run(SPEC)`. Every service starts
+in the same order:
 
-  1. its database, if its settings include PostgresSettings, migrated with the SQL files of its package's
-     `migrations` (by convention: tessera.<name>.migrations);
-  2. its topics;
+  1. its database, if it stores in postgres, migrated with the SQL files of its package's `migrations` (by
+     convention: tessera.<name>.migrations);
+  2. the topics it publishes and consumes;
   3. its data migrations (rewriting what it stored, before anything reads it);
   4. `wire`;
-  5. the relay of its outbox;
-  6. its gRPC server: the servicers, health, reflection and the dependency report.
+  5. the relay of its outbox, if it publishes;
+  6. its gRPC server: the servicers, health, reflection and the dependency report (none for a service that
+     serves only HTTP: its probes and dependency report are HTTP).
 
 On SIGTERM it all stops in reverse order. Everything a service owns at run time (its checks, its breakers, its
 stores) lives in its `ServiceContext`, never in a module global, so two services can run in one process without
@@ -55,6 +57,7 @@ from tessera.kit.kafka import ConsumerLagMonitor, create_producer, ensure_topics
 from tessera.kit.resilience import BreakerPolicy, CircuitBreakers, RetryPolicy
 from tessera.kit.runtime import run_services
 from tessera.kit.tasks import cancel_and_wait
+from tessera.topology import REGISTRY_FILE, Registry, Service, Store, registry
 
 if TYPE_CHECKING:
     import faust
@@ -67,6 +70,7 @@ class ServiceContext(Generic[SettingsT]):
     """One running service's own parts, handed to its `wire`. What it opens closes with the service."""
 
     settings: SettingsT
+    platform: Registry  # the registry: its entry, and the topics of the services it consumes
     stack: AsyncExitStack
     checks: DependencyChecks
     breakers: CircuitBreakers
@@ -74,6 +78,11 @@ class ServiceContext(Generic[SettingsT]):
     _redis: redis.Redis | None = None
     _documents: AsyncDatabase[Document] | None = None
     _channels: dict[str, grpc.aio.Channel] = field(default_factory=dict)
+
+    @property
+    def entry(self) -> Service:
+        """Its registry entry."""
+        return self.platform[self.settings.service_name]
 
     @property
     def pool(self) -> asyncpg.Pool:
@@ -115,9 +124,15 @@ class ServiceContext(Generic[SettingsT]):
             self.checks.add_redis(self._redis)
         return self._redis
 
-    def topic(self, name: str) -> str:
-        """A topic's name as this deployment spells it (with its prefix)."""
-        return _require(self.settings, KafkaSettings, "Kafka").topic(name)
+    def topic_of(self, service: str) -> str:
+        """The topic `service` publishes (this service's own, or one its registry entry `consumes`), as this
+        deployment spells it (with its prefix). Any other stops the start."""
+        if service != self.entry.name and service not in self.entry.consumes:
+            raise UndeclaredDependency(
+                f"{self.entry.name} reads the topic of {service!r}, but the registry ({REGISTRY_FILE}) does not list"
+                f" it in services.{self.entry.name}.consumes"
+            )
+        return _require(self.settings, KafkaSettings, "Kafka").topic(self.platform.topic_of(service))
 
     def channel(
         self, callee: str, stub: type, *, interceptors: Sequence[grpc.aio.ClientInterceptor] = ()
@@ -129,7 +144,7 @@ class ServiceContext(Generic[SettingsT]):
         settings = _require(self.settings, ClientSettings, "calls to other services")
         service = service_descriptor(stub)
         channel = create_channel(
-            _target(self.settings.service_name, settings, callee),
+            _address_of(self.settings.service_name, settings, callee),
             dependency=callee,
             services=[service],
             default_timeout_seconds=settings.call_timeout_seconds,
@@ -150,7 +165,7 @@ class ServiceContext(Generic[SettingsT]):
         view reports what is down)."""
         settings = _require(self.settings, ClientSettings, "the platform view")
         for name in settings.targets.keys() - self._channels.keys():
-            channel = create_channel(_target(self.settings.service_name, settings, name), breaker=None)
+            channel = create_channel(_address_of(self.settings.service_name, settings, name), breaker=None)
             self.stack.push_async_callback(channel.close)
             self._channels[name] = channel
         return dict(self._channels)
@@ -188,14 +203,14 @@ DataMigration = Callable[[ServiceContext[SettingsT]], Awaitable[None]]
 
 @dataclass(frozen=True)
 class ServiceSpec(Generic[SettingsT]):
+    """What a service's code adds to its registry entry."""
+
     settings: type[SettingsT]
     wire: Wire[SettingsT]
-    publishes: Sequence[str] = ()  # topics its outbox relays to (unprefixed names)
-    consumes: Sequence[str] = ()  # topics its stream processors read, declared at start
     data_migrations: Sequence[DataMigration[SettingsT]] = ()
 
     @property
-    def migrations(self) -> str:
+    def sql_migrations(self) -> str:
         """The package of its NNNN_*.sql files: `migrations` beside its bootstrap (where `wire` is)."""
         return f"{self.wire.__module__.rpartition('.')[0]}.migrations"
 
@@ -214,11 +229,14 @@ class Started(Generic[SettingsT]):
 
 async def start(spec: ServiceSpec[SettingsT], settings: SettingsT, stack: AsyncExitStack) -> Started[SettingsT]:
     """Starts every part of the service on `stack` (closed in reverse order) and returns them."""
+    platform = registry()
+    entry = platform[settings.service_name]
+    _check_stores(entry, settings)
     breakers = CircuitBreakers()
-    context = ServiceContext(settings, stack, DependencyChecks(settings.service_name, breakers), breakers)
-    if isinstance(settings, PostgresSettings):
-        await context.open_database(spec.migrations)
-    topics = [context.topic(name) for name in (*spec.publishes, *spec.consumes)]
+    context = ServiceContext(settings, platform, stack, DependencyChecks(settings.service_name, breakers), breakers)
+    if entry.uses("postgres"):
+        await context.open_database(spec.sql_migrations)
+    topics = [context.topic_of(name) for name in ([entry.name] if entry.publishes else []) + list(entry.consumes)]
     if topics:
         kafka = _require(settings, KafkaSettings, "topics")
         await ensure_topics(
@@ -228,14 +246,15 @@ async def start(spec: ServiceSpec[SettingsT], settings: SettingsT, stack: AsyncE
     for migrate in spec.data_migrations:
         await migrate(context)
     servicers = await spec.wire(context)
-    if spec.publishes:
+    _check_api(entry, servicers)
+    if entry.publishes:
         kafka = _require(settings, KafkaSettings, "an outbox")
         relay = outbox.OutboxRelay(
             context.pool, lambda: create_producer(kafka.kafka_bootstrap, client_id=settings.service_name)
         )
         relay.start()
         stack.push_async_callback(relay.stop)
-    if not servicers and isinstance(settings, HttpSettings):
+    if entry.http and not entry.grpc_api:
         return Started(context, None)  # its probes and dependency report are HTTP; a gRPC server would only idle
     report = DependencyHealthServicer(context.checks)
     server = GrpcServer(
@@ -277,15 +296,43 @@ def _require(settings: ServiceSettings, kind: type[T], what: str) -> T:
     return settings
 
 
-class UndeclaredCall(RuntimeError):
-    """A service connects to one its registry entry does not list under `calls`."""
+class UndeclaredDependency(RuntimeError):
+    """A service uses what its registry entry does not declare: a service it calls, a topic it reads, a store."""
 
 
-def _target(caller: str, settings: ClientSettings, callee: str) -> str:
+# The settings each store needs, so the registry's `stores` and the settings class cannot disagree.
+_STORE_SETTINGS: dict[Store, type] = {
+    "postgres": PostgresSettings,
+    "redis": RedisSettings,
+    "kafka": KafkaSettings,
+    "mongo": MongoSettings,
+}
+
+
+def _check_stores(entry: Service, settings: ServiceSettings) -> None:
+    for store, kind in _STORE_SETTINGS.items():
+        if entry.uses(store) != isinstance(settings, kind):
+            listed = "lists" if entry.uses(store) else "does not list"
+            raise UndeclaredDependency(
+                f"the registry ({REGISTRY_FILE}) {listed} {store} in services.{entry.name}.stores, but"
+                f" {type(settings).__name__} {'lacks' if entry.uses(store) else 'includes'} {kind.__name__}"
+            )
+
+
+def _check_api(entry: Service, servicers: Sequence[object]) -> None:
+    served = {GrpcService.of(servicer).descriptor.full_name for servicer in servicers}
+    if entry.grpc_api and entry.grpc_api not in served:
+        raise UndeclaredDependency(
+            f"the registry ({REGISTRY_FILE}) says {entry.name} serves {entry.grpc_api}, but its wire returned"
+            f" {sorted(served) or 'no servicer'}"
+        )
+
+
+def _address_of(caller: str, settings: ClientSettings, callee: str) -> str:
     try:
         return settings.targets[callee]
     except KeyError:
-        raise UndeclaredCall(
+        raise UndeclaredDependency(
             f"{caller} calls {callee!r}, but the registry (helm/tessera/services.yaml) does not list it in"
             f" services.{caller}.calls: add it there (TESSERA_TARGETS holds {sorted(settings.targets) or 'none'})"
         ) from None

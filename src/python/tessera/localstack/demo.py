@@ -43,11 +43,11 @@ async def _products_by_sku(catalog: catalog_pb2_grpc.CatalogServiceAsyncStub) ->
             return found
 
 
-async def ensure_demo_products(catalog_target: str, inventory_target: str) -> list[tuple[DemoProduct, str]]:
+async def ensure_demo_products(catalog_address: str, inventory_address: str) -> list[tuple[DemoProduct, str]]:
     """Creates the demo products the catalog lacks, with their stock; returns each with its product id."""
     async with (
-        grpc.aio.insecure_channel(catalog_target) as catalog_channel,
-        grpc.aio.insecure_channel(inventory_target) as inventory_channel,
+        grpc.aio.insecure_channel(catalog_address) as catalog_channel,
+        grpc.aio.insecure_channel(inventory_address) as inventory_channel,
     ):
         catalog = catalog_pb2_grpc.CatalogServiceStub(catalog_channel)
         inventory = inventory_pb2_grpc.InventoryServiceStub(inventory_channel)

@@ -96,7 +96,7 @@ class Platform:
             for kind in ("grpc", "metrics", "http") if spec.http else ("grpc", "metrics"):
                 self.ports.setdefault(f"{spec.name}_{kind}", free_port())
 
-    def grpc_target(self, name: str) -> str:
+    def grpc_address(self, name: str) -> str:
         return f"127.0.0.1:{self.ports[f'{name}_grpc']}"
 
     def http_url(self, name: str) -> str:
@@ -121,7 +121,7 @@ class Platform:
         if spec.http and self._jwks is None:
             self._jwks = JwksServer(self.issuer).start()
         endpoints = Endpoints(
-            grpc_address=self.grpc_target,
+            grpc_address=self.grpc_address,
             http_port=lambda name: self.ports[f"{name}_http"],
             postgres_dsn=lambda _: dsn,
             redis_url=self.infra.redis_url,

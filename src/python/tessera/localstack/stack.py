@@ -163,7 +163,7 @@ async def run(
     infra, jaeger, platform, prometheus = stack.infra, stack.jaeger, stack.platform, stack.prometheus
     await stack.start()
     try:
-        targets = (platform.grpc_target("catalog"), platform.grpc_target("inventory"))
+        targets = (platform.grpc_address("catalog"), platform.grpc_address("inventory"))
         seedable = demo and {"catalog", "inventory"} <= set(stack.real)
         products = await ensure_demo_products(*targets) if seedable else []
         print(f"infrastructure up in {infra.startup_seconds['all']:.1f} s", flush=True)
@@ -176,14 +176,14 @@ async def run(
         for spec in registry().services:
             metrics = f"metrics http://127.0.0.1:{platform.ports[f'{spec.name}_metrics']}/metrics"
             if spec.name in stack.mocks:
-                print(f"  {spec.name:<11} grpc {platform.grpc_target(spec.name)}  (a mock of {spec.grpc_api})")
+                print(f"  {spec.name:<11} grpc {platform.grpc_address(spec.name)}  (a mock of {spec.grpc_api})")
             elif spec.name not in stack.real:
                 continue
             elif spec.http:
                 api = f"{platform.http_url(spec.name)}  (REST /v1, docs /docs, GraphQL /graphql)"
                 print(f"  {spec.name:<11} {api}  {metrics}")
             else:
-                print(f"  {spec.name:<11} grpc {platform.grpc_target(spec.name)}  {metrics}")
+                print(f"  {spec.name:<11} grpc {platform.grpc_address(spec.name)}  {metrics}")
         print(f"  prometheus {prometheus.url}  (alerts {prometheus.url}/alerts)")
         print(f"  jaeger     {jaeger.url}  (traces: {jaeger.url}/api/traces?service=gateway)")
         print(f"  health     {platform.http_url('gateway')}/v1/platform/health")

@@ -1,4 +1,4 @@
-"""Orders, declared: its settings, migrations and topic, and how its parts are put together."""
+"""Orders, put together: its settings, its data migration and wiring (what it is: its entry in services.yaml)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from tessera.orders.adapters.catalog_client import CatalogPricer
 from tessera.orders.adapters.messages import event_to_proto
 from tessera.orders.adapters.postgres import PostgresOrdersUnitOfWork
 from tessera.orders.adapters.upcasting import migrate_stored_events, plan_kafka_purge, purge_kafka_copies
-from tessera.orders.config import ORDER_TOPIC, OrdersSettings
+from tessera.orders.config import OrdersSettings
 from tessera.orders.entrypoints.grpc_api import OrdersGrpcApi
 from tessera.orders.service_layer import OrdersService
 
@@ -20,11 +20,11 @@ async def upcast_stored_events(ctx: ServiceContext[OrdersSettings]) -> None:
     """Stored events of old versions, rewritten as the current version (before the relay publishes any again);
     their copies on Kafka are then purged once every consumer has read past them."""
     if (await migrate_stored_events(ctx.pool)).get("event_store"):
-        await plan_kafka_purge(ctx.pool, ctx.settings.kafka_bootstrap, ctx.topic(ORDER_TOPIC))
+        await plan_kafka_purge(ctx.pool, ctx.settings.kafka_bootstrap, ctx.topic_of("orders"))
 
 
 async def wire(ctx: ServiceContext[OrdersSettings]) -> Sequence[object]:
-    settings, topic = ctx.settings, ctx.topic(ORDER_TOPIC)
+    settings, topic = ctx.settings, ctx.topic_of("orders")
     ctx.background(purge_kafka_copies(ctx.pool, settings.kafka_bootstrap), "kafka-purge")
     catalog = ctx.channel("catalog", catalog_pb2_grpc.CatalogServiceStub)
     service = OrdersService(
@@ -37,4 +37,4 @@ async def wire(ctx: ServiceContext[OrdersSettings]) -> Sequence[object]:
     return [OrdersGrpcApi(service)]
 
 
-SPEC = ServiceSpec(OrdersSettings, wire, publishes=[ORDER_TOPIC], data_migrations=[upcast_stored_events])
+SPEC = ServiceSpec(OrdersSettings, wire, data_migrations=[upcast_stored_events])

@@ -1,4 +1,4 @@
-"""Payments, declared: its settings, migrations and topic, and how its parts are put together."""
+"""Payments, put together: its settings and wiring (what it is: its entry in services.yaml)."""
 
 from __future__ import annotations
 
@@ -8,14 +8,14 @@ from datetime import timedelta
 from tessera.kit.service import ServiceContext, ServiceSpec
 from tessera.payments.adapters.messages import event_to_proto
 from tessera.payments.adapters.postgres import PostgresPaymentsUnitOfWork
-from tessera.payments.config import PAYMENT_TOPIC, PaymentsSettings
+from tessera.payments.config import PaymentsSettings
 from tessera.payments.entrypoints.expiry import drop_expired_tokens
 from tessera.payments.entrypoints.grpc_api import PaymentsGrpcApi
 from tessera.payments.service_layer import PaymentsService
 
 
 async def wire(ctx: ServiceContext[PaymentsSettings]) -> Sequence[object]:
-    settings, topic = ctx.settings, ctx.topic(PAYMENT_TOPIC)
+    settings, topic = ctx.settings, ctx.topic_of("payments")
     service = PaymentsService(
         lambda: PostgresPaymentsUnitOfWork(
             ctx.pool, topic=topic, service=settings.service_name, to_message=event_to_proto
@@ -26,4 +26,4 @@ async def wire(ctx: ServiceContext[PaymentsSettings]) -> Sequence[object]:
     return [PaymentsGrpcApi(service)]
 
 
-SPEC = ServiceSpec(PaymentsSettings, wire, publishes=[PAYMENT_TOPIC])
+SPEC = ServiceSpec(PaymentsSettings, wire)

@@ -6,8 +6,6 @@ from pydantic import Field
 
 from tessera.kit.config import KafkaSettings, PostgresSettings, ServiceSettings
 
-PAYMENT_TOPIC = "payments.payment.v1"
-
 
 class PaymentsSettings(ServiceSettings, PostgresSettings, KafkaSettings):
     service_name: str = "payments"

@@ -21,10 +21,8 @@ from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 from events.v1 import envelope_pb2
-from tessera.inventory.config import STOCK_TOPIC
 from tessera.kit.documents import Document
 from tessera.kit.events import unpack
-from tessera.orders.config import ORDER_TOPIC
 
 ORDER_SUMMARIES = "order_summaries"
 STOCK_VIEWS = "stock_views"
@@ -115,7 +113,8 @@ def stock_writes(envelope: envelope_pb2.EventEnvelope) -> list[Write]:
 
 
 Projector = Callable[[envelope_pb2.EventEnvelope], list[Write]]
-PROJECTORS: dict[str, Projector] = {ORDER_TOPIC: order_writes, STOCK_TOPIC: stock_writes}
+# By the service whose topic each reads (the registry's `consumes` of projections).
+PROJECTORS: dict[str, Projector] = {"orders": order_writes, "inventory": stock_writes}
 
 
 async def ensure_indexes(views: AsyncDatabase[Document]) -> None:

@@ -22,6 +22,7 @@ from tessera.kit.kafka import partitions_of
 from tessera.kit.logs import configure_logging
 from tessera.projections.config import ProjectionsSettings
 from tessera.projections.projectors import ORDER_SUMMARIES, PROJECTORS, STOCK_VIEWS, apply, ensure_indexes
+from tessera.topology import topic_of
 
 
 async def rebuild_views(views: AsyncDatabase[Document], kafka: KafkaSettings) -> dict[str, int]:
@@ -30,7 +31,8 @@ async def rebuild_views(views: AsyncDatabase[Document], kafka: KafkaSettings) ->
         await views[collection].delete_many({})  # the indexes stay
     await ensure_indexes(views)
     replayed: dict[str, int] = {}
-    for topic_name, projector in PROJECTORS.items():
+    for producer, projector in PROJECTORS.items():
+        topic_name = topic_of(producer)
         topic = kafka.topic(topic_name)
         consumer = AIOKafkaConsumer(
             bootstrap_servers=kafka.kafka_bootstrap, enable_auto_commit=False, isolation_level="read_committed"

@@ -1,4 +1,4 @@
-"""The saga, declared: its settings, migrations, the topic it consumes, and how its parts are put together."""
+"""The saga, put together: its settings and wiring (what it is: its entry in services.yaml)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,6 @@ from payments.v1 import payments_pb2_grpc
 
 from tessera.kit.generated import service_descriptor
 from tessera.kit.service import ServiceContext, ServiceSpec
-from tessera.orders.config import ORDER_TOPIC
 from tessera.saga.adapters.participants import GrpcParticipants, ParticipantErrors
 from tessera.saga.adapters.postgres import PostgresSagaRepository
 from tessera.saga.config import SagaSettings
@@ -42,8 +41,9 @@ async def wire(ctx: ServiceContext[SagaSettings]) -> Sequence[object]:
     )
     runner = SagaRunner(driver, settings.max_concurrent_sagas)
     ctx.stack.push_async_callback(runner.stop)  # after the stream app stops feeding it
-    await ctx.stream(build_saga_app(settings, repository, runner, resume_every=settings.resume_every_seconds))
+    orders = ctx.topic_of("orders")
+    await ctx.stream(build_saga_app(settings, orders, repository, runner, resume_every=settings.resume_every_seconds))
     return []  # no API of its own: the kit's server carries health and the dependency report
 
 
-SPEC = ServiceSpec(SagaSettings, wire, consumes=[ORDER_TOPIC])
+SPEC = ServiceSpec(SagaSettings, wire)

@@ -63,7 +63,7 @@ class Shop:
         assert reply["status"] == "success", reply
         return list(reply["data"]["result"])
 
-    def grpc_target(self, service: str) -> str:
+    def grpc_address(self, service: str) -> str:
         return self.release.service_url(service, "grpc").removeprefix("http://")
 
     def kubectl(self, *args: str, check: bool = True) -> str:

@@ -44,14 +44,14 @@ async def serve_store(port: int, redis_url: str) -> None:
     await server.wait_for_termination()
 
 
-def api(store_target: str) -> FastAPI:
+def api(store_address: str) -> FastAPI:
     app = FastAPI()
     state: dict[str, Any] = {}  # the generated stubs are typed for sync channels
 
     @app.get("/v1/products/{product_id}", response_model=Product)
     async def get_product(product_id: str) -> Product:
         if "stub" not in state:  # the channel belongs to the server's event loop
-            state["stub"] = catalog_pb2_grpc.CatalogServiceStub(grpc.aio.insecure_channel(store_target))
+            state["stub"] = catalog_pb2_grpc.CatalogServiceStub(grpc.aio.insecure_channel(store_address))
         try:
             reply = await state["stub"].GetProduct(catalog_pb2.GetProductRequest(product_id=product_id))
         except grpc.aio.AioRpcError as exc:

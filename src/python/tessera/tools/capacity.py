@@ -147,10 +147,10 @@ class BareRead:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.api_port}"
 
-    async def start(self, product_ids: list[str], catalog_target: str) -> None:
+    async def start(self, product_ids: list[str], catalog_address: str) -> None:
         # The same products, as the catalog serves them, where the bare store reads them.
         client = redis.Redis.from_url(self.redis_url)
-        async with grpc.aio.insecure_channel(catalog_target) as channel:
+        async with grpc.aio.insecure_channel(catalog_address) as channel:
             catalog = catalog_pb2_grpc.CatalogServiceStub(channel)
             for product_id in product_ids:
                 product = await catalog.GetProduct(catalog_pb2.GetProductRequest(product_id=product_id), timeout=10)
@@ -259,7 +259,7 @@ class Capacity:
                 before = self.meter.cpu()
                 began = time.monotonic()
                 place = functools.partial(self.place, api, ids, results, outcomes, 30.0)
-                readmodels = self.stack.platform.grpc_target("projections")
+                readmodels = self.stack.platform.grpc_address("projections")
                 async with ReadModelLag(readmodels, outcomes) as projection:
                     tasks = await schedule(rate, self.plan.step_seconds, place)
                     sent_in = time.monotonic() - began
@@ -437,9 +437,9 @@ async def measure(
     outcomes = Outcomes(stack.infra.endpoints.kafka_bootstrap)
     try:
         platform = stack.platform
-        ids = await seed_products(platform.grpc_target("catalog"), platform.grpc_target("inventory"), plan.products,
+        ids = await seed_products(platform.grpc_address("catalog"), platform.grpc_address("inventory"), plan.products,
                                   10_000_000)  # fmt: skip
-        await bare.start(ids, platform.grpc_target("catalog"))
+        await bare.start(ids, platform.grpc_address("catalog"))
         await outcomes.start()
         capacity = Capacity(stack, plan, report)
         limits = httpx.Limits(max_connections=500, max_keepalive_connections=500)

@@ -65,7 +65,7 @@ async def measure(reads: int, rounds: int) -> None:
                     try:
                         await platform.start_all()
                         ids = await seed_products(
-                            platform.grpc_target("catalog"), platform.grpc_target("inventory"), 20, 1000
+                            platform.grpc_address("catalog"), platform.grpc_address("inventory"), 20, 1000
                         )
                         results[mode] += await _reads(platform, ids, reads // rounds)
                     finally:

@@ -33,8 +33,8 @@ from events.v1 import envelope_pb2
 from tessera.kit.events import parse, unpack
 from tessera.localinfra import LocalInfra
 from tessera.localstack.platform import Platform
-from tessera.orders.config import ORDER_TOPIC
 from tessera.tools.seed import seed_products
+from tessera.topology import topic_of
 
 
 @dataclass
@@ -73,7 +73,7 @@ class Outcomes:
     def __init__(self, bootstrap: str) -> None:
         # No group and no commits: the observer must not add work to the broker it measures.
         self._consumer = AIOKafkaConsumer(
-            ORDER_TOPIC,
+            topic_of("orders"),
             bootstrap_servers=bootstrap,
             group_id=None,
             client_id="load",
@@ -180,7 +180,7 @@ async def run_load(duration: float, order_rate: float, read_rate: float, product
         try:
             await platform.start_all()
             ids = await seed_products(
-                platform.grpc_target("catalog"), platform.grpc_target("inventory"), products, 1_000_000
+                platform.grpc_address("catalog"), platform.grpc_address("inventory"), products, 1_000_000
             )
             results = Results()
             outcomes = Outcomes(infra.endpoints.kafka_bootstrap)

@@ -87,7 +87,7 @@ async def _run(infra: LocalInfra, directory: Path, one_process: bool, orders: in
         pids = {str(pid): pid for pid in {running.process.pid for running in platform.running.values()}}
         start_cpu = sum(cpu_seconds(pids).values())
         pss_started, rss_started = sum(pss_bytes(pids).values()), sum(rss_bytes(pids).values())
-        products = await seed_products(platform.grpc_target("catalog"), platform.grpc_target("inventory"), 5, 10**6)
+        products = await seed_products(platform.grpc_address("catalog"), platform.grpc_address("inventory"), 5, 10**6)
         async with platform.api("modes", timeout=30) as api:
             slots = asyncio.Semaphore(8)
 

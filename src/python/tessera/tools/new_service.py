@@ -72,6 +72,7 @@ def registry_entry(name: str) -> str:
         f"  {name}:\n"
         f"    grpcApi: {name}.v1.{name.capitalize()}Service\n"
         "    stores: [postgres, kafka]\n"
+        f"    publishes: {name}.item.v1\n"
         "    panels: [grpc, outbox]\n"
     )
 

@@ -27,7 +27,7 @@ PAGE = 100
 
 class ReadModelLag:
     def __init__(self, target: str, outcomes: Outcomes) -> None:
-        self._target = target
+        self._address = target
         self._outcomes = outcomes
         self.shown_at: dict[str, float] = {}
         self._task: asyncio.Task[None] | None = None
@@ -46,7 +46,7 @@ class ReadModelLag:
             await asyncio.gather(self._task, return_exceptions=True)
 
     async def _poll(self) -> None:
-        async with grpc.aio.insecure_channel(self._target) as channel:
+        async with grpc.aio.insecure_channel(self._address) as channel:
             stub = readmodels_pb2_grpc.ReadModelServiceStub(channel)
             while True:
                 customer_of = self._outcomes.customer_of

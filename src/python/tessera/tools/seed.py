@@ -21,12 +21,12 @@ from catalog.v1 import catalog_pb2, catalog_pb2_grpc
 from tessera.localinfra.issuer import DevIssuer
 
 
-async def seed_products(catalog_target: str, inventory_target: str, count: int, stock: int) -> list[str]:
+async def seed_products(catalog_address: str, inventory_address: str, count: int, stock: int) -> list[str]:
     """Creates `count` products (EUR, 1.00 upwards) with `stock` units each; returns their ids."""
     batch = uuid.uuid4().hex[:6]
     async with (
-        grpc.aio.insecure_channel(catalog_target) as catalog_channel,
-        grpc.aio.insecure_channel(inventory_target) as inventory_channel,
+        grpc.aio.insecure_channel(catalog_address) as catalog_channel,
+        grpc.aio.insecure_channel(inventory_address) as inventory_channel,
     ):
         catalog = catalog_pb2_grpc.CatalogServiceStub(catalog_channel)
         inventory = inventory_pb2_grpc.InventoryServiceStub(inventory_channel)

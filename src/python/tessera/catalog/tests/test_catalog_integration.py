@@ -16,11 +16,12 @@ from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
 from catalog.v1 import catalog_pb2, catalog_pb2_grpc, events_pb2
 from tessera.catalog.bootstrap import SPEC
-from tessera.catalog.config import PRODUCT_TOPIC, CatalogSettings
+from tessera.catalog.config import CatalogSettings
 from tessera.kit.events import unpack
 from tessera.kit.grpc_client import check_health
 from tessera.testing.events import collect_events
 from tessera.testing.services import serving
+from tessera.topology import topic_of
 
 pytestmark = pytest.mark.integration
 
@@ -70,7 +71,7 @@ async def test_trace_context_from_the_caller_reaches_the_event(catalog: Catalog)
     await catalog.stub.CreateProduct(new_product(), metadata=(("traceparent", traceparent),))
     (event,) = await collect_events(
         catalog.settings.kafka_bootstrap,
-        catalog.settings.topic(PRODUCT_TOPIC),
+        catalog.settings.topic(topic_of("catalog")),
         group=f"{catalog.settings.kafka_topic_prefix}tracing",
         count=1,
     )
@@ -115,7 +116,7 @@ async def test_create_and_update_emit_events_and_update_invalidates_cache(catalo
 
     first, second = await collect_events(
         catalog.settings.kafka_bootstrap,
-        catalog.settings.topic(PRODUCT_TOPIC),
+        catalog.settings.topic(topic_of("catalog")),
         group=f"{catalog.settings.kafka_topic_prefix}reader",
         count=2,
     )

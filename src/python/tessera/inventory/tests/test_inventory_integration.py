@@ -13,10 +13,11 @@ import pytest
 from inventory.v1 import events_pb2, inventory_pb2, inventory_pb2_grpc
 
 from tessera.inventory.bootstrap import SPEC
-from tessera.inventory.config import STOCK_TOPIC, InventorySettings
+from tessera.inventory.config import InventorySettings
 from tessera.kit.events import unpack
 from tessera.testing.events import collect_events
 from tessera.testing.services import serving
+from tessera.topology import topic_of
 
 pytestmark = pytest.mark.integration
 
@@ -134,7 +135,7 @@ async def test_stock_changes_are_published(inventory: Inventory) -> None:
     await inventory.stub.Reserve(inventory_pb2.ReserveRequest(order_id="evt", lines=[line(product, 2)]))
     events = await collect_events(
         inventory.settings.kafka_bootstrap,
-        inventory.settings.topic(STOCK_TOPIC),
+        inventory.settings.topic(topic_of("inventory")),
         group=f"{inventory.settings.kafka_topic_prefix}reader",
         count=2,
     )

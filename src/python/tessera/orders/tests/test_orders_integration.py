@@ -21,14 +21,15 @@ from events.v1 import envelope_pb2
 from tessera.kit.events import unpack
 from tessera.kit.flags import configure_flags, shutdown_flags
 from tessera.kit.kafka import delete_consumed_records, end_offsets, partitions_of
-from tessera.kit.service import UndeclaredCall, start
+from tessera.kit.service import UndeclaredDependency, start
 from tessera.localinfra.process import free_port
 from tessera.orders import bootstrap as orders
 from tessera.orders.adapters.upcasting import migrate_stored_events, plan_kafka_purge, purge_kafka_copies
-from tessera.orders.config import ORDER_TOPIC, OrdersSettings
+from tessera.orders.config import OrdersSettings
 from tessera.orders.service_layer import PLACEMENT_FLAG
 from tessera.testing.events import collect_events
 from tessera.testing.mocks import ServiceMock, Status
+from tessera.topology import topic_of
 
 pytestmark = pytest.mark.integration
 
@@ -50,13 +51,13 @@ class World:
 async def world(postgres_dsn: str, kafka_bootstrap: str, topic_prefix: str) -> AsyncIterator[World]:
     catalog = ServiceMock.of(catalog_pb2_grpc.CatalogServiceStub)
     async with AsyncExitStack() as stack:
-        catalog_target = await stack.enter_async_context(catalog.serving())
+        catalog_address = await stack.enter_async_context(catalog.serving())
         settings = OrdersSettings(
             postgres_dsn=postgres_dsn,
             kafka_bootstrap=kafka_bootstrap,
             kafka_topic_prefix=topic_prefix,
             grpc_port=0,
-            targets={"catalog": catalog_target},
+            targets={"catalog": catalog_address},
             shutdown_grace_seconds=0.2,
         )
         orders_server = (await start(orders.SPEC, settings, stack)).grpc
@@ -113,7 +114,7 @@ async def test_place_order_prices_from_the_catalog_and_records_the_audit_trail(w
     assert [e.aggregate_version for e in history.events] == [1, 2]
     published = await collect_events(
         world.settings.kafka_bootstrap,
-        world.settings.topic(ORDER_TOPIC),
+        world.settings.topic(topic_of("orders")),
         group=f"{world.settings.kafka_topic_prefix}reader",
         count=2,
     )
@@ -208,7 +209,9 @@ async def test_a_call_the_registry_does_not_declare_stops_the_start(
         postgres_dsn=postgres_dsn, kafka_bootstrap=kafka_bootstrap, kafka_topic_prefix=topic_prefix, grpc_port=0
     )
     async with AsyncExitStack() as stack:
-        with pytest.raises(UndeclaredCall, match=r"orders calls 'catalog'.* services\.orders\.calls: add it there"):
+        with pytest.raises(
+            UndeclaredDependency, match=r"orders calls 'catalog'.* services\.orders\.calls: add it there"
+        ):
             await start(orders.SPEC, settings, stack)
 
 
@@ -316,7 +319,7 @@ async def test_stored_v1_events_lose_their_card_token_and_the_history_still_read
 async def test_kafka_copies_of_migrated_events_go_once_every_reader_has_read_them(world: World) -> None:
     mug = await product(world, "MUG", 1250)
     await world.orders.PlaceOrder(place("kafka-copy", (mug, 1)))
-    bootstrap, topic = world.settings.kafka_bootstrap, world.settings.topic(ORDER_TOPIC)
+    bootstrap, topic = world.settings.kafka_bootstrap, world.settings.topic(topic_of("orders"))
     group = f"{world.settings.kafka_topic_prefix}slow-reader"
     await collect_events(bootstrap, topic, group=group, count=1)  # a reader that has read the first event
     pool = await asyncpg.create_pool(world.settings.postgres_dsn, min_size=1, max_size=1)

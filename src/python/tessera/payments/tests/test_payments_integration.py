@@ -16,9 +16,10 @@ from payments.v1 import events_pb2, payments_pb2, payments_pb2_grpc
 
 from tessera.kit.events import unpack
 from tessera.payments.bootstrap import SPEC
-from tessera.payments.config import PAYMENT_TOPIC, PaymentsSettings
+from tessera.payments.config import PaymentsSettings
 from tessera.testing.events import collect_events
 from tessera.testing.services import serving
+from tessera.topology import topic_of
 
 pytestmark = pytest.mark.integration
 
@@ -150,7 +151,7 @@ async def test_capture_refund_and_events(payments: Payments) -> None:
         assert refunded.status == payments_pb2.PAYMENT_STATUS_REFUNDED
     events = await collect_events(
         payments.settings.kafka_bootstrap,
-        payments.settings.topic(PAYMENT_TOPIC),
+        payments.settings.topic(topic_of("payments")),
         group=f"{payments.settings.kafka_topic_prefix}reader",
         count=3,
     )

@@ -7,6 +7,7 @@ after the next is taken, so a crash replays the batch, and the version-guarded w
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from contextlib import ExitStack
 from typing import cast
 
@@ -22,15 +23,20 @@ from tessera.kit.events import parse
 from tessera.kit.metrics import EVENTS_CONSUMED
 from tessera.kit.streams import create_faust_app
 from tessera.projections.projectors import PROJECTORS, Projector, apply
+from tessera.topology import topic_of
 
 BATCH_SIZE = 500
 BATCH_SECONDS = 0.05
 
 
-def build_projection_app(kafka: KafkaSettings, views: AsyncDatabase[Document]) -> faust.App:
+def build_projection_app(
+    kafka: KafkaSettings, views: AsyncDatabase[Document], deployed_topic_of: Callable[[str], str]
+) -> faust.App:
+    """An agent per projector, on the topic of the service it reads (`deployed_topic_of`: the service's topic as
+    this deployment names it), labelled with the topic's registry name."""
     app = create_faust_app("projections", kafka)
-    for topic_name, projector in PROJECTORS.items():
-        _add_agent(app, kafka.topic(topic_name), topic_name, projector, views)
+    for producer, projector in PROJECTORS.items():
+        _add_agent(app, deployed_topic_of(producer), topic_of(producer), projector, views)
     return app
 
 

@@ -19,16 +19,17 @@ from pymongo.asynchronous.database import AsyncDatabase
 from readmodels.v1 import readmodels_pb2
 
 from events.v1 import envelope_pb2
-from tessera.inventory.config import STOCK_TOPIC
 from tessera.kit.config import KafkaSettings
 from tessera.kit.documents import Document, create_mongo
 from tessera.kit.events import make_envelope
 from tessera.kit.kafka import ensure_topics
 from tessera.localinfra import InfraEndpoints
-from tessera.orders.config import ORDER_TOPIC
 from tessera.projections.entrypoints.grpc_api import ReadModelGrpcApi
 from tessera.projections.projectors import ORDER_SUMMARIES, PROJECTORS, STOCK_VIEWS, apply, ensure_indexes
 from tessera.projections.rebuild import rebuild_views
+from tessera.topology import topic_of
+
+ORDERS, STOCK = topic_of("orders"), topic_of("inventory")
 
 pytestmark = pytest.mark.integration
 
@@ -92,8 +93,8 @@ def stock(product_id: str, version: int, on_hand: int, reserved: int) -> envelop
 
 async def project(views: AsyncDatabase[Document], *events: envelope_pb2.EventEnvelope) -> int:
     """Applies the events as one batch of the live projection; returns the documents changed."""
-    topic_of = {"order": ORDER_TOPIC, "stock": STOCK_TOPIC}
-    writes = [write for event in events for write in PROJECTORS[topic_of[event.aggregate_type]](event)]
+    producer = {"order": "orders", "stock": "inventory"}
+    writes = [write for event in events for write in PROJECTORS[producer[event.aggregate_type]](event)]
     return await apply(views, writes)
 
 
@@ -154,13 +155,11 @@ async def test_a_rebuild_from_the_topics_gives_the_same_documents(
     kafka = KafkaSettings(kafka_bootstrap=kafka_bootstrap, kafka_topic_prefix=topic_prefix)
     orders = [placed("o-1"), confirmed("o-1"), placed("o-2", customer="c-2", minutes=3), rejected("o-2")]
     levels = [stock("p-1", 1, 10, 0), stock("p-1", 2, 10, 3), stock("p-2", 1, 5, 0)]
-    await ensure_topics(
-        kafka_bootstrap, [kafka.topic(ORDER_TOPIC), kafka.topic(STOCK_TOPIC)], partitions=2, replication=1
-    )
+    await ensure_topics(kafka_bootstrap, [kafka.topic(ORDERS), kafka.topic(STOCK)], partitions=2, replication=1)
     producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap, acks="all")
     await producer.start()
     try:
-        for topic, events in ((ORDER_TOPIC, orders), (STOCK_TOPIC, levels)):
+        for topic, events in ((ORDERS, orders), (STOCK, levels)):
             for event in events:
                 await producer.send_and_wait(
                     kafka.topic(topic), event.SerializeToString(), key=event.aggregate_id.encode()
@@ -172,7 +171,7 @@ async def test_a_rebuild_from_the_topics_gives_the_same_documents(
     await views[ORDER_SUMMARIES].update_one({"_id": "o-1"}, {"$set": {"status": "tampered"}})  # rebuilt away
 
     replayed = await rebuild_views(views, kafka)
-    assert replayed == {ORDER_TOPIC: 4, STOCK_TOPIC: 3}
+    assert replayed == {ORDERS: 4, STOCK: 3}
     assert await documents(views) == live
 
 

@@ -18,7 +18,6 @@ from tessera.kit.db import OUTAGE_ERRORS, retrying_through_outages
 from tessera.kit.events import parse, unpack
 from tessera.kit.logs import get_logger
 from tessera.kit.streams import create_faust_app, traceparent_of
-from tessera.orders.config import ORDER_TOPIC
 from tessera.saga.adapters.postgres import PostgresSagaRepository
 from tessera.saga.domain import Line, Saga, State
 from tessera.saga.service_layer import SagaDriver
@@ -75,10 +74,16 @@ def saga_from(placed: events_pb2.OrderPlaced) -> Saga:
 
 
 def build_saga_app(
-    kafka: KafkaSettings, repository: PostgresSagaRepository, runner: SagaRunner, *, resume_every: float
+    kafka: KafkaSettings,
+    orders_topic: str,
+    repository: PostgresSagaRepository,
+    runner: SagaRunner,
+    *,
+    resume_every: float,
 ) -> faust.App:
+    """The saga's stream processor: a saga for each order placed on `orders_topic` (its deployed name)."""
     app = create_faust_app("order-saga", kafka)
-    orders = app.topic(kafka.topic(ORDER_TOPIC), value_type=bytes, value_serializer="raw")
+    orders = app.topic(orders_topic, value_type=bytes, value_serializer="raw")
 
     @app.agent(orders)
     async def start_sagas(stream: faust.StreamT[bytes]) -> None:
