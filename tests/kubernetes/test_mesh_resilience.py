@@ -29,21 +29,40 @@ def _pod_of(shop: Shop, service: str) -> str:
     return pod
 
 
+def _metrics(shop: Shop, pod: str) -> str:
+    """The service's own /metrics in `pod`, read inside the pod."""
+    shown = json.loads(shop.kubectl("get", "pod", pod, "-o", "json"))
+    (service,) = (c for c in shown["spec"]["containers"] if c["name"] != "istio-proxy")
+    port = next(p["containerPort"] for p in service["ports"] if p["name"] == "metrics")
+    script = f"import urllib.request as u; print(u.urlopen('http://127.0.0.1:{port}/metrics').read().decode())"
+    return shop.kubectl("exec", pod, "-c", service["name"], "--", "/app/bin/python", "-c", script)
+
+
 def _calls_handled(shop: Shop, pods: list[str]) -> Counter[str]:
     """The gRPC calls the services in `pods` handled, by status code (the kit's RED counter; health checks left
     out), read from each one's /metrics inside its pod."""
     handled: Counter[str] = Counter()
     for pod in pods:
-        shown = json.loads(shop.kubectl("get", "pod", pod, "-o", "json"))
-        (service,) = (c for c in shown["spec"]["containers"] if c["name"] != "istio-proxy")
-        port = next(p["containerPort"] for p in service["ports"] if p["name"] == "metrics")
-        script = f"import urllib.request as u; print(u.urlopen('http://127.0.0.1:{port}/metrics').read().decode())"
-        text = shop.kubectl("exec", pod, "-c", service["name"], "--", "/app/bin/python", "-c", script)
-        for line in text.splitlines():
+        for line in _metrics(shop, pod).splitlines():
             if line.startswith("grpc_server_handled_total{") and "grpc.health" not in line:
                 labels, value = line.rsplit(" ", 1)
                 handled[labels.split('grpc_code="', 1)[1].split('"', 1)[0]] += int(float(value))
     return handled
+
+
+def _breakers(shop: Shop, pods: list[str], dependency: str) -> tuple[int, bool]:
+    """How often the callers in `pods` opened their circuit breaker of `dependency`, and whether all are closed now
+    (the kit's breaker metrics)."""
+    opened, closed = 0, True
+    for pod in pods:
+        for line in _metrics(shop, pod).splitlines():
+            if f'dependency="{dependency}"' not in line:
+                continue
+            if line.startswith("circuit_breaker_transitions_total{") and 'state="opened"' in line:
+                opened += int(float(line.rsplit(" ", 1)[1]))
+            elif line.startswith("circuit_breaker_state{"):
+                closed = closed and float(line.rsplit(" ", 1)[1]) == 0
+    return opened, closed
 
 
 def _ejections(shop: Shop, pod: str, service: str) -> int:
@@ -85,7 +104,8 @@ async def test_outlier_detection_ejects_a_failing_replica_and_traffic_moves_to_t
     """A bad replica of inventory joins its Service: Ready (its health checks pass) but failing every call. Each
     gateway replica's sidecar ejects it after the chart's consecutive5xxErrors and sends it no more of the API's
     calls, while readiness still lists it: the stock reads are answered by the healthy replicas. Each sidecar keeps
-    its own outlier detection, so the reads are counted from the moment every gateway's sidecar has ejected it."""
+    its own outlier detection, so the reads are counted from the moment every gateway's sidecar has ejected it
+    (and the gateway's own breaker of inventory, if the bad replica tripped it first, has closed again)."""
     product = await shop.product()
     gateways = [p["metadata"]["name"] for p in shop.pods("gateway")]
     inventory = f"{shop.release.name}-inventory"
@@ -105,6 +125,7 @@ async def test_outlier_detection_ejects_a_failing_replica_and_traffic_moves_to_t
             "the bad replica among every gateway's endpoints of inventory",
         )
         before = await asyncio.to_thread(lambda: {g: _ejections(shop, g, inventory) for g in gateways})
+        opened_before, _ = await asyncio.to_thread(_breakers, shop, gateways, "inventory")
         reads = Reads(shop, f"/v1/products/{product}/stock", fresh_connections=False, pause=0.05)
         readers = [asyncio.create_task(reads.run()) for _ in range(3)]
         try:
@@ -116,6 +137,15 @@ async def test_outlier_detection_ejects_a_failing_replica_and_traffic_moves_to_t
             )
             ejected = time.monotonic()
             flags = [(await asyncio.to_thread(upstream_hosts, shop, g, inventory))[faulty_ip] for g in gateways]
+            # Before Envoy ejects it, the bad replica can fail a caller 5 calls in a row (least-request balancing
+            # favours a replica that fails fast; the kit's retry throttling stops retries after a few failures):
+            # the gateway's own breaker of inventory then opens, and answers 503 until it probes again (5 s).
+            await eventually(
+                lambda: asyncio.to_thread(lambda: _breakers(shop, gateways, "inventory")[1]),
+                30,
+                "every gateway's breaker of inventory closed",
+            )
+            opened = (await asyncio.to_thread(_breakers, shop, gateways, "inventory"))[0] - opened_before
             ips = (faulty_ip, healthy_ip)
             counts = {ip: await asyncio.to_thread(sent_to, ip) for ip in ips}
             handled = await asyncio.to_thread(_calls_handled, shop, [faulty["metadata"]["name"]])
@@ -142,6 +172,7 @@ async def test_outlier_detection_ejects_a_failing_replica_and_traffic_moves_to_t
         "failed reads after the ejection was seen (s after it)": [
             round(a.at - ejected, 2) for a in reads.since(ejected) if a.status != 200
         ],
+        "the gateways' breakers of inventory opened meanwhile (times)": opened,
         "the window compared begins (s after it)": round(counted - ejected, 2),
         "the bad replica's Ready condition meanwhile": ready.get("Ready"),
         "its health flags in each gateway's sidecar": [f.get("health_flags") for f in flags],
