@@ -46,7 +46,7 @@ from catalog.v1 import catalog_pb2, catalog_pb2_grpc
 from tessera.localinfra import install
 from tessera.localinfra.process import free_port, port_open
 from tessera.localstack.stack import LocalStack
-from tessera.tools import processes
+from tessera.tools import capacity_targets, processes
 from tessera.tools.bare_read import KEY_PREFIX
 from tessera.tools.load import COUNTED_NOT_LIMITED, Outcomes, Results, place_order, schedule
 from tessera.tools.rawhttp import HttpError, KeepAliveGetter
@@ -536,6 +536,8 @@ def print_summary(figures: dict[str, Any]) -> None:
         for run in runs:
             print(f"reads, open loop, {name:<7} {run['rate']:>5g}/s: p50 {run['p50_ms']} ms  p99 {run['p99_ms']} ms"
                   f"  errors {run['errors']}")  # fmt: skip
+    print("\n== targets (issue 24) ==")
+    print(capacity_targets.table(capacity_targets.assess(figures)))
 
 
 def main() -> None:
