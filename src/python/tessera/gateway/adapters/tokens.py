@@ -1,7 +1,10 @@
 """Bearer tokens: JWTs verified by PyJWT against the issuer's JWKS (fetched from a URL, or given inline).
 
 The gateway trusts nothing but a verified token: not a header an edge proxy might add (Kong's X-Consumer-*),
-since a client could send the same header past it.
+since a client could send the same header past it. A client sends the same token with each request until it
+expires, so a verified token is remembered until its `exp`: the signature is checked once per token, not once per
+request. The cache is keyed by the whole token (its signed bytes), so only the very token verified hits it; it
+forgets everything when the issuer's keys change.
 """
 
 from __future__ import annotations
@@ -9,10 +12,12 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import httpx
 import jwt
+from cachetools import TLRUCache
 
 from tessera.kit.logs import get_logger
 
@@ -24,6 +29,7 @@ ADMIN_SCOPE = "admin"
 # An unknown key id makes the verifier fetch the JWKS again (the issuer rotated its keys), at most this often,
 # so tokens with made-up key ids cannot turn the gateway into a client hammering the issuer.
 REFETCH_EVERY_SECONDS = 30.0
+VERIFIED_TOKENS_KEPT = 10_000  # distinct tokens remembered (about 1 KiB each); the least recently used go first
 
 
 class InvalidToken(Exception):
@@ -48,16 +54,34 @@ class Principal:
         return self.is_admin or self.customer_id == customer_id
 
 
+def _until_expiry(token: str, verified: tuple[Principal, float], now: float) -> float:
+    return verified[1]
+
+
 class TokenVerifier:
-    def __init__(self, issuer: str, audience: str, *, jwks_url: str = "", jwks: str = "") -> None:
+    def __init__(
+        self,
+        issuer: str,
+        audience: str,
+        *,
+        jwks_url: str = "",
+        jwks: str = "",
+        clock: Callable[[], float] = time.time,  # the wall clock that `exp` is on
+    ) -> None:
         if not (jwks_url or jwks):
             raise ValueError("set TESSERA_AUTH_JWKS_URL or TESSERA_AUTH_JWKS (the issuer's public keys)")
         self._issuer = issuer
         self._audience = audience
         self._jwks_url = jwks_url
         self._keys: dict[str, jwt.PyJWK] = self._parse(jwks) if jwks else {}
+        self._jwks = jwks
         self._fetched_at = float("-inf")
         self._lock = asyncio.Lock()
+        # Each verified token with its principal, until its exp (without PyJWT's leeway: a token in its last
+        # 30 s of leeway is verified again each time, and refused after).
+        self._verified: TLRUCache[str, tuple[Principal, float]] = TLRUCache(
+            maxsize=VERIFIED_TOKENS_KEPT, ttu=_until_expiry, timer=clock
+        )
 
     @staticmethod
     def _parse(jwks: str) -> dict[str, jwt.PyJWK]:
@@ -75,10 +99,15 @@ class TokenVerifier:
             async with httpx.AsyncClient(timeout=5.0) as client:
                 reply = await client.get(self._jwks_url)
                 reply.raise_for_status()
-            self._keys = self._parse(json.dumps(reply.json()))
+            jwks = json.dumps(reply.json(), sort_keys=True)
+            if jwks != self._jwks:
+                self._verified.clear()  # a key may be withdrawn: the tokens it signed are trusted no longer
+            self._keys, self._jwks = self._parse(jwks), jwks
             log.info("jwks fetched", url=self._jwks_url, keys=sorted(self._keys))
 
     async def verify(self, token: str) -> Principal:
+        if (verified := self._verified.get(token)) is not None:
+            return verified[0]
         try:
             key_id = jwt.get_unverified_header(token).get("kid", "")
         except jwt.PyJWTError as exc:
@@ -105,4 +134,6 @@ class TokenVerifier:
         except jwt.PyJWTError as exc:
             raise InvalidToken(str(exc)) from None
         scope = claims.get("scope", "")
-        return Principal(subject=str(claims["sub"]), scopes=frozenset(str(scope).split()))
+        principal = Principal(subject=str(claims["sub"]), scopes=frozenset(str(scope).split()))
+        self._verified[token] = (principal, float(claims["exp"]))
+        return principal

@@ -6,6 +6,7 @@ import hashlib
 import hmac
 import json
 from pathlib import Path
+from typing import Any
 
 import jwt
 import pytest
@@ -96,3 +97,34 @@ async def test_es256_tokens_verify_too() -> None:
 def test_a_verifier_needs_the_issuers_keys() -> None:
     with pytest.raises(ValueError, match="JWKS"):
         TokenVerifier("https://issuer.example", AUDIENCE)
+
+
+async def test_a_verified_token_is_remembered_until_its_expiry_and_only_that_very_token(
+    issuer: DevIssuer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    now = [1_000_000.0]
+    verifier = TokenVerifier(issuer.issuer, AUDIENCE, jwks=json.dumps(issuer.jwks()), clock=lambda: now[0])
+    checked: list[str] = []
+    decode = jwt.decode
+
+    def counted(token: str, *args: Any, **kwargs: Any) -> Any:
+        checked.append(token)
+        return decode(token, *args, **kwargs)
+
+    monkeypatch.setattr(jwt, "decode", counted)
+    token = issuer.customer_token("c-1", ttl_seconds=600)
+    expiry = float(jwt.decode(token, options={"verify_signature": False})["exp"])
+    checked.clear()
+    now[0] = expiry - 1
+    assert (await verifier.verify(token)).subject == "c-1"
+    assert (await verifier.verify(token)).subject == "c-1"
+    assert checked == [token]  # the signature checked once
+    # Another signature on the same claims is not the verified token: checked, and refused.
+    signed, signature = token.rsplit(".", 1)
+    flipped = "B" if signature[10] == "A" else "A"
+    forged = f"{signed}.{signature[:10]}{flipped}{signature[11:]}"
+    with pytest.raises(InvalidToken):
+        await verifier.verify(forged)
+    now[0] = expiry  # expired: checked again (PyJWT's leeway still admits it for 30 s)
+    assert (await verifier.verify(token)).subject == "c-1"
+    assert checked == [token, forged, token]
