@@ -140,6 +140,7 @@ class JwksServer:
             def log_message(self, format: str, *args: Any) -> None:
                 pass  # one line per fetch on stderr would drown the stack's output
 
+        self._documents = documents
         self._server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
         self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
         self.jwks_url = self.url + JWKS_PATH
@@ -149,6 +150,10 @@ class JwksServer:
     def start(self) -> JwksServer:
         self._thread.start()
         return self
+
+    def rotate_to(self, issuer: DevIssuer) -> None:
+        """Serves `issuer`'s keys from now on instead: the old key withdrawn, as an issuer rotating its keys."""
+        self._documents[JWKS_PATH] = issuer.jwks()
 
     def stop(self) -> None:
         self._server.shutdown()

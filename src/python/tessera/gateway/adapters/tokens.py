@@ -67,6 +67,7 @@ class TokenVerifier:
         jwks_url: str = "",
         jwks: str = "",
         clock: Callable[[], float] = time.time,  # the wall clock that `exp` is on
+        refetch_every: float = REFETCH_EVERY_SECONDS,
     ) -> None:
         if not (jwks_url or jwks):
             raise ValueError("set TESSERA_AUTH_JWKS_URL or TESSERA_AUTH_JWKS (the issuer's public keys)")
@@ -76,6 +77,7 @@ class TokenVerifier:
         self._keys: dict[str, jwt.PyJWK] = self._parse(jwks) if jwks else {}
         self._jwks = jwks
         self._fetched_at = float("-inf")
+        self._refetch_every = refetch_every
         self._lock = asyncio.Lock()
         # Each verified token with its principal, until its exp (without PyJWT's leeway: a token in its last
         # 30 s of leeway is verified again each time, and refused after).
@@ -93,7 +95,7 @@ class TokenVerifier:
         if not self._jwks_url:
             return
         async with self._lock:
-            if time.monotonic() - self._fetched_at < REFETCH_EVERY_SECONDS:
+            if time.monotonic() - self._fetched_at < self._refetch_every:
                 return
             self._fetched_at = time.monotonic()
             async with httpx.AsyncClient(timeout=5.0) as client:
